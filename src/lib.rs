@@ -1,0 +1,12 @@
+//! udhcp: BusyBox's DHCPv4 applets rebuilt as one multi-call binary.
+//!
+//! The library holds everything worth testing; the binary in `applets/` is a
+//! set of thin drivers. Layering rule: only `sys/` (the OS layer) performs
+//! I/O, reads clocks or spawns processes; everything else is a pure function
+//! of its inputs, so every protocol rule can be tested on byte vectors and a
+//! virtual clock.
+//!
+//! - [`wire`]: checked views and builders for DHCP/BOOTP, IPv4, UDP, Ethernet
+//!   and ARP, and the one DHCP options table with its text codecs.
+
+pub mod wire;
