@@ -14,6 +14,11 @@ pub mod ipv4;
 pub mod options;
 pub mod udp;
 
+pub use arp::{ArpPacket, ProbeAnswer};
+pub use ether::{EthernetFrame, MacAddr};
+pub use ipv4::Ipv4Packet;
+pub use udp::{UdpDatagram, UdpPacket};
+
 use core::fmt;
 
 /// Why bytes were rejected by a wire parser or could not be emitted.
