@@ -14,6 +14,10 @@ pub mod ipv4;
 pub mod options;
 pub mod udp;
 
+pub use dhcp::{
+    MessageBuilder as DhcpBuilder, MessageType as DhcpMessageType, Packet as DhcpPacket,
+};
+
 use core::fmt;
 
 /// Why bytes were rejected by a wire parser or could not be emitted.
