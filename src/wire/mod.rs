@@ -15,6 +15,9 @@ pub mod options;
 pub mod udp;
 
 pub use arp::{ArpPacket, ProbeAnswer};
+pub use dhcp::{
+    MessageBuilder as DhcpBuilder, MessageType as DhcpMessageType, Packet as DhcpPacket,
+};
 pub use ether::{EthernetFrame, MacAddr};
 pub use ipv4::Ipv4Packet;
 pub use udp::{UdpDatagram, UdpPacket};
