@@ -5,7 +5,7 @@
 //!
 //! - `udhcp APPLET ARGS...` runs APPLET (a path is reduced to its basename);
 //! - `udhcp --help [APPLET]` prints the multiplexer usage on stdout (exit 0),
-//!   or APPLET's usage; bare `udhcp` prints it on stderr and exits 1;
+//!   or APPLET's usage; bare `udhcp` does the same (as `busybox_main`);
 //! - `udhcp --list` prints the applet names, `--list-full` with install dirs;
 //! - `udhcp --install [-s] [DIR]` links every applet name to this binary, in
 //!   DIR or else in BusyBox's install dir per applet (/sbin, /usr/sbin,
@@ -120,8 +120,9 @@ fn run_applet(applet: &Applet, args: &[OsString]) -> i32 {
 
 fn multiplexer(args: &[OsString], argv0: &OsStr) -> i32 {
     let Some(first) = args.first() else {
-        let _ = write_multiplexer_usage(&mut io::stderr().lock());
-        return 1;
+        // As BusyBox's busybox_main: bare invocation is a request for help.
+        let _ = write_multiplexer_usage(&mut io::stdout().lock());
+        return 0;
     };
     let rest = args.get(1..).unwrap_or(&[]);
     match first.to_str() {
