@@ -1,1 +1,0 @@
-//! Placeholder: filled in by issue 2's wire work.
