@@ -28,7 +28,6 @@
 //! for the usage (exit 0).
 
 use std::io::{self, Write};
-use std::net::Ipv4Addr;
 
 /// Banner printed above every usage text.
 pub const BANNER: &str = concat!("udhcp v", env!("CARGO_PKG_VERSION"), " multi-call binary.");
@@ -382,44 +381,6 @@ pub fn port(text: &str) -> Result<u16, Exit> {
     u16::try_from(n).map_err(|_| Exit::Fail(format!("invalid number '{text}'")))
 }
 
-/// Parses an IPv4 address the way inet_aton(3) does: `a.b.c.d`, `a.b.c`
-/// (c is 16 bits), `a.b` (b is 24 bits) or `a` (32 bits); each part decimal,
-/// `0x` hex or `0` octal. Like musl, nothing may follow the address.
-// TODO(library): move next to the wire types once the options codec needs it.
-pub fn inet_aton(text: &str) -> Option<Ipv4Addr> {
-    let mut parts = [0u32; 4];
-    let mut count = 0usize;
-    for part in text.split('.') {
-        *parts.get_mut(count)? = c_number(part)?;
-        count += 1;
-    }
-    let [a, b, c, d] = parts;
-    let byte = |v: u32| (v <= 0xff).then_some(v);
-    let value = match count {
-        1 => a,
-        2 => (byte(a)? << 24) | (b <= 0x00ff_ffff).then_some(b)?,
-        3 => (byte(a)? << 24) | (byte(b)? << 16) | (c <= 0xffff).then_some(c)?,
-        _ => (byte(a)? << 24) | (byte(b)? << 16) | (byte(c)? << 8) | byte(d)?,
-    };
-    Some(Ipv4Addr::from(value))
-}
-
-/// One inet_aton part: C `strtoul(.., 0)` syntax, digits required.
-fn c_number(part: &str) -> Option<u32> {
-    let (digits, radix) =
-        if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
-            (hex, 16)
-        } else if part.len() > 1 && part.starts_with('0') {
-            (part.get(1..)?, 8)
-        } else {
-            (part, 10)
-        };
-    if digits.is_empty() || !digits.chars().all(|ch| ch.is_digit(radix)) {
-        return None;
-    }
-    u32::from_str_radix(digits, radix).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,6 +403,13 @@ mod tests {
 
     fn client(words: &[&str]) -> udhcpc::UdhcpcArgs {
         udhcpc::parse_args(&argv(words)).unwrap()
+    }
+
+    fn sent(c: &udhcpc::UdhcpcArgs) -> Vec<(u8, Vec<u8>)> {
+        c.send_options
+            .iter()
+            .map(|(k, v)| (k, v.to_vec()))
+            .collect()
     }
 
     fn client_err(words: &[&str]) -> Exit {
@@ -488,8 +456,8 @@ mod tests {
         );
         let c = client(&words);
         assert!(c.background);
-        assert_eq!(c.send_options, ["hostname:box"]);
-        assert_eq!(c.request_options, ["121"]);
+        assert_eq!(sent(&c), [(12, b"box".to_vec())]);
+        assert_eq!(c.request_options, [121]);
     }
 
     #[test]
@@ -597,12 +565,52 @@ mod tests {
     }
 
     #[test]
+    fn bad_option_names_and_values_are_fatal_without_usage() {
+        match client_err(&["-O", "bogus"]) {
+            Exit::Fail(msg) => {
+                assert!(
+                    msg.starts_with(
+                        "unknown option 'bogus', known options: subnet timezone router "
+                    ),
+                    "{msg}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(client_err(&["-x", "nosuch:1"]), Exit::Fail(m) if m.starts_with("unknown option 'nosuch'"))
+        );
+        assert!(
+            matches!(client_err(&["-x", "0x3d:zz"]), Exit::Fail(m) if m.contains("malformed hex string 'zz'"))
+        );
+        assert!(matches!(client_err(&["-x", "mtu:70000"]), Exit::Fail(_)));
+        assert!(matches!(client_err(&["-O", "255"]), Exit::Fail(_)));
+    }
+
+    #[test]
     fn repeatable_options_keep_order_and_others_keep_the_last() {
         let c = client(&[
-            "-x", "a:1", "-x", "b:2", "-O", "121", "-O", "mtu", "-i", "a", "-i", "b",
+            "-x",
+            "mtu:1400",
+            "-x",
+            "dns:1.2.3.4",
+            "-x",
+            "dns:5.6.7.8",
+            "-O",
+            "121",
+            "-O",
+            "mtu",
+            "-i",
+            "a",
+            "-i",
+            "b",
         ]);
-        assert_eq!(c.send_options, ["a:1", "b:2"]);
-        assert_eq!(c.request_options, ["121", "mtu"]);
+        // Kept sorted by code; a list option accumulates across -x.
+        assert_eq!(
+            sent(&c),
+            [(6, vec![1, 2, 3, 4, 5, 6, 7, 8]), (26, vec![0x05, 0x78])]
+        );
+        assert_eq!(c.request_options, [121, 26]);
         assert_eq!(c.interface, "b");
         assert_eq!(client(&["-a", "-a300"]).arping_ms, Some(300));
         assert_eq!(client(&["-a300", "-a"]).arping_ms, Some(2000));
@@ -856,9 +864,9 @@ mod tests {
         assert!(c.foreground && c.syslog && c.no_default_options && c.clientid_none);
         assert_eq!((c.retries, c.timeout, c.tryagain), (0, 7, 9));
         assert_eq!(c.arping_ms, Some(250));
-        assert_eq!(c.requested_ip, Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(c.request_options, ["mtu"]);
-        assert_eq!(c.send_options, ["lease:60"]);
+        assert_eq!(c.requested_ip, Some(std::net::Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(c.request_options, [26]);
+        assert_eq!(sent(&c), [(51, vec![0, 0, 0, 60])]);
         assert_eq!(c.fqdn.as_deref(), Some("box.lan"));
         assert_eq!(c.vendor_class.as_deref(), Some("acme"));
         assert_eq!(c.client_port, 1068);
@@ -942,11 +950,11 @@ mod tests {
     fn udhcpc_requested_ip() {
         assert_eq!(
             client(&["-r", "192.168.1.7"]).requested_ip,
-            Some(Ipv4Addr::new(192, 168, 1, 7))
+            Some(std::net::Ipv4Addr::new(192, 168, 1, 7))
         );
         assert_eq!(
             client(&["-r", "0xc0a80107"]).requested_ip,
-            Some(Ipv4Addr::new(192, 168, 1, 7))
+            Some(std::net::Ipv4Addr::new(192, 168, 1, 7))
         );
         assert_eq!(client(&["-r", "0.0.0.0"]).requested_ip, None);
         assert_eq!(
@@ -1065,46 +1073,6 @@ mod tests {
     }
 
     // ---- value parsers ----
-
-    #[test]
-    fn inet_aton_forms() {
-        let ip = |s: &str| inet_aton(s);
-        assert_eq!(ip("10.0.0.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(ip("10.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(ip("10.1.2"), Some(Ipv4Addr::new(10, 1, 0, 2)));
-        assert_eq!(ip("10.1.258"), Some(Ipv4Addr::new(10, 1, 1, 2)));
-        assert_eq!(ip("167772161"), Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(ip("0x7f.1"), Some(Ipv4Addr::new(127, 0, 0, 1)));
-        assert_eq!(ip("0X7F.0.0.01"), Some(Ipv4Addr::new(127, 0, 0, 1)));
-        assert_eq!(ip("010.0.0.010"), Some(Ipv4Addr::new(8, 0, 0, 8)));
-        assert_eq!(ip("0"), Some(Ipv4Addr::UNSPECIFIED));
-        assert_eq!(ip("255.255.255.255"), Some(Ipv4Addr::BROADCAST));
-        assert_eq!(ip("4294967295"), Some(Ipv4Addr::BROADCAST));
-        for bad in [
-            "",
-            ".",
-            "1.",
-            ".1",
-            "1..2",
-            "1.2.3.4.5",
-            "256.0.0.1",
-            "1.2.3.256",
-            "1.2.65536",
-            "1.16777216",
-            "4294967296",
-            "08",
-            "0x",
-            "0xg",
-            "1.2.3.4 ",
-            " 1.2.3.4",
-            "-1",
-            "+1",
-            "1.2.3.x",
-            "eth0",
-        ] {
-            assert_eq!(ip(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn numbers() {

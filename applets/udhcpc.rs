@@ -6,6 +6,8 @@ use std::net::Ipv4Addr;
 
 use argh::FromArgs;
 
+use udhcp::wire::options::{self, OptionSet};
+
 use crate::cli::{self, Arg, Exit, OptSpec};
 
 /// Default `-i`.
@@ -212,10 +214,11 @@ pub struct UdhcpcArgs {
     pub requested_ip: Option<Ipv4Addr>,
     /// `-o`: no default parameter request list.
     pub no_default_options: bool,
-    /// `-O` values as typed (name or number), decoded by the options table.
-    pub request_options: Vec<String>,
-    /// `-x` values as typed (`OPT:VAL`), decoded by the options codec.
-    pub send_options: Vec<String>,
+    /// `-O` option codes to add to the parameter request list, in the order
+    /// given (names or numbers, decoded by the options table).
+    pub request_options: Vec<u8>,
+    /// `-x` options to send, decoded by the options codec (sorted by code).
+    pub send_options: OptionSet,
     /// `-F`: FQDN for option 81.
     pub fqdn: Option<String>,
     /// `-V`: vendor class for option 60; `None` when `-V ""` suppresses it.
@@ -245,12 +248,26 @@ pub fn parse_args(args: &[String]) -> Result<UdhcpcArgs, Exit> {
     };
     let requested_ip = match raw.request {
         None => None,
-        Some(text) => match cli::inet_aton(&text) {
+        Some(text) => match options::parse_ipv4_aton(&text) {
             Some(ip) if ip.is_unspecified() => None,
             Some(ip) => Some(ip),
             None => return Err(Exit::Usage(format!("bad IP address '{text}'"))),
         },
     };
+    // Like BusyBox, an unknown option name or a bad value is fatal at
+    // startup (`unknown option 'X', known options: ...`), without usage.
+    let request_options = raw
+        .request_option
+        .iter()
+        .map(|text| options::parse_code(text))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|e| Exit::Fail(e.to_string()))?;
+    let mut send_options = OptionSet::new();
+    for text in &raw.send_option {
+        send_options
+            .add_text(text)
+            .map_err(|e| Exit::Fail(e.to_string()))?;
+    }
     let client_port = match raw.client_port {
         Some(text) => cli::port(&text)?,
         None => DEFAULT_CLIENT_PORT,
@@ -279,8 +296,8 @@ pub fn parse_args(args: &[String]) -> Result<UdhcpcArgs, Exit> {
         arping_ms,
         requested_ip,
         no_default_options: raw.no_default_options,
-        request_options: raw.request_option,
-        send_options: raw.send_option,
+        request_options,
+        send_options,
         fqdn: raw.fqdn,
         vendor_class,
         clientid_none: raw.clientid_none,

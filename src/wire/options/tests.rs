@@ -950,3 +950,45 @@ fn random_text_never_panics() {
         }
     }
 }
+
+// Moved from applets/cli.rs when its private copy of inet_aton was
+// replaced by this one: the forms udhcpc -r must accept and refuse.
+#[test]
+fn parse_ipv4_aton_accepts_what_inet_aton_does() {
+    let ip = |s: &str| parse_ipv4_aton(s);
+    assert_eq!(ip("10.0.0.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
+    assert_eq!(ip("10.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
+    assert_eq!(ip("10.1.2"), Some(Ipv4Addr::new(10, 1, 0, 2)));
+    assert_eq!(ip("10.1.258"), Some(Ipv4Addr::new(10, 1, 1, 2)));
+    assert_eq!(ip("167772161"), Some(Ipv4Addr::new(10, 0, 0, 1)));
+    assert_eq!(ip("0x7f.1"), Some(Ipv4Addr::new(127, 0, 0, 1)));
+    assert_eq!(ip("0X7F.0.0.01"), Some(Ipv4Addr::new(127, 0, 0, 1)));
+    assert_eq!(ip("010.0.0.010"), Some(Ipv4Addr::new(8, 0, 0, 8)));
+    assert_eq!(ip("0"), Some(Ipv4Addr::UNSPECIFIED));
+    assert_eq!(ip("255.255.255.255"), Some(Ipv4Addr::BROADCAST));
+    assert_eq!(ip("4294967295"), Some(Ipv4Addr::BROADCAST));
+    for bad in [
+        "",
+        ".",
+        "1.",
+        ".1",
+        "1..2",
+        "1.2.3.4.5",
+        "256.0.0.1",
+        "1.2.3.256",
+        "1.2.65536",
+        "1.16777216",
+        "4294967296",
+        "08",
+        "0x",
+        "0xg",
+        "1.2.3.4 ",
+        " 1.2.3.4",
+        "-1",
+        "+1",
+        "1.2.3.x",
+        "eth0",
+    ] {
+        assert_eq!(ip(bad), None, "{bad:?}");
+    }
+}
