@@ -812,11 +812,12 @@ impl<'a> MessageBuilder<'a> {
             },
             overload_ok: false,
         };
-        b.set_op(op)
-            .set_htype(HTYPE_ETHERNET)
-            .set_hlen(6)
-            .set_xid(xid);
-        b.put(field::COOKIE, MAGIC_COOKIE);
+        let mut h = b.header();
+        h.set_op(op);
+        h.set_htype(HTYPE_ETHERNET);
+        h.set_hlen(6);
+        h.set_xid(xid);
+        h.set_cookie();
         Ok(b)
     }
 
@@ -825,10 +826,11 @@ impl<'a> MessageBuilder<'a> {
     /// `chaddr`; `op` = 2, `htype` 1, `hlen` 6.
     pub fn reply_to<T: AsRef<[u8]>>(buf: &'a mut [u8], request: &Packet<T>) -> Result<Self> {
         let mut b = Self::new(buf, OP_REPLY, request.xid())?;
-        b.set_flags(request.flags())
-            .set_ciaddr(request.ciaddr())
-            .set_giaddr(request.giaddr());
-        b.put(field::CHADDR, *request.chaddr());
+        let mut h = b.header();
+        h.set_flags(request.flags());
+        h.set_ciaddr(request.ciaddr());
+        h.set_giaddr(request.giaddr());
+        h.set_chaddr(request.chaddr());
         Ok(b)
     }
 
@@ -838,96 +840,13 @@ impl<'a> MessageBuilder<'a> {
         }
     }
 
-    /// Sets `op` (1 BOOTREQUEST, 2 BOOTREPLY).
-    pub fn set_op(&mut self, v: u8) -> &mut Self {
-        self.hdr[field::OP] = v;
-        self
-    }
-
-    /// Sets `htype`.
-    pub fn set_htype(&mut self, v: u8) -> &mut Self {
-        self.hdr[field::HTYPE] = v;
-        self
-    }
-
-    /// Sets `hlen`.
-    pub fn set_hlen(&mut self, v: u8) -> &mut Self {
-        self.hdr[field::HLEN] = v;
-        self
-    }
-
-    /// Sets `hops`.
-    pub fn set_hops(&mut self, v: u8) -> &mut Self {
-        self.hdr[field::HOPS] = v;
-        self
-    }
-
-    /// Sets `xid`.
-    pub fn set_xid(&mut self, v: u32) -> &mut Self {
-        self.put(field::XID, v.to_be_bytes());
-        self
-    }
-
-    /// Sets `secs`.
-    pub fn set_secs(&mut self, v: u16) -> &mut Self {
-        self.put(field::SECS, v.to_be_bytes());
-        self
-    }
-
-    /// Sets the whole `flags` field.
-    pub fn set_flags(&mut self, v: u16) -> &mut Self {
-        self.put(field::FLAGS, v.to_be_bytes());
-        self
-    }
-
-    /// Sets or clears the BROADCAST bit of `flags`.
-    pub fn set_broadcast_flag(&mut self, on: bool) -> &mut Self {
-        let f = u16::from_be_bytes(*sub::<2>(self.hdr, field::FLAGS));
-        self.set_flags(if on {
-            f | BROADCAST_FLAG
-        } else {
-            f & !BROADCAST_FLAG
-        })
-    }
-
-    /// Sets `ciaddr`.
-    pub fn set_ciaddr(&mut self, a: Ipv4Addr) -> &mut Self {
-        self.put(field::CIADDR, a.octets());
-        self
-    }
-
-    /// Sets `yiaddr`.
-    pub fn set_yiaddr(&mut self, a: Ipv4Addr) -> &mut Self {
-        self.put(field::YIADDR, a.octets());
-        self
-    }
-
-    /// Sets `siaddr`.
-    pub fn set_siaddr(&mut self, a: Ipv4Addr) -> &mut Self {
-        self.put(field::SIADDR, a.octets());
-        self
-    }
-
-    /// Sets `giaddr`.
-    pub fn set_giaddr(&mut self, a: Ipv4Addr) -> &mut Self {
-        self.put(field::GIADDR, a.octets());
-        self
-    }
-
-    /// Sets `chaddr` from up to 16 bytes, zero-filling the rest; bytes past
-    /// the 16th are ignored (the field cannot hold them).
-    pub fn set_chaddr(&mut self, hw: &[u8]) -> &mut Self {
-        let mut c = [0u8; 16];
-        for (d, s) in c.iter_mut().zip(hw) {
-            *d = *s;
-        }
-        self.put(field::CHADDR, c);
-        self
-    }
-
-    /// Sets `chaddr` to a MAC address followed by ten zero bytes.
-    pub fn set_client_mac(&mut self, mac: MacAddr) -> &mut Self {
-        self.set_chaddr(&mac.0)
+    /// The fixed header (`op` … cookie) as a [`Packet`] view, so a reply is
+    /// filled in with the same setters a received message has:
+    /// `b.header().set_yiaddr(addr)`. `sname` and `file` are set through
+    /// [`set_sname`](Self::set_sname)/[`set_file`](Self::set_file) instead,
+    /// because option overload may own them.
+    pub fn header(&mut self) -> Packet<&mut [u8; HEADER_LEN]> {
+        Packet::new_unchecked(&mut *self.hdr)
     }
 
     /// Sets `sname` from a name, truncated to 63 bytes so a NUL always ends
@@ -1244,14 +1163,15 @@ mod tests {
                 _ => OP_REQUEST,
             };
             let mut b = MessageBuilder::new(&mut buf, op, 0xdead_beef ^ t as u32).unwrap();
-            b.set_secs(7)
-                .set_broadcast_flag(true)
-                .set_hops(2)
-                .set_ciaddr(ip("10.0.0.1"))
-                .set_yiaddr(ip("10.0.0.2"))
-                .set_siaddr(ip("10.0.0.3"))
-                .set_giaddr(ip("10.0.0.4"))
-                .set_client_mac(MacAddr(MAC));
+            let mut h = b.header();
+            h.set_secs(7);
+            h.set_broadcast_flag(true);
+            h.set_hops(2);
+            h.set_ciaddr(ip("10.0.0.1"));
+            h.set_yiaddr(ip("10.0.0.2"));
+            h.set_siaddr(ip("10.0.0.3"));
+            h.set_giaddr(ip("10.0.0.4"));
+            h.set_client_mac(MacAddr(MAC));
             b.set_sname(b"server").unwrap();
             b.set_file(b"pxelinux.0").unwrap();
             b.add_message_type(t).unwrap();
@@ -1325,7 +1245,7 @@ mod tests {
 
         let mut buf = [0x55u8; 548];
         let mut b = MessageBuilder::new(&mut buf, OP_REQUEST, 0x1234_5678).unwrap();
-        b.set_client_mac(MacAddr(MAC));
+        b.header().set_client_mac(MacAddr(MAC));
         b.add_message_type(MessageType::Discover).unwrap();
         b.add_u16(code::MAX_MESSAGE_SIZE, 576).unwrap();
         b.add_option(code::PARAM_REQUEST_LIST, &[1, 3, 6, 12, 15, 28, 42])
@@ -1342,11 +1262,12 @@ mod tests {
     fn reply_to_copies_busybox_init_packet_fields() {
         let mut req = [0u8; 548];
         let mut b = MessageBuilder::new(&mut req, OP_REQUEST, 42).unwrap();
-        b.set_flags(BROADCAST_FLAG)
-            .set_ciaddr(ip("1.2.3.4"))
-            .set_giaddr(ip("5.6.7.8"))
-            .set_chaddr(&[9; 16])
-            .set_secs(3);
+        let mut h = b.header();
+        h.set_flags(BROADCAST_FLAG);
+        h.set_ciaddr(ip("1.2.3.4"));
+        h.set_giaddr(ip("5.6.7.8"));
+        h.set_chaddr(&[9; 16]);
+        h.set_secs(3);
         b.add_message_type(MessageType::Request).unwrap();
         let n = b.finish();
         let req = Packet::new_checked(&req[..n]).unwrap();
@@ -1699,14 +1620,12 @@ mod tests {
         let mut b = MessageBuilder::new(&mut buf, 2, 1).unwrap();
         b.set_sname(&[b's'; 100]).unwrap();
         b.set_file(&[b'f'; 200]).unwrap();
-        b.set_chaddr(&[7; 20]);
         let n = b.finish();
         let p = Packet::new_checked(&buf[..n]).unwrap();
         assert_eq!(p.sname_str(), &[b's'; 63]);
         assert_eq!(p.sname()[63], 0);
         assert_eq!(p.file_str(), &[b'f'; 127]);
         assert_eq!(p.file()[127], 0);
-        assert_eq!(p.chaddr(), &[7; 16]);
         // Shorter names overwrite longer ones completely.
         let mut b = MessageBuilder::new(&mut buf, 2, 1).unwrap();
         b.set_sname(b"long-name").unwrap();
