@@ -8,5 +8,7 @@
 //!
 //! - [`wire`]: checked views and builders for DHCP/BOOTP, IPv4, UDP, Ethernet
 //!   and ARP, and the one DHCP options table with its text codecs.
+//! - [`sys`]: the OS layer (sockets, interfaces, ARP probing).
 
+pub mod sys;
 pub mod wire;
