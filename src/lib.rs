@@ -8,5 +8,9 @@
 //!
 //! - [`wire`]: checked views and builders for DHCP/BOOTP, IPv4, UDP, Ethernet
 //!   and ARP, and the one DHCP options table with its text codecs.
+//! - [`time`]: `Instant` (monotonic, ms) and `UnixTime` (s) as plain values.
+//! - [`sys`]: the OS layer: clock, signals, pidfile, daemon, logging, scripts.
 
+pub mod sys;
+pub mod time;
 pub mod wire;
