@@ -8,7 +8,10 @@
 //!
 //! - [`wire`]: checked views and builders for DHCP/BOOTP, IPv4, UDP, Ethernet
 //!   and ARP, and the one DHCP options table with its text codecs.
-//! - [`sys`]: the OS layer (sockets, interfaces, ARP probing).
+//! - [`time`]: `Instant` (monotonic, ms) and `UnixTime` (s) as plain values.
+//! - [`sys`]: the OS layer: clock, signals, pidfile, daemon, logging,
+//!   scripts, and (in [`sys::net`]) interfaces, raw and UDP sockets, ARP.
 
 pub mod sys;
+pub mod time;
 pub mod wire;

@@ -23,7 +23,10 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::sys::clock::now;
+use crate::time::Instant;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -281,12 +284,6 @@ impl AsRawFd for ArpProber {
     }
 }
 
-/// The monotonic clock (the OS layer may read it).
-#[allow(clippy::disallowed_methods)]
-fn now() -> Instant {
-    Instant::now()
-}
-
 /// Probes `ip` on `ifindex` and waits at most `timeout` for an answer
 /// (udhcpc `-a`, reference §1.13 and §5.8): `Ok(true)` if another host has
 /// it, `Ok(false)` if nobody answered in time or `safe_mac` did. A zero
@@ -360,7 +357,7 @@ mod tests {
 
     #[test]
     fn free_exactly_at_deadline_not_before() {
-        let t0 = now();
+        let t0 = Instant::from_millis(1_000_000);
         let mut p = Probes::new();
         assert_eq!(p.next_deadline(), None);
         p.start(IP, OURS, None, at(t0, 1000));
@@ -377,7 +374,7 @@ mod tests {
 
     #[test]
     fn conflict_reported_at_once_and_ends_the_probe() {
-        let t0 = now();
+        let t0 = Instant::from_millis(1_000_000);
         let mut p = Probes::new();
         p.start(IP, OURS, None, at(t0, 1000));
         p.handle_arp(&reply(OTHER, IP));
@@ -389,7 +386,7 @@ mod tests {
 
     #[test]
     fn unrelated_own_and_malformed_packets_ignored() {
-        let t0 = now();
+        let t0 = Instant::from_millis(1_000_000);
         let mut p = Probes::new();
         p.start(IP, OURS, None, at(t0, 100));
         p.handle_arp(&reply(OTHER, IP2)); // about another address
@@ -408,7 +405,7 @@ mod tests {
 
     #[test]
     fn competing_probe_is_a_conflict() {
-        let t0 = now();
+        let t0 = Instant::from_millis(1_000_000);
         let mut p = Probes::new();
         p.start(IP, OURS, None, at(t0, 100));
         p.handle_arp(&probe_from(OTHER, IP));
@@ -417,7 +414,7 @@ mod tests {
 
     #[test]
     fn safe_mac_answer_ends_probe_as_free_early() {
-        let t0 = now();
+        let t0 = Instant::from_millis(1_000_000);
         let mut p = Probes::new();
         p.start(IP, OURS, Some(CLIENT), at(t0, 1000));
         p.handle_arp(&reply(CLIENT, IP));
@@ -431,7 +428,7 @@ mod tests {
 
     #[test]
     fn several_probes_finish_in_deadline_order() {
-        let t0 = now();
+        let t0 = Instant::from_millis(1_000_000);
         let ip3 = Ipv4Addr::new(10, 0, 0, 52);
         let mut p = Probes::new();
         p.start(IP, OURS, None, at(t0, 300));
@@ -455,7 +452,7 @@ mod tests {
 
     #[test]
     fn restart_replaces_probe_and_stale_result() {
-        let t0 = now();
+        let t0 = Instant::from_millis(1_000_000);
         let mut p = Probes::new();
         p.start(IP, OURS, None, at(t0, 100));
         p.handle_arp(&reply(OTHER, IP)); // result queued, not polled
