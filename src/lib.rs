@@ -12,6 +12,8 @@
 //! - [`sys`]: the OS layer: clock, signals, pidfile, daemon, logging,
 //!   scripts, and (in [`sys::net`]) interfaces, raw and UDP sockets, ARP.
 
+pub mod conf;
+pub mod lease;
 pub mod sys;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,1 @@
+//! Placeholder: written by issue 4's lease work.
