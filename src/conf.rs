@@ -1,9 +1,61 @@
-//! udhcpd.conf: placeholder until issue 4's config work; the validated form
-//! the server consumes is fixed here so the server can be written against it.
+//! udhcpd.conf: the text form of the server configuration, parsed into the
+//! validated [`ServerConfig`] the server consumes (reference §2.2–§2.6).
+//!
+//! Pure code: [`parse`] takes the file's text and its name (for messages);
+//! the applet reads the file or stdin, reports invalid UTF-8, and logs the
+//! warnings. Behaviour follows BusyBox 1.37 (`dhcpd/files.c` with libbb's
+//! `config_read`), written anew; the deliberate differences are listed in
+//! docs/differences.md and marked where they happen.
+//!
+//! # Syntax
+//!
+//! - `#` anywhere starts a comment (so values cannot contain `#`); blank
+//!   lines are skipped.
+//! - A line ending in `\` is joined with the next one (nothing is inserted
+//!   between them); messages give the number of the first physical line.
+//!   `\r\n` line ends are accepted.
+//! - The keyword is the first blank-separated token (space or tab), matched
+//!   case-insensitively; the value is the rest of the line with leading and
+//!   trailing blanks removed and inner blanks kept.
+//! - A known keyword without a value is an error; an unknown keyword is a
+//!   warning and the line is ignored (so configs written for other udhcpd
+//!   forks still load).
+//! - Scalar keywords: the last line wins. `option`/`opt` and `static_lease`
+//!   accumulate.
+//! - Every bad value is an error naming the file, the line and the keyword:
+//!   `/etc/udhcpd.conf:12: bad value for 'max_leases': 'abc'`.
+//!
+//! # Keywords
+//!
+//! | Keyword | Value | Default |
+//! |---|---|---|
+//! | `start` | first pool address | `192.168.0.20` |
+//! | `end` | last pool address, inclusive | `192.168.0.254` |
+//! | `interface` | interface to serve | `eth0` |
+//! | `max_leases` | lease table size, at least 1, clamped to the pool size | `235` |
+//! | `auto_time` | seconds between lease-file writes, 0 = never on a timer; at most 2147483 | `7200` |
+//! | `decline_time` | seconds an address is held after DECLINE | `3600` |
+//! | `conflict_time` | seconds an address is held after an ARP conflict | `3600` |
+//! | `offer_time` | seconds an address is held after OFFER | `60` |
+//! | `min_lease` | lower clamp for a requested lease time, seconds | `60` |
+//! | `lease_file` | lease file path | `/var/lib/misc/udhcpd.leases` |
+//! | `pidfile` | pidfile path | `/var/run/udhcpd.pid` |
+//! | `notify_file` | program run as `PROG LEASEFILE` after lease-file writes | none |
+//! | `siaddr` | BOOTP next-server address | `0.0.0.0` |
+//! | `sname` | BOOTP server name, at most 63 bytes | none |
+//! | `boot_file` | BOOTP file name, at most 127 bytes | none |
+//! | `option`, `opt` | `NAME VALUE…` or `CODE HEX`/`CODE "TEXT"` ([`OptionSet::add_text`]); `option lease N` is also the maximum lease | none (maximum lease `864000`) |
+//! | `static_lease` | `MAC IP [HOSTNAME]` | – |
+//! | `remaining` | accepted and ignored (removed from BusyBox in 2009) | – |
+//!
+//! Numbers are unsigned 32-bit decimal (no sign, no blanks). Addresses are
+//! `inet_aton` forms; host names are not resolved.
 
+use core::fmt;
 use std::net::Ipv4Addr;
+use std::str::FromStr;
 
-use crate::wire::options::OptionSet;
+use crate::wire::options::{by_code, good_hostname, parse_code, parse_ipv4_aton, OptionSet};
 use crate::wire::MacAddr;
 
 /// One `static_lease MAC IP [HOSTNAME]` line.
@@ -58,4 +110,1270 @@ pub struct ServerConfig {
     pub static_leases: Vec<StaticLease>,
     /// `option`/`opt` lines (option 51 included: it is also `max_lease`).
     pub options: OptionSet,
+}
+
+/// Default `max_lease` when no `option lease` is configured: 10 days.
+pub const DEFAULT_MAX_LEASE: u32 = 864_000;
+/// `auto_time` ceiling (BusyBox: `INT_MAX / 1000`, so that the value in
+/// milliseconds fits an `int`).
+pub const MAX_AUTO_TIME: u32 = 2_147_483;
+/// Longest `sname` sent (the 64-byte BOOTP field keeps a NUL).
+pub const MAX_SNAME: usize = 63;
+/// Longest `boot_file` sent (the 128-byte BOOTP field keeps a NUL).
+pub const MAX_BOOT_FILE: usize = 127;
+/// Longest `static_lease` host name (BusyBox's `strnlen(opt, 120)`).
+pub const MAX_STATIC_HOSTNAME: usize = 120;
+/// Longest Linux interface name (`IFNAMSIZ - 1`).
+pub const MAX_IFNAME: usize = 15;
+/// The lease-time option: its value is also `max_lease`.
+const OPT_LEASE: u8 = 51;
+
+impl Default for ServerConfig {
+    /// BusyBox's defaults (reference §2.3).
+    fn default() -> Self {
+        ServerConfig {
+            start: Ipv4Addr::new(192, 168, 0, 20),
+            end: Ipv4Addr::new(192, 168, 0, 254),
+            interface: "eth0".to_owned(),
+            max_leases: 235,
+            auto_time: 7200,
+            decline_time: 3600,
+            conflict_time: 3600,
+            offer_time: 60,
+            min_lease: 60,
+            max_lease: DEFAULT_MAX_LEASE,
+            lease_file: "/var/lib/misc/udhcpd.leases".to_owned(),
+            pidfile: "/var/run/udhcpd.pid".to_owned(),
+            notify_file: None,
+            siaddr: Ipv4Addr::UNSPECIFIED,
+            sname: None,
+            boot_file: None,
+            static_leases: Vec::new(),
+            options: OptionSet::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Number of addresses in `start..=end` (0 if the range is reversed).
+    pub fn pool_size(&self) -> u64 {
+        let (s, e) = (
+            u64::from(u32::from(self.start)),
+            u64::from(u32::from(self.end)),
+        );
+        if e < s {
+            0
+        } else {
+            e - s + 1
+        }
+    }
+
+    /// The static lease for `mac`, if any.
+    pub fn static_lease_for(&self, mac: &MacAddr) -> Option<&StaticLease> {
+        self.static_leases.iter().find(|l| l.mac == *mac)
+    }
+
+    /// True if `ip` is some client's static address.
+    pub fn is_static_ip(&self, ip: Ipv4Addr) -> bool {
+        self.static_leases.iter().any(|l| l.ip == ip)
+    }
+}
+
+/// A successfully parsed configuration and what was worth telling the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// The validated configuration.
+    pub config: ServerConfig,
+    /// Complete messages (`FILE:N: …` where a line is concerned) for the
+    /// applet to log; none of them stops the server.
+    pub warnings: Vec<String>,
+}
+
+/// Why a configuration was rejected. The applet logs it and exits 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfError {
+    file: String,
+    line: Option<usize>,
+    message: String,
+}
+
+impl ConfError {
+    fn at(file: &str, line: usize, message: String) -> Self {
+        ConfError {
+            file: file.to_owned(),
+            line: Some(line),
+            message,
+        }
+    }
+
+    fn whole(file: &str, message: String) -> Self {
+        ConfError {
+            file: file.to_owned(),
+            line: None,
+            message,
+        }
+    }
+
+    /// The file name given to [`parse`].
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The (first physical) line at fault, or `None` for a check over the
+    /// whole configuration.
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+}
+
+/// `FILE:N: message`; whole-file errors name the file in their message
+/// (`bad start/end IP range in FILE`, BusyBox's wording).
+impl fmt::Display for ConfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(n) => write!(f, "{}:{n}: {}", self.file, self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfError {}
+
+/// How one line failed; [`parse`] adds `FILE:N: `.
+enum LineError {
+    /// Becomes `bad value for 'KEYWORD': DETAIL`.
+    Bad(String),
+    /// A complete message.
+    Msg(String),
+}
+
+/// Applies one keyword's value. Gets the parse state, the value (never
+/// empty) and the line number.
+type Handler = fn(&mut State<'_>, &str, usize) -> Result<(), LineError>;
+
+/// One row of the keyword table.
+struct Keyword {
+    /// Canonical (lower-case) spelling.
+    name: &'static str,
+    handler: Handler,
+}
+
+/// The one keyword table (reference §2.3), in BusyBox's order.
+static KEYWORDS: &[Keyword] = &[
+    Keyword {
+        name: "start",
+        handler: |st, v, _| {
+            let ip = ipv4(v)?;
+            if ip.is_unspecified() {
+                return Err(LineError::Bad(format!(
+                    "'{}' is not a usable pool address",
+                    shown(v)
+                )));
+            }
+            st.config.start = ip;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "end",
+        handler: |st, v, _| {
+            st.config.end = ipv4(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "interface",
+        handler: |st, v, _| {
+            // An early, precise error for what would fail at startup anyway.
+            if v.len() > MAX_IFNAME || v.contains([' ', '\t', '/']) {
+                return Err(LineError::Bad(format!(
+                    "'{}' (an interface name: at most {MAX_IFNAME} bytes, no blanks or '/')",
+                    shown(v)
+                )));
+            }
+            st.config.interface = v.to_owned();
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "max_leases",
+        handler: |st, v, _| {
+            // BusyBox allocates a table of 0 leases and never offers
+            // anything: refuse.
+            let n = number(v)?;
+            if n == 0 {
+                return Err(LineError::Bad(format!(
+                    "'{}' (must be at least 1)",
+                    shown(v)
+                )));
+            }
+            st.config.max_leases = n;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "auto_time",
+        handler: |st, v, line| {
+            let n = number(v)?;
+            if n > MAX_AUTO_TIME {
+                // BusyBox clamps silently.
+                st.warn(
+                    line,
+                    format!("auto_time {n} is too big, setting to {MAX_AUTO_TIME}"),
+                );
+            }
+            st.config.auto_time = n.min(MAX_AUTO_TIME);
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "decline_time",
+        handler: |st, v, _| {
+            st.config.decline_time = number(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "conflict_time",
+        handler: |st, v, _| {
+            st.config.conflict_time = number(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "offer_time",
+        handler: |st, v, _| {
+            st.config.offer_time = number(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "min_lease",
+        handler: |st, v, _| {
+            st.config.min_lease = number(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "lease_file",
+        handler: |st, v, _| {
+            st.config.lease_file = v.to_owned();
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "pidfile",
+        handler: |st, v, _| {
+            st.config.pidfile = v.to_owned();
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "siaddr",
+        handler: |st, v, _| {
+            st.config.siaddr = ipv4(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "option",
+        handler: |st, v, n| st.option(v, n),
+    },
+    Keyword {
+        name: "opt",
+        handler: |st, v, n| st.option(v, n),
+    },
+    Keyword {
+        name: "notify_file",
+        handler: |st, v, _| {
+            st.config.notify_file = Some(v.to_owned());
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "sname",
+        handler: |st, v, line| {
+            st.config.sname = Some(st.truncated(line, "sname", v, MAX_SNAME));
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "boot_file",
+        handler: |st, v, line| {
+            st.config.boot_file = Some(st.truncated(line, "boot_file", v, MAX_BOOT_FILE));
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "static_lease",
+        handler: |st, v, n| st.static_lease(v, n),
+    },
+    Keyword {
+        // `remaining yes|no` (lease file holds remaining vs absolute time)
+        // left BusyBox in 2009; old configs still carry it.
+        name: "remaining",
+        handler: |_, _, _| Ok(()),
+    },
+];
+
+/// Parsing state: the configuration so far, warnings, and the lines
+/// things were first set on (for messages naming two lines).
+struct State<'a> {
+    file: &'a str,
+    config: ServerConfig,
+    warnings: Vec<String>,
+    /// Line of each entry of `config.static_leases`.
+    static_lines: Vec<usize>,
+    /// Line that first set each option code.
+    option_lines: [Option<usize>; 256],
+}
+
+impl State<'_> {
+    fn warn(&mut self, line: usize, message: String) {
+        self.warnings
+            .push(format!("{}:{line}: {message}", self.file));
+    }
+
+    /// `v` cut to `max` bytes (at a character boundary), with a warning
+    /// if anything was cut. BusyBox cuts silently when building replies.
+    fn truncated(&mut self, line: usize, keyword: &str, v: &str, max: usize) -> String {
+        if v.len() <= max {
+            return v.to_owned();
+        }
+        let mut end = max;
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        let kept = v.get(..end).unwrap_or_default();
+        self.warn(
+            line,
+            format!(
+                "'{keyword}' is longer than {max} bytes, truncated to '{}'",
+                shown(kept)
+            ),
+        );
+        kept.to_owned()
+    }
+
+    /// `option`/`opt`: the codec's rules ([`OptionSet::add_text`]); lines
+    /// that change nothing (a non-list option already set, a full list)
+    /// are warned about, where BusyBox is silent.
+    fn option(&mut self, v: &str, line: usize) -> Result<(), LineError> {
+        let before = self.config.options.clone();
+        self.config
+            .options
+            .add_text(v)
+            .map_err(|e| LineError::Bad(e.to_string()))?;
+        // add_text accepted the name, so this finds the code.
+        let name = v
+            .trim_start_matches(OPT_NAME_DELIMS)
+            .split(OPT_NAME_DELIMS)
+            .next()
+            .unwrap_or_default();
+        let Ok(code) = parse_code(name) else {
+            return Ok(());
+        };
+        let slot = self.option_lines.get_mut(usize::from(code));
+        if self.config.options == before {
+            let list = !name.starts_with(|c: char| c.is_ascii_digit())
+                && by_code(code).is_some_and(|s| s.list);
+            let first = slot.and_then(|s| *s).unwrap_or(line);
+            let msg = if list {
+                format!(
+                    "option '{}' is full (255 bytes), values dropped",
+                    shown(name)
+                )
+            } else {
+                format!(
+                    "option '{}' already set at line {first}, line ignored",
+                    shown(name)
+                )
+            };
+            self.warn(line, msg);
+            return Ok(());
+        }
+        if let Some(slot @ None) = slot {
+            *slot = Some(line);
+            if code == OPT_LEASE {
+                // BusyBox reads 4 bytes whatever the length (`option 51 0e10`).
+                let len = self.config.options.get(OPT_LEASE).map_or(0, <[u8]>::len);
+                if len != 4 {
+                    return Err(LineError::Bad(format!(
+                        "option 51 (lease) must be 4 bytes, not {len}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `static_lease MAC IP [HOSTNAME]`.
+    fn static_lease(&mut self, v: &str, line: usize) -> Result<(), LineError> {
+        let mut fields = v.split([' ', '\t']).filter(|f| !f.is_empty());
+        let mac_text = fields.next().unwrap_or_default();
+        let mac = MacAddr::from_str(mac_text)
+            .map_err(|_| LineError::Bad(format!("bad MAC address '{}'", shown(mac_text))))?;
+        if mac.is_zero() {
+            // The lease table marks declined and conflicting addresses
+            // with this MAC.
+            return Err(LineError::Bad(
+                "MAC 00:00:00:00:00:00 cannot have a static lease".to_owned(),
+            ));
+        }
+        let ip_text = fields
+            .next()
+            .ok_or_else(|| LineError::Bad("missing IP address (MAC IP [HOSTNAME])".to_owned()))?;
+        let ip = ipv4(ip_text)?;
+        if ip.is_unspecified() || ip.is_broadcast() {
+            return Err(LineError::Bad(format!("{ip} is not a usable address")));
+        }
+        let hostname = fields.next().map(str::to_owned);
+        if fields.next().is_some() {
+            // BusyBox ignores everything after the third field.
+            return Err(LineError::Bad(format!(
+                "'{}': too many fields (MAC IP [HOSTNAME])",
+                shown(v)
+            )));
+        }
+        if let Some(h) = &hostname {
+            if h.len() > MAX_STATIC_HOSTNAME {
+                // BusyBox cuts it to 120 bytes.
+                return Err(LineError::Bad(format!(
+                    "host name longer than {MAX_STATIC_HOSTNAME} bytes"
+                )));
+            }
+            if !good_hostname(h.as_bytes()) {
+                self.warn(
+                    line,
+                    format!(
+                        "static_lease host name '{}' is not a valid host name; udhcpc clients will see 'bad'",
+                        shown(h)
+                    ),
+                );
+            }
+        }
+        for (old, &old_line) in self.config.static_leases.iter().zip(&self.static_lines) {
+            // BusyBox: the first MAC match wins; two MACs share one IP.
+            if old.mac == mac {
+                return Err(LineError::Msg(format!(
+                    "duplicate MAC {mac} in 'static_lease' (first at line {old_line})"
+                )));
+            }
+            if old.ip == ip {
+                return Err(LineError::Msg(format!(
+                    "duplicate IP {ip} in 'static_lease' (first at line {old_line})"
+                )));
+            }
+        }
+        self.config
+            .static_leases
+            .push(StaticLease { mac, ip, hostname });
+        self.static_lines.push(line);
+        Ok(())
+    }
+}
+
+/// Separators between an option name and its value (the codec's rule).
+const OPT_NAME_DELIMS: [char; 4] = [' ', '\t', '=', ':'];
+
+/// Blanks between the keyword and the value (BusyBox's delimiters).
+const BLANKS: [char; 2] = [' ', '\t'];
+
+/// Control characters escaped, so a message cannot mess up a terminal or
+/// a log line.
+fn shown(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// An IPv4 address in `inet_aton` form.
+fn ipv4(v: &str) -> Result<Ipv4Addr, LineError> {
+    // BusyBox resolves names here; pure code cannot.
+    parse_ipv4_aton(v).ok_or_else(|| {
+        LineError::Bad(format!(
+            "bad address '{}' (host names are not resolved)",
+            shown(v)
+        ))
+    })
+}
+
+/// BusyBox `bb_strtou32(v, NULL, 10)`: decimal digits only (no sign, no
+/// blanks), at most `u32::MAX`.
+fn number(v: &str) -> Result<u32, LineError> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(LineError::Bad(format!("'{}'", shown(v))));
+    }
+    v.parse()
+        .map_err(|_| LineError::Bad(format!("'{}' (larger than {})", shown(v), u32::MAX)))
+}
+
+/// Logical lines: `(first physical line number, text)`, continuations
+/// joined, line ends (`\n`, `\r\n`) removed.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut physical = text.split('\n').enumerate();
+    while let Some((i, first)) = physical.next() {
+        let mut buf = first.strip_suffix('\r').unwrap_or(first).to_owned();
+        while buf.ends_with('\\') {
+            buf.pop();
+            match physical.next() {
+                Some((_, next)) => buf.push_str(next.strip_suffix('\r').unwrap_or(next)),
+                None => break,
+            }
+        }
+        out.push((i + 1, buf));
+    }
+    out
+}
+
+/// Parses udhcpd.conf text (see the module documentation for the syntax).
+///
+/// `file_name` is only used in messages. Startup order follows BusyBox
+/// (reference §2.6): every line, then the range check, the `max_leases`
+/// clamp (`max_leases=%u is too big, setting to %u`), `max_lease` from
+/// `option lease`, and [`validate`].
+pub fn parse(text: &str, file_name: &str) -> Result<Parsed, ConfError> {
+    let mut st = State {
+        file: file_name,
+        config: ServerConfig::default(),
+        warnings: Vec::new(),
+        static_lines: Vec::new(),
+        option_lines: [None; 256],
+    };
+    for (n, raw) in logical_lines(text) {
+        let line = raw.split('#').next().unwrap_or_default();
+        let line = line.trim_matches(BLANKS);
+        if line.is_empty() {
+            continue;
+        }
+        if line.contains('\0') {
+            // C would stop reading the line there.
+            return Err(ConfError::at(file_name, n, "NUL byte in line".to_owned()));
+        }
+        let (word, value) = line.split_once(BLANKS).unwrap_or((line, ""));
+        let value = value.trim_matches(BLANKS);
+        let Some(kw) = KEYWORDS.iter().find(|k| k.name.eq_ignore_ascii_case(word)) else {
+            st.warn(n, format!("unknown keyword '{}', ignored", shown(word)));
+            continue;
+        };
+        if value.is_empty() {
+            return Err(ConfError::at(
+                file_name,
+                n,
+                format!("missing value for '{}'", kw.name),
+            ));
+        }
+        (kw.handler)(&mut st, value, n).map_err(|e| {
+            let message = match e {
+                LineError::Bad(detail) => format!("bad value for '{}': {detail}", kw.name),
+                LineError::Msg(m) => m,
+            };
+            ConfError::at(file_name, n, message)
+        })?;
+    }
+
+    let State {
+        mut config,
+        mut warnings,
+        ..
+    } = st;
+    if config.start > config.end {
+        return Err(range_error(file_name));
+    }
+    let pool = config.pool_size();
+    if u64::from(config.max_leases) > pool {
+        // pool ≤ 2^32 - 1: start is never 0.0.0.0.
+        let clamped = u32::try_from(pool).unwrap_or(u32::MAX);
+        warnings.push(format!(
+            "max_leases={} is too big, setting to {clamped}",
+            config.max_leases
+        ));
+        config.max_leases = clamped;
+    }
+    config.max_lease = lease_option(&config.options).unwrap_or(DEFAULT_MAX_LEASE);
+    validate(&config, file_name)?;
+    Ok(Parsed { config, warnings })
+}
+
+/// The value of option 51, if configured as 4 bytes.
+fn lease_option(options: &OptionSet) -> Option<u32> {
+    let v = options.get(OPT_LEASE)?;
+    <[u8; 4]>::try_from(v).ok().map(u32::from_be_bytes)
+}
+
+fn range_error(file_name: &str) -> ConfError {
+    ConfError::whole(file_name, format!("bad start/end IP range in {file_name}"))
+}
+
+/// Checks a configuration however it was built ([`parse`] runs it last):
+/// `start ≤ end` (BusyBox's `bad start/end IP range in FILE`), start not
+/// 0.0.0.0, `1 ≤ max_leases ≤` pool size, a plausible interface name,
+/// `sname`/`boot_file` within their BOOTP fields, `max_lease` equal to
+/// option 51 when that is set, and static leases with distinct MACs and
+/// IPs, no zero MAC, no 0.0.0.0 or broadcast IP, and host names of 1 to
+/// 120 bytes without blanks.
+///
+/// `min_lease > max_lease` is allowed, as in BusyBox (the minimum wins).
+pub fn validate(config: &ServerConfig, file_name: &str) -> Result<(), ConfError> {
+    let fail = |m: String| Err(ConfError::whole(file_name, format!("{file_name}: {m}")));
+    if config.start > config.end {
+        return Err(range_error(file_name));
+    }
+    if config.start.is_unspecified() {
+        return fail("start address 0.0.0.0 is not usable".to_owned());
+    }
+    let pool = config.pool_size();
+    if config.max_leases == 0 || u64::from(config.max_leases) > pool {
+        return fail(format!(
+            "max_leases={} is not between 1 and the pool size {pool}",
+            config.max_leases
+        ));
+    }
+    let ifname = &config.interface;
+    if ifname.is_empty() || ifname.len() > MAX_IFNAME || ifname.contains([' ', '\t', '/', '\0']) {
+        return fail(format!("bad interface name '{}'", shown(ifname)));
+    }
+    if config.auto_time > MAX_AUTO_TIME {
+        return fail(format!(
+            "auto_time {} is above {MAX_AUTO_TIME}",
+            config.auto_time
+        ));
+    }
+    if config.sname.as_ref().is_some_and(|s| s.len() > MAX_SNAME) {
+        return fail(format!("sname is longer than {MAX_SNAME} bytes"));
+    }
+    if config
+        .boot_file
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_BOOT_FILE)
+    {
+        return fail(format!("boot_file is longer than {MAX_BOOT_FILE} bytes"));
+    }
+    if config.options.get(OPT_LEASE).is_some()
+        && lease_option(&config.options) != Some(config.max_lease)
+    {
+        return fail("max_lease differs from option 51 (lease)".to_owned());
+    }
+    for (i, l) in config.static_leases.iter().enumerate() {
+        if l.mac.is_zero() {
+            return fail("static lease for MAC 00:00:00:00:00:00".to_owned());
+        }
+        if l.ip.is_unspecified() || l.ip.is_broadcast() {
+            return fail(format!("static lease for {} with IP {}", l.mac, l.ip));
+        }
+        if let Some(h) = &l.hostname {
+            if h.is_empty() || h.len() > MAX_STATIC_HOSTNAME || h.contains(char::is_whitespace) {
+                return fail(format!("bad static lease host name '{}'", shown(h)));
+            }
+        }
+        for other in config.static_leases.iter().skip(i + 1) {
+            if other.mac == l.mac {
+                return fail(format!("duplicate static lease MAC {}", l.mac));
+            }
+            if other.ip == l.ip {
+                return fail(format!("duplicate static lease IP {}", l.ip));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "/etc/udhcpd.conf";
+
+    fn ok(text: &str) -> Parsed {
+        match parse(text, FILE) {
+            Ok(p) => p,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+
+    fn cfg(text: &str) -> ServerConfig {
+        ok(text).config
+    }
+
+    fn err(text: &str) -> String {
+        match parse(text, FILE) {
+            Ok(p) => panic!("accepted: {p:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn mac(s: &str) -> MacAddr {
+        s.parse().unwrap()
+    }
+
+    fn opts(lines: &[&str]) -> OptionSet {
+        let mut set = OptionSet::new();
+        for l in lines {
+            set.add_text(l).unwrap();
+        }
+        set
+    }
+
+    const FULL: &str = "\
+# udhcpd for the lab network
+START 10.0.0.100
+end\t10.0.0.200   # inclusive
+Interface br-lan
+max_leases 50
+auto_time 600
+Decline_Time 1800
+conflict_time 900
+offer_time 30
+min_lease 120
+lease_file /tmp/udhcpd leases.db
+pidfile /run/udhcpd.pid
+notify_file /usr/bin/lease-hook --quiet
+siaddr 10.0.0.1
+sname tftp.lab
+boot_file /pxelinux.0
+remaining yes
+
+opt dns=10.0.0.1
+option dns 10.0.0.2, 10.0.0.3
+option router:10.0.0.1
+OPT subnet 255.255.255.0
+option domain lab.example
+option lease 3600
+opt 0x2a 0a000001
+option search lab.example \\
+    example.org
+   # indented comment
+static_lease 02:00:00:00:00:01 10.0.0.10
+static_lease 2:0:0:0:0:2\t10.0.0.11   printer
+static_lease 02:00:00:00:00:03 192.168.5.5 nas-1
+";
+
+    #[test]
+    fn full_config() {
+        let p = ok(FULL);
+        assert_eq!(p.warnings, Vec::<String>::new());
+        let expected = ServerConfig {
+            start: Ipv4Addr::new(10, 0, 0, 100),
+            end: Ipv4Addr::new(10, 0, 0, 200),
+            interface: "br-lan".into(),
+            max_leases: 50,
+            auto_time: 600,
+            decline_time: 1800,
+            conflict_time: 900,
+            offer_time: 30,
+            min_lease: 120,
+            max_lease: 3600,
+            lease_file: "/tmp/udhcpd leases.db".into(),
+            pidfile: "/run/udhcpd.pid".into(),
+            notify_file: Some("/usr/bin/lease-hook --quiet".into()),
+            siaddr: Ipv4Addr::new(10, 0, 0, 1),
+            sname: Some("tftp.lab".into()),
+            boot_file: Some("/pxelinux.0".into()),
+            static_leases: vec![
+                StaticLease {
+                    mac: MacAddr([2, 0, 0, 0, 0, 1]),
+                    ip: Ipv4Addr::new(10, 0, 0, 10),
+                    hostname: None,
+                },
+                StaticLease {
+                    mac: MacAddr([2, 0, 0, 0, 0, 2]),
+                    ip: Ipv4Addr::new(10, 0, 0, 11),
+                    hostname: Some("printer".into()),
+                },
+                StaticLease {
+                    mac: MacAddr([2, 0, 0, 0, 0, 3]),
+                    ip: Ipv4Addr::new(192, 168, 5, 5),
+                    hostname: Some("nas-1".into()),
+                },
+            ],
+            options: opts(&[
+                "dns 10.0.0.1 10.0.0.2 10.0.0.3",
+                "router 10.0.0.1",
+                "subnet 255.255.255.0",
+                "domain lab.example",
+                "lease 3600",
+                "42 0a000001",
+                "search lab.example example.org",
+            ]),
+        };
+        assert_eq!(p.config, expected);
+        assert_eq!(
+            p.config.options.get(6),
+            Some(&[10, 0, 0, 1, 10, 0, 0, 2, 10, 0, 0, 3][..])
+        );
+        assert_eq!(p.config.options.get(51), Some(&3600u32.to_be_bytes()[..]));
+        assert_eq!(p.config.pool_size(), 101);
+        assert!(p.config.is_static_ip(Ipv4Addr::new(192, 168, 5, 5)));
+        assert_eq!(
+            p.config
+                .static_lease_for(&mac("02:00:00:00:00:02"))
+                .and_then(|l| l.hostname.as_deref()),
+            Some("printer")
+        );
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        for text in ["", "\n\n", "# nothing\n   \t\n#start 1.2.3.4\n", "\\"] {
+            let p = ok(text);
+            assert!(p.warnings.is_empty(), "{text:?}");
+            assert_eq!(p.config, ServerConfig::default());
+        }
+        let d = ServerConfig::default();
+        assert_eq!(d.start, Ipv4Addr::new(192, 168, 0, 20));
+        assert_eq!(d.end, Ipv4Addr::new(192, 168, 0, 254));
+        assert_eq!(d.interface, "eth0");
+        assert_eq!(
+            (d.max_leases, d.auto_time, d.decline_time, d.conflict_time),
+            (235, 7200, 3600, 3600)
+        );
+        assert_eq!((d.offer_time, d.min_lease, d.max_lease), (60, 60, 864_000));
+        assert_eq!(d.lease_file, "/var/lib/misc/udhcpd.leases");
+        assert_eq!(d.pidfile, "/var/run/udhcpd.pid");
+        assert_eq!(d.notify_file, None);
+        assert_eq!(d.siaddr, Ipv4Addr::UNSPECIFIED);
+        assert_eq!((d.sname.clone(), d.boot_file.clone()), (None, None));
+        assert!(d.static_leases.is_empty() && d.options.is_empty());
+        assert_eq!(validate(&d, FILE), Ok(()));
+        // The default pool is exactly the default table size.
+        assert_eq!(d.pool_size(), 235);
+    }
+
+    #[test]
+    fn syntax_details() {
+        // Comments anywhere, CRLF, continuation without inserted blank.
+        let c = cfg("start 10.0.\\\r\n0.5#x\r\nend 10.0.0.9\r\npidfile  /a b\t \n");
+        assert_eq!(c.start, Ipv4Addr::new(10, 0, 0, 5));
+        assert_eq!(c.end, Ipv4Addr::new(10, 0, 0, 9));
+        assert_eq!(c.pidfile, "/a b");
+        // inet_aton forms.
+        assert_eq!(cfg("siaddr 10.1").siaddr, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(cfg("siaddr 0x7f000001").siaddr, Ipv4Addr::LOCALHOST);
+        // Leading zeros are decimal for numbers (bb_strtou base 10).
+        assert_eq!(cfg("offer_time 010").offer_time, 10);
+        assert_eq!(cfg("offer_time 4294967295").offer_time, u32::MAX);
+        // Continued lines count from their first physical line.
+        assert_eq!(
+            err("# one\nstart 1.2.\\\n3\\\n.4\nend x\n"),
+            "/etc/udhcpd.conf:5: bad value for 'end': bad address 'x' (host names are not resolved)"
+        );
+        assert_eq!(
+            err("# one\nmax_leases 1\\\n2x\n"),
+            "/etc/udhcpd.conf:2: bad value for 'max_leases': '12x'"
+        );
+    }
+
+    #[test]
+    fn later_scalars_override() {
+        let c = cfg("interface eth1\ninterface eth2\nauto_time 5\nauto_time 0\n\
+                     sname a\nsname b\nnotify_file /x\nnotify_file /y\nstart 192.168.0.30\n\
+                     start 192.168.0.40\n");
+        assert_eq!(c.interface, "eth2");
+        assert_eq!(c.auto_time, 0);
+        assert_eq!(c.sname.as_deref(), Some("b"));
+        assert_eq!(c.notify_file.as_deref(), Some("/y"));
+        assert_eq!(c.start, Ipv4Addr::new(192, 168, 0, 40));
+    }
+
+    #[test]
+    fn option_lines_accumulate() {
+        let p = ok("opt router 10.0.0.1\noption router 10.0.0.2\n\
+                    option hostname one\noption hostname two\nopt mtu 1500\nopt 26 0100\n");
+        let c = p.config;
+        assert_eq!(c.options.get(3), Some(&[10, 0, 0, 1, 10, 0, 0, 2][..]));
+        assert_eq!(c.options.get(12), Some(&b"one"[..]));
+        assert_eq!(c.options.get(26), Some(&1500u16.to_be_bytes()[..]));
+        assert_eq!(
+            p.warnings,
+            [
+                "/etc/udhcpd.conf:4: option 'hostname' already set at line 3, line ignored",
+                "/etc/udhcpd.conf:6: option '26' already set at line 5, line ignored",
+            ]
+        );
+        // A full list: the line has no effect and says so.
+        let mut text = String::new();
+        for i in 0..64 {
+            text.push_str(&format!("opt dns 10.0.0.{i}\n"));
+        }
+        let p = ok(&text);
+        assert_eq!(p.config.options.get(6).map(<[u8]>::len), Some(252));
+        assert_eq!(
+            p.warnings,
+            ["/etc/udhcpd.conf:64: option 'dns' is full (255 bytes), values dropped"]
+        );
+    }
+
+    #[test]
+    fn option_lease_sets_max_lease() {
+        let c = cfg("option lease 3600\n");
+        assert_eq!(c.max_lease, 3600);
+        assert_eq!(c.options.get(51), Some(&[0, 0, 0x0e, 0x10][..]));
+        assert_eq!(cfg("opt 51 00000e10\n").max_lease, 3600);
+        assert_eq!(cfg("opt lease=60\nopt lease 90\n").max_lease, 60);
+        // min_lease above max_lease is allowed (BusyBox: the minimum wins).
+        let c = cfg("opt lease 30\nmin_lease 600\n");
+        assert_eq!((c.min_lease, c.max_lease), (600, 30));
+        assert_eq!(
+            err("opt 51 0e10\n"),
+            "/etc/udhcpd.conf:1: bad value for 'opt': option 51 (lease) must be 4 bytes, not 2"
+        );
+    }
+
+    #[test]
+    fn value_errors() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "\n\nstart 10.0.0.300\n",
+                "/etc/udhcpd.conf:3: bad value for 'start': bad address '10.0.0.300' (host names are not resolved)",
+            ),
+            (
+                "siaddr tftp.lab\n",
+                "/etc/udhcpd.conf:1: bad value for 'siaddr': bad address 'tftp.lab' (host names are not resolved)",
+            ),
+            (
+                "start 0.0.0.0\n",
+                "/etc/udhcpd.conf:1: bad value for 'start': '0.0.0.0' is not a usable pool address",
+            ),
+            ("max_leases abc\n", "/etc/udhcpd.conf:1: bad value for 'max_leases': 'abc'"),
+            ("auto_time -1\n", "/etc/udhcpd.conf:1: bad value for 'auto_time': '-1'"),
+            ("offer_time +5\n", "/etc/udhcpd.conf:1: bad value for 'offer_time': '+5'"),
+            ("min_lease 1 2\n", "/etc/udhcpd.conf:1: bad value for 'min_lease': '1 2'"),
+            ("decline_time 0x10\n", "/etc/udhcpd.conf:1: bad value for 'decline_time': '0x10'"),
+            (
+                "conflict_time 4294967296\n",
+                "/etc/udhcpd.conf:1: bad value for 'conflict_time': '4294967296' (larger than 4294967295)",
+            ),
+            (
+                "max_leases 0\n",
+                "/etc/udhcpd.conf:1: bad value for 'max_leases': '0' (must be at least 1)",
+            ),
+            (
+                "interface a-very-long-interface-name\n",
+                "/etc/udhcpd.conf:1: bad value for 'interface': 'a-very-long-interface-name' (an interface name: at most 15 bytes, no blanks or '/')",
+            ),
+            (
+                "option dns 1.2.3.4.5\n",
+                "/etc/udhcpd.conf:1: bad value for 'option': bad address '1.2.3.4.5'",
+            ),
+            (
+                "OPT 61 0102zz\n",
+                "/etc/udhcpd.conf:1: bad value for 'opt': malformed hex string '0102zz'",
+            ),
+            (
+                "opt mtu 70000\n",
+                "/etc/udhcpd.conf:1: bad value for 'opt': bad value '70000' for option mtu",
+            ),
+            ("start\n", "/etc/udhcpd.conf:1: missing value for 'start'"),
+            ("# c\n  Static_Lease   # no value\n", "/etc/udhcpd.conf:2: missing value for 'static_lease'"),
+            ("remaining\n", "/etc/udhcpd.conf:1: missing value for 'remaining'"),
+            ("pidfile \\\n\n", "/etc/udhcpd.conf:1: missing value for 'pidfile'"),
+            ("interface eth0\0x\n", "/etc/udhcpd.conf:1: NUL byte in line"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&err(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_option_names_known_ones() {
+        let e = err("start 10.0.0.1\nend 10.0.0.2\nopt nosuch 1\n");
+        assert!(
+            e.starts_with(
+                "/etc/udhcpd.conf:3: bad value for 'opt': unknown option 'nosuch', known options: subnet timezone router dns"
+            ),
+            "{e}"
+        );
+        assert!(e.ends_with(" wpad"), "{e}");
+    }
+
+    #[test]
+    fn range_errors() {
+        assert_eq!(
+            err("start 10.0.0.9\nend 10.0.0.1\n"),
+            "bad start/end IP range in /etc/udhcpd.conf"
+        );
+        // Default end below a configured start.
+        assert_eq!(
+            err("start 192.168.1.1\n"),
+            "bad start/end IP range in /etc/udhcpd.conf"
+        );
+        let e = parse("end 1.1.1.1", "x.conf").unwrap_err();
+        assert_eq!((e.file(), e.line()), ("x.conf", None));
+        assert_eq!(e.to_string(), "bad start/end IP range in x.conf");
+        // A one-address pool is fine.
+        let c = cfg("start 10.0.0.1\nend 10.0.0.1\n");
+        assert_eq!((c.pool_size(), c.max_leases), (1, 1));
+    }
+
+    #[test]
+    fn static_lease_errors() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "static_lease 00:60:08:11:CE 10.0.0.1\n",
+                "/etc/udhcpd.conf:1: bad value for 'static_lease': bad MAC address '00:60:08:11:CE'",
+            ),
+            (
+                "static_lease 00-60-08-11-CE-4E 10.0.0.1\n",
+                "/etc/udhcpd.conf:1: bad value for 'static_lease': bad MAC address '00-60-08-11-CE-4E'",
+            ),
+            (
+                "static_lease 00:60:08:11:CE:4E\n",
+                "/etc/udhcpd.conf:1: bad value for 'static_lease': missing IP address (MAC IP [HOSTNAME])",
+            ),
+            (
+                "static_lease 00:60:08:11:CE:4E host.lan\n",
+                "/etc/udhcpd.conf:1: bad value for 'static_lease': bad address 'host.lan' (host names are not resolved)",
+            ),
+            (
+                "static_lease 00:60:08:11:CE:4E 10.0.0.1 pc extra\n",
+                "/etc/udhcpd.conf:1: bad value for 'static_lease': '00:60:08:11:CE:4E 10.0.0.1 pc extra': too many fields (MAC IP [HOSTNAME])",
+            ),
+            (
+                "static_lease 0:0:0:0:0:0 10.0.0.1\n",
+                "/etc/udhcpd.conf:1: bad value for 'static_lease': MAC 00:00:00:00:00:00 cannot have a static lease",
+            ),
+            (
+                "static_lease 2:0:0:0:0:1 0.0.0.0\n",
+                "/etc/udhcpd.conf:1: bad value for 'static_lease': 0.0.0.0 is not a usable address",
+            ),
+            (
+                "static_lease 02:00:00:00:00:01 10.0.0.1\n#\nstatic_lease 2:0:0:0:0:1 10.0.0.2\n",
+                "/etc/udhcpd.conf:3: duplicate MAC 02:00:00:00:00:01 in 'static_lease' (first at line 1)",
+            ),
+            (
+                "static_lease 02:00:00:00:00:01 10.0.0.1\nstatic_lease 02:00:00:00:00:02 10.1\n",
+                "/etc/udhcpd.conf:2: duplicate IP 10.0.0.1 in 'static_lease' (first at line 1)",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&err(text), want, "{text:?}");
+        }
+        let long = "h".repeat(121);
+        assert_eq!(
+            err(&format!("static_lease 2:0:0:0:0:1 10.0.0.1 {long}")),
+            "/etc/udhcpd.conf:1: bad value for 'static_lease': host name longer than 120 bytes"
+        );
+        let ok120 = "h".repeat(120);
+        let c = cfg(&format!("static_lease 2:0:0:0:0:1 10.0.0.1 {ok120}"));
+        assert_eq!(c.static_leases[0].hostname.as_deref(), Some(ok120.as_str()));
+    }
+
+    #[test]
+    fn warnings() {
+        let p = ok("dhcp-range 1 2\nfoo\nsname a\n");
+        assert_eq!(
+            p.warnings,
+            [
+                "/etc/udhcpd.conf:1: unknown keyword 'dhcp-range', ignored",
+                "/etc/udhcpd.conf:2: unknown keyword 'foo', ignored",
+            ]
+        );
+        let p = ok("start 10.0.0.1\nend 10.0.0.10\nmax_leases 100\n");
+        assert_eq!(p.config.max_leases, 10);
+        assert_eq!(p.warnings, ["max_leases=100 is too big, setting to 10"]);
+        // The default max_leases against a small pool.
+        let p = ok("start 10.0.0.1\nend 10.0.0.4\n");
+        assert_eq!(p.config.max_leases, 4);
+        assert_eq!(p.warnings, ["max_leases=235 is too big, setting to 4"]);
+
+        let long = format!("{}XYZ", "s".repeat(62));
+        let p = ok(&format!("sname {long}\n"));
+        assert_eq!(p.config.sname.as_deref(), Some(&long[..63]));
+        assert_eq!(
+            p.warnings,
+            [format!(
+                "/etc/udhcpd.conf:1: 'sname' is longer than 63 bytes, truncated to '{}X'",
+                "s".repeat(62)
+            )]
+        );
+        // Never cut inside a character.
+        let p = ok(&format!("sname {}é\n", "s".repeat(62)));
+        assert_eq!(p.config.sname, Some("s".repeat(62)));
+        let p = ok(&format!("boot_file {}\n", "b".repeat(200)));
+        assert_eq!(p.config.boot_file, Some("b".repeat(127)));
+        assert_eq!(p.warnings.len(), 1);
+
+        let p = ok("auto_time 4000000000\n");
+        assert_eq!(p.config.auto_time, MAX_AUTO_TIME);
+        assert_eq!(
+            p.warnings,
+            ["/etc/udhcpd.conf:1: auto_time 4000000000 is too big, setting to 2147483"]
+        );
+        let p = ok("static_lease 2:0:0:0:0:1 10.0.0.1 my\x01pc\n");
+        assert_eq!(
+            p.warnings,
+            ["/etc/udhcpd.conf:1: static_lease host name 'my\\u{1}pc' is not a valid host name; udhcpc clients will see 'bad'"]
+        );
+    }
+
+    #[test]
+    fn validate_hand_built() {
+        let good = ServerConfig::default();
+        let check = |f: fn(&mut ServerConfig)| {
+            let mut c = good.clone();
+            f(&mut c);
+            validate(&c, "f").map_err(|e| e.to_string())
+        };
+        assert_eq!(check(|_| {}), Ok(()));
+        assert_eq!(
+            check(|c| c.end = Ipv4Addr::new(1, 1, 1, 1)),
+            Err("bad start/end IP range in f".into())
+        );
+        assert_eq!(
+            check(|c| c.start = Ipv4Addr::UNSPECIFIED),
+            Err("f: start address 0.0.0.0 is not usable".into())
+        );
+        assert_eq!(
+            check(|c| c.max_leases = 0),
+            Err("f: max_leases=0 is not between 1 and the pool size 235".into())
+        );
+        assert_eq!(
+            check(|c| c.max_leases = 236),
+            Err("f: max_leases=236 is not between 1 and the pool size 235".into())
+        );
+        assert!(check(|c| c.interface.clear()).is_err());
+        assert!(check(|c| c.sname = Some("s".repeat(64))).is_err());
+        assert!(check(|c| c.boot_file = Some("b".repeat(128))).is_err());
+        assert!(check(|c| c.auto_time = MAX_AUTO_TIME + 1).is_err());
+        assert_eq!(
+            check(|c| c.options.insert_raw(51, 60u32.to_be_bytes())),
+            Err("f: max_lease differs from option 51 (lease)".into())
+        );
+        let lease = |m: u8, ip: u8| StaticLease {
+            mac: MacAddr([2, 0, 0, 0, 0, m]),
+            ip: Ipv4Addr::new(10, 0, 0, ip),
+            hostname: None,
+        };
+        let mut c = good.clone();
+        c.static_leases = vec![lease(1, 1), lease(2, 1)];
+        assert_eq!(
+            validate(&c, "f").unwrap_err().to_string(),
+            "f: duplicate static lease IP 10.0.0.1"
+        );
+        c.static_leases = vec![lease(1, 1), lease(1, 2)];
+        assert_eq!(
+            validate(&c, "f").unwrap_err().to_string(),
+            "f: duplicate static lease MAC 02:00:00:00:00:01"
+        );
+        c.static_leases = vec![StaticLease {
+            hostname: Some("a b".into()),
+            ..lease(1, 1)
+        }];
+        assert!(validate(&c, "f").is_err());
+    }
+
+    /// xorshift64: deterministic, no dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn random_text_never_panics() {
+        const FRAGMENTS: &[&str] = &[
+            "start",
+            "end",
+            "interface",
+            "max_leases",
+            "auto_time",
+            "decline_time",
+            "conflict_time",
+            "offer_time",
+            "min_lease",
+            "lease_file",
+            "pidfile",
+            "siaddr",
+            "option",
+            "opt",
+            "notify_file",
+            "sname",
+            "boot_file",
+            "static_lease",
+            "remaining",
+            "STATIC_LEASE",
+            "Opt",
+            " ",
+            "\t",
+            "\n",
+            "\r\n",
+            "\\",
+            "\\\n",
+            "#",
+            "=",
+            ":",
+            ",",
+            "/",
+            "-",
+            "\"",
+            "'",
+            "0",
+            "1",
+            "255",
+            "4294967296",
+            "0x",
+            "10.0.0.1",
+            "10.0.0.",
+            "192.168.0.20",
+            "0.0.0.0",
+            "255.255.255.255",
+            "02:00:00:00:00:01",
+            "2:0:0:0:0:",
+            "dns",
+            "router",
+            "lease",
+            "search",
+            "routes",
+            "staticroutes",
+            "hostname",
+            "mtu",
+            "ip6rd",
+            "sipsrv",
+            "51",
+            "0e10",
+            "00000e10",
+            "é",
+            "\u{1}",
+            "\0",
+            "\u{feff}",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut accepted = 0;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..rng.below(40) {
+                if rng.below(3) == 0 {
+                    // A printable ASCII byte (or a newline).
+                    let b = 0x20 + rng.below(0x60) as u8;
+                    text.push(if b == 0x7f { '\n' } else { char::from(b) });
+                } else {
+                    text.push_str(FRAGMENTS[rng.below(FRAGMENTS.len())]);
+                }
+            }
+            match parse(&text, FILE) {
+                Ok(p) => {
+                    accepted += 1;
+                    assert_eq!(validate(&p.config, FILE), Ok(()), "{text:?}");
+                }
+                Err(e) => assert!(!e.to_string().is_empty()),
+            }
+        }
+        assert!(accepted > 0);
+    }
 }
