@@ -52,6 +52,33 @@
 //! when the ACK arrived. T1/T2 come from options 58/59 when they satisfy
 //! 15 s ≤ T1 ≤ T2 ≤ lease, else 50 % / 87.5 %. A lease of 0xffffffff is
 //! infinite: no renewal at all.
+//!
+//! # Deliberate differences from BusyBox 1.37 (docs/differences.md)
+//!
+//! - T1/T2 (options 58/59) honoured, sanitised (15 s ≤ T1 ≤ T2 ≤ lease,
+//!   else 50 %/87.5 %); BusyBox ignores them and rebinds only in the last
+//!   30 s, so renewal stalls on an unreachable server.
+//! - Renew/rebind retransmission per RFC 2131 §4.4.5 (half the time left,
+//!   ≥ 60 s) instead of one unicast per halving and 3 broadcasts `-T` apart.
+//! - DISCOVER/SELECT back-off doubles from `-T` (cap 64 s) with ±1 s jitter
+//!   (RFC 2131 §4.1): devices rebooting together after a power cut do not
+//!   retransmit in lockstep, slow links get longer waits. A failed round with
+//!   the defaults takes 21 s instead of 9 s; `-T 1` gives 1+2+4 s.
+//! - REQUESTING accepts only the ACK of the server it selected (option 54);
+//!   REBINDING accepts ACK and NAK from any server (RFC 2131 §4.4.5).
+//! - No `sleep(3)` after a NAK: a 3 s timer, signals still served.
+//! - Lease timers start when the REQUEST was sent (RFC 2131 §4.4.1), not
+//!   when the ACK arrived; 0xffffffff is infinite (RFC 2131 §3.3) instead
+//!   of INT_MAX seconds.
+//! - OFFER/ACK for 0.0.0.0, broadcast, multicast, loopback or class E
+//!   addresses, and messages with `op` ≠ BOOTREPLY, are ignored.
+//! - `-T 0` waits 1 s between retransmissions instead of spinning.
+//! - The ARP probe (`-a`) does not block the client: [`Event::Probe`] and
+//!   [`Client::handle_probe`]; an unanswered request counts as "free" after
+//!   the probe time plus 1 s.
+//! - SIGUSR1 caps the lease at 30 s as BusyBox does, but retransmits the
+//!   rebind with the §4.4.5 halving (floor `-T`) until then instead of
+//!   3 broadcasts `-T` apart.
 
 mod config;
 mod message;

@@ -1224,3 +1224,126 @@ fn set_mac_updates_default_client_id() {
     assert_eq!(pkt(&tx[0]).client_mac(), mac);
     assert_eq!(opts(&tx[0]).last().unwrap().1, [1, 2, 1, 1, 1, 1, 1]);
 }
+
+/// Captures log lines per thread (tests run in parallel).
+mod capture {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static LINES: RefCell<Vec<(log::Level, String)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    struct Capture;
+
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, r: &log::Record) {
+            LINES.with(|l| l.borrow_mut().push((r.level(), r.args().to_string())));
+        }
+        fn flush(&self) {}
+    }
+
+    static LOGGER: Capture = Capture;
+
+    /// Installs the capturing logger (once per process); false if another
+    /// logger got there first.
+    pub fn install() -> bool {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            if log::set_logger(&LOGGER).is_ok() {
+                log::set_max_level(log::LevelFilter::Trace);
+            }
+        });
+        LINES.with(|l| l.borrow_mut().clear());
+        log::logger().enabled(&log::Metadata::builder().level(log::Level::Info).build())
+            && LINES.with(|l| {
+                log::info!("probe");
+                let ok = l.borrow().iter().any(|(_, m)| m == "probe");
+                l.borrow_mut().clear();
+                ok
+            })
+    }
+
+    /// The info-level lines logged on this thread since `install`.
+    pub fn info() -> Vec<String> {
+        LINES.with(|l| {
+            l.borrow()
+                .iter()
+                .filter(|(lvl, _)| *lvl <= log::Level::Info)
+                .map(|(_, m)| m.clone())
+                .collect()
+        })
+    }
+}
+
+#[test]
+fn log_lines_match_busybox() {
+    if !capture::install() {
+        return;
+    }
+    let mut config = cfg();
+    config.arping = Some(Duration::from_secs(1));
+    let mut c = Client::new(config, s(0), xids());
+    fire(&mut c);
+    c.handle_packet(s(1), &offer(XID1));
+    c.handle_packet(s(1), &ack(XID1, 3600));
+    c.handle_probe(s(1), false);
+    drain(&mut c);
+    fire(&mut c);
+    c.handle_packet(s(1802), &nak(XID1, SERVER));
+    drain(&mut c);
+    fire(&mut c);
+    let no_sid = reply(XID2, MessageType::Offer, IP, &[]);
+    c.handle_packet(s(1805), &no_sid);
+    let a = reply(XID2, MessageType::Ack, IP, &[]);
+    c.handle_packet(s(1806), &a);
+    c.handle_probe(s(1806), true);
+    fire(&mut c);
+    c.handle_command(s(1830), Command::Release);
+    c.handle_command(s(1831), Command::Terminate);
+    assert_eq!(
+        capture::info(),
+        [
+            "broadcasting discover",
+            "broadcasting select for 192.168.1.100, server 192.168.1.1",
+            "lease of 192.168.1.100 obtained from 192.168.1.1, lease time 3600",
+            "sending renew to server 192.168.1.1",
+            "received DHCP NAK",
+            "broadcasting discover",
+            "no server ID, using 0.0.0.0",
+            "broadcasting select for 192.168.1.100, server 0.0.0.0",
+            "lease of 192.168.1.100 obtained from 0.0.0.0, lease time 3600 (default)",
+            "offered address is in use (got ARP reply), declining",
+            "broadcasting decline",
+            "broadcasting discover",
+            "entering released state",
+            "received SIGTERM",
+        ]
+    );
+    // And the lease-loss / release-with-lease / failure lines.
+    let mut c = bound(cfg(), 30);
+    capture::install();
+    while c.state() != State::InitSelecting {
+        fire(&mut c);
+    }
+    let mut c2 = bound(cfg(), 3600);
+    c2.handle_command(s(5), Command::Release);
+    let mut config = cfg();
+    config.exit_on_fail = true;
+    let mut c3 = Client::new(config, s(0), xids());
+    while !c3.is_finished() {
+        fire(&mut c3);
+    }
+    let lines = capture::info();
+    for want in [
+        "broadcasting renew",
+        "lease lost, entering init state",
+        "unicasting a release of 192.168.1.100 to 192.168.1.1",
+        "sending release",
+        "no lease, failing",
+    ] {
+        assert!(lines.iter().any(|l| l == want), "{want:?} in {lines:?}");
+    }
+}

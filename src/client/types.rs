@@ -212,7 +212,7 @@ pub enum Event {
     /// Run the script (synchronously) with this event.
     Script(ScriptEvent),
     /// ARP-probe `ip` for `timeout` (`-a`), then call
-    /// [`Client::handle_probe`]. No packets are expected meanwhile.
+    /// [`Client::handle_probe`](super::Client::handle_probe). No packets are expected meanwhile.
     Probe {
         /// The address the server ACKed.
         ip: Ipv4Addr,
