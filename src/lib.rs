@@ -8,12 +8,16 @@
 //!
 //! - [`wire`]: checked views and builders for DHCP/BOOTP, IPv4, UDP, Ethernet
 //!   and ARP, and the one DHCP options table with its text codecs.
+//! - [`client`]: udhcpc's state machine, sans-I/O; [`script`]: its script
+//!   environment, made safe for careless shells.
 //! - [`time`]: `Instant` (monotonic, ms) and `UnixTime` (s) as plain values.
 //! - [`sys`]: the OS layer: clock, signals, pidfile, daemon, logging,
 //!   scripts, and (in [`sys::net`]) interfaces, raw and UDP sockets, ARP.
 
+pub mod client;
 pub mod conf;
 pub mod lease;
+pub mod script;
 pub mod sys;
 pub mod time;
 pub mod wire;
