@@ -1,1 +1,646 @@
-//! Placeholder: written by issue 4's lease work.
+//! BusyBox's lease file, byte for byte (reference §3.1), as a pure codec,
+//! plus the clock rule applied on load and dumpleases' row format (§3.2).
+//!
+//! ```text
+//! offset  size  field (all integers big-endian)
+//! 0       8     written_at: i64 Unix seconds when the file was written
+//! 8+36k   36    record k:
+//!   +0    4       remaining: u32 seconds left at written_at (0 = expired)
+//!   +4    4       IPv4 address (dotted-quad byte order)
+//!   +8    6       MAC (00…00 for declined / ARP-conflict holds)
+//!   +14   20      hostname: ≤19 chars of [0-9A-Za-z._-], NUL-filled
+//!   +34   2       pad (zero)
+//! ```
+//!
+//! The format has no magic number, so [`decode`] judges "is this a lease
+//! file at all?" from what BusyBox always writes: a plausible header time,
+//! zero pad bytes and a NUL-terminated, NUL-filled hostname field. A record
+//! that fails those checks is dropped and counted; a file in which every
+//! record (or the header) fails them is [`FileError::Garbage`] (a text file,
+//! or some other program's lease database, configured by mistake).
+//!
+//! Hostnames are re-sanitised on decode (BusyBox 9a5121766): a file written
+//! by anyone cannot put shell metacharacters into dumpleases' output or the
+//! lease table.
+
+use core::fmt;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use super::{Hostname, LeaseRecord};
+use crate::time::UnixTime;
+use crate::wire::MacAddr;
+
+/// Size of the `written_at` header.
+pub const HEADER_LEN: usize = 8;
+/// Size of one record (BusyBox's packed `struct dyn_lease`).
+pub const RECORD_LEN: usize = 36;
+
+/// Largest header time accepted as a real clock reading (2^40 s, about
+/// year 36800). Anything beyond, or negative, means "not a lease file":
+/// the first 8 bytes of a text file read as a BE i64 are ≥ 2^61.
+const MAX_PLAUSIBLE_TIME: i64 = 1 << 40;
+
+/// Why bytes are not a lease file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileError {
+    /// Fewer than 8 bytes: no header (BusyBox's dumpleases: `short read`).
+    Short,
+    /// Not a BusyBox lease file (see the module doc for the test).
+    Garbage,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileError::Short => "short read",
+            FileError::Garbage => "not a udhcpd lease file",
+        })
+    }
+}
+
+impl std::error::Error for FileError {}
+
+/// A decoded lease file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// When the file was written (the writer's wall clock).
+    pub written_at: UnixTime,
+    /// The records with a non-zero IP, in file order; `remaining` is as of
+    /// `written_at`; `client_id` is always empty (the format has no room).
+    pub records: Vec<LeaseRecord>,
+    /// Bytes after the last whole record (a write cut short); ignored.
+    pub trailing_bytes: usize,
+    /// Whole records dropped because their pad or hostname bytes are not
+    /// what any BusyBox-compatible writer produces (bit rot).
+    pub bad_records: usize,
+}
+
+/// Encodes a lease file: `written_at`, then one record per lease with a
+/// non-zero IP (BusyBox never writes empty slots), in the given order.
+pub fn encode<'a>(
+    written_at: UnixTime,
+    records: impl IntoIterator<Item = &'a LeaseRecord>,
+) -> Vec<u8> {
+    let records = records.into_iter();
+    let mut out = Vec::with_capacity(HEADER_LEN + RECORD_LEN * records.size_hint().0);
+    out.extend_from_slice(&written_at.as_secs().to_be_bytes());
+    for r in records.filter(|r| !r.ip.is_unspecified()) {
+        out.extend_from_slice(&r.remaining.to_be_bytes());
+        out.extend_from_slice(&r.ip.octets());
+        out.extend_from_slice(&r.mac.octets());
+        out.extend_from_slice(r.hostname.field());
+        out.extend_from_slice(&[0, 0]);
+    }
+    out
+}
+
+/// True if a 20-byte hostname field looks like BusyBox wrote it: at least
+/// one NUL, and nothing but NULs after the first one.
+fn plausible_hostname(field: &[u8]) -> bool {
+    match field.iter().position(|&b| b == 0) {
+        Some(end) => field.get(end..).unwrap_or(&[]).iter().all(|&b| b == 0),
+        None => false,
+    }
+}
+
+/// Decodes one 36-byte record; `None` if it is implausible.
+fn decode_record(rec: &[u8]) -> Option<LeaseRecord> {
+    let rec: &[u8; RECORD_LEN] = rec.try_into().ok()?;
+    let (remaining, rest) = rec.split_first_chunk::<4>()?;
+    let (ip, rest) = rest.split_first_chunk::<4>()?;
+    let (mac, rest) = rest.split_first_chunk::<6>()?;
+    let (host, pad) = rest.split_first_chunk::<{ Hostname::LEN }>()?;
+    if pad.iter().any(|&b| b != 0) || !plausible_hostname(host) {
+        return None;
+    }
+    Some(LeaseRecord {
+        ip: Ipv4Addr::from(*ip),
+        mac: MacAddr(*mac),
+        hostname: Hostname::from_field(host),
+        remaining: u32::from_be_bytes(*remaining),
+        client_id: Vec::new(),
+    })
+}
+
+/// Decodes a lease file. A trailing partial record is reported in
+/// `trailing_bytes` and otherwise ignored (as BusyBox does); records with
+/// IP 0.0.0.0 are skipped.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, FileError> {
+    let (header, body) = bytes
+        .split_first_chunk::<HEADER_LEN>()
+        .ok_or(FileError::Short)?;
+    let written_at = i64::from_be_bytes(*header);
+    if !(0..=MAX_PLAUSIBLE_TIME).contains(&written_at) {
+        return Err(FileError::Garbage);
+    }
+    let chunks = body.chunks_exact(RECORD_LEN);
+    let trailing_bytes = chunks.remainder().len();
+    let mut records = Vec::with_capacity(body.len() / RECORD_LEN);
+    let mut total = 0usize;
+    let mut bad_records = 0usize;
+    for rec in chunks {
+        total += 1;
+        match decode_record(rec) {
+            Some(r) if r.ip.is_unspecified() => {}
+            Some(r) => records.push(r),
+            None => bad_records += 1,
+        }
+    }
+    if total > 0 && bad_records == total {
+        return Err(FileError::Garbage);
+    }
+    Ok(Decoded {
+        written_at: UnixTime::from_secs(written_at),
+        records,
+        trailing_bytes,
+        bad_records,
+    })
+}
+
+/// Seconds that passed between `written_at` and `now` by our clock rule:
+/// a clock behind `written_at` (an RTC-less board booting at 1970, or a
+/// clock set back) means "no time passed", never "throw the file away"
+/// (BusyBox discards the whole file if the stamp is in the future or more
+/// than 12 h old; we keep every lease).
+pub fn elapsed(written_at: UnixTime, now: UnixTime) -> u32 {
+    u32::try_from((now - written_at).max(0)).unwrap_or(u32::MAX)
+}
+
+/// `record` with `remaining` counted down from `written_at` to `now` per
+/// [`elapsed`]; an expired lease stays, with 0.
+pub fn age(mut record: LeaseRecord, written_at: UnixTime, now: UnixTime) -> LeaseRecord {
+    record.remaining = record.remaining.saturating_sub(elapsed(written_at, now));
+    record
+}
+
+/// The file's records with `remaining` as of `now` (see [`elapsed`]).
+pub fn age_records(decoded: Decoded, now: UnixTime) -> Vec<LeaseRecord> {
+    let written_at = decoded.written_at;
+    decoded
+        .records
+        .into_iter()
+        .map(|r| age(r, written_at, now))
+        .collect()
+}
+
+/// Applies later lease records on top of `base`, in order, with BusyBox's
+/// `add_lease` rule: a record replaces the one with the same IP (in place)
+/// and removes every other record with the same non-zero MAC, unless both
+/// carry client identifiers and they differ (two clients behind one MAC).
+/// The result holds each IP at most once.
+///
+/// This is how the journal is replayed over the lease file. Replaying an
+/// entry twice gives the same table, so replaying a journal over a lease
+/// file that already includes it (a crash between a compaction's rename
+/// and its journal reset) is harmless.
+pub fn apply_updates(
+    base: Vec<LeaseRecord>,
+    updates: impl IntoIterator<Item = LeaseRecord>,
+) -> Vec<LeaseRecord> {
+    let mut slots: Vec<Option<LeaseRecord>> = Vec::with_capacity(base.len());
+    let mut by_ip: HashMap<Ipv4Addr, usize> = HashMap::with_capacity(base.len());
+    let mut by_mac: HashMap<MacAddr, Vec<usize>> = HashMap::new();
+    // The base is a snapshot: index it as is (a duplicated IP keeps its last).
+    for r in base {
+        insert(&mut slots, &mut by_ip, &mut by_mac, r);
+    }
+    for r in updates {
+        if !r.mac.is_zero() {
+            for idx in by_mac.remove(&r.mac).unwrap_or_default() {
+                let Some(slot) = slots.get_mut(idx) else {
+                    continue;
+                };
+                let superseded = slot.as_ref().is_some_and(|old| {
+                    old.mac == r.mac
+                        && old.ip != r.ip
+                        && (old.client_id.is_empty()
+                            || r.client_id.is_empty()
+                            || old.client_id == r.client_id)
+                });
+                if superseded {
+                    if let Some(old) = slot.take() {
+                        by_ip.remove(&old.ip);
+                    }
+                } else if slot.as_ref().is_some_and(|old| old.mac == r.mac) {
+                    // Kept (another client-id, or the same IP): stays indexed.
+                    by_mac.entry(r.mac).or_default().push(idx);
+                }
+            }
+        }
+        insert(&mut slots, &mut by_ip, &mut by_mac, r);
+    }
+    slots.into_iter().flatten().collect()
+}
+
+/// Puts `r` in the slot of its IP (or a new one) and indexes it.
+fn insert(
+    slots: &mut Vec<Option<LeaseRecord>>,
+    by_ip: &mut HashMap<Ipv4Addr, usize>,
+    by_mac: &mut HashMap<MacAddr, Vec<usize>>,
+    r: LeaseRecord,
+) {
+    let mac = r.mac;
+    let idx = match by_ip.get(&r.ip).copied() {
+        Some(idx) => idx,
+        None => {
+            slots.push(None);
+            let idx = slots.len() - 1;
+            by_ip.insert(r.ip, idx);
+            idx
+        }
+    };
+    if let Some(slot) = slots.get_mut(idx) {
+        *slot = Some(r);
+    }
+    if !mac.is_zero() {
+        let list = by_mac.entry(mac).or_default();
+        if !list.contains(&idx) {
+            list.push(idx);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// dumpleases rows (reference §3.2)
+
+/// The header line (without newline), BusyBox's
+/// `"Mac %-14sIP %-13sHost %-15sExpires %s"`; `-d` does not change it.
+pub fn header(absolute: bool) -> String {
+    format!(
+        "Mac {:<14}IP {:<13}Host {:<15}Expires {}",
+        "Address",
+        "Address",
+        "Name",
+        if absolute { "at" } else { "in" }
+    )
+}
+
+/// A broken-down calendar time, as `localtime_r` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CivilTime {
+    /// Full year (e.g. 2026).
+    pub year: i64,
+    /// Month, 0 = January.
+    pub month: u8,
+    /// Day of the month, 1..=31.
+    pub mday: u8,
+    /// 0..=23
+    pub hour: u8,
+    /// 0..=59
+    pub min: u8,
+    /// 0..=60
+    pub sec: u8,
+    /// Day of the week, 0 = Sunday.
+    pub wday: u8,
+}
+
+impl CivilTime {
+    /// `secs` since the epoch in UTC (Howard Hinnant's days-to-civil
+    /// algorithm), for tests and for TZ=UTC.
+    pub fn from_utc(secs: i64) -> CivilTime {
+        let days = secs.div_euclid(86_400);
+        let tod = secs.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let mday = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 2 } else { mp - 10 };
+        let year = yoe + era * 400 + i64::from(month < 2);
+        // 1970-01-01 was a Thursday (4).
+        let wday = (days + 4).rem_euclid(7);
+        let small = |v: i64| u8::try_from(v).unwrap_or(0);
+        CivilTime {
+            year,
+            month: small(month),
+            mday: small(mday),
+            hour: small(tod / 3600),
+            min: small(tod / 60 % 60),
+            sec: small(tod % 60),
+            wday: small(wday),
+        }
+    }
+
+    /// `ctime(3)` without its newline: `Sat Nov 21 15:18:33 2026`.
+    pub fn ctime(&self) -> String {
+        const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        format!(
+            "{} {} {:>2} {:02}:{:02}:{:02} {}",
+            DAYS.get(usize::from(self.wday)).unwrap_or(&"???"),
+            MONTHS.get(usize::from(self.month)).unwrap_or(&"???"),
+            self.mday,
+            self.hour,
+            self.min,
+            self.sec,
+            self.year
+        )
+    }
+}
+
+/// How dumpleases shows the last column.
+#[derive(Debug, Clone, Copy)]
+pub enum RowMode {
+    /// Default (`-r`): `[N days ]HH:MM:SS` left.
+    Remaining,
+    /// `-d`: seconds left.
+    RemainingSecs,
+    /// `-a`: expiry as `ctime`, using this calendar conversion (local time
+    /// in the applet, [`CivilTime::from_utc`] in tests).
+    At(fn(UnixTime) -> Option<CivilTime>),
+    /// `-a -d`: expiry as Unix seconds.
+    AtSecs,
+}
+
+/// One dumpleases row (without newline) for a record of a file written at
+/// `written_at`, shown at `now`: MAC, space, IP in 16 columns, hostname in
+/// 20, then `expired` or the time per `mode`.
+///
+/// As in BusyBox, a `written_at` in the future counts as `now`; a lease is
+/// expired when `remaining + written_at ≤ now`. The formatted time always
+/// says `days`, even for 1 (`1 days 00:00:00`): BusyBox's output, kept
+/// byte for byte so scripts parsing it keep working.
+pub fn format_row(
+    record: &LeaseRecord,
+    written_at: UnixTime,
+    now: UnixTime,
+    mode: RowMode,
+) -> String {
+    let base = written_at.min(now);
+    let expires = base.as_secs().saturating_add(i64::from(record.remaining));
+    let left = expires.saturating_sub(now.as_secs());
+    let tail = if left <= 0 {
+        "expired".to_string()
+    } else {
+        match mode {
+            RowMode::RemainingSecs => left.to_string(),
+            RowMode::AtSecs => expires.to_string(),
+            RowMode::Remaining => {
+                let days = left / 86_400;
+                let rest = left % 86_400;
+                let hms = format!("{:02}:{:02}:{:02}", rest / 3600, rest / 60 % 60, rest % 60);
+                if days > 0 {
+                    format!("{days} days {hms}")
+                } else {
+                    hms
+                }
+            }
+            RowMode::At(local) => match local(UnixTime::from_secs(expires)) {
+                Some(tm) => tm.ctime(),
+                // localtime failed (year out of range): seconds, not nothing.
+                None => expires.to_string(),
+            },
+        }
+    };
+    format!(
+        "{} {:<16}{:<20}{}",
+        record.mac,
+        record.ip.to_string(),
+        record.hostname.to_string(),
+        tail
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ip: [u8; 4], mac: u8, host: &str, remaining: u32) -> LeaseRecord {
+        LeaseRecord {
+            ip: Ipv4Addr::from(ip),
+            mac: if mac == 0 {
+                MacAddr::ZERO
+            } else {
+                MacAddr([2, 0, 0, 0, 0, mac])
+            },
+            hostname: Hostname::sanitize(host.as_bytes()),
+            remaining,
+            client_id: Vec::new(),
+        }
+    }
+
+    /// The reference's example (§3.1), from a real BusyBox run.
+    const EXAMPLE: &[u8] = b"\x00\x00\x00\x00\x6b\x01\xa8\x3a\
+        \x00\x00\x0e\x0f\xc0\xa8\x00\x14\x02\x00\x00\x00\x00\x01\
+        my-client\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
+    #[test]
+    fn golden_encode() {
+        let r = rec([192, 168, 0, 20], 1, "my-client", 0xe0f);
+        let bytes = encode(UnixTime::from_secs(0x6b01_a83a), [&r]);
+        assert_eq!(bytes, EXAMPLE);
+        assert_eq!(bytes.len(), HEADER_LEN + RECORD_LEN);
+    }
+
+    #[test]
+    fn golden_decode() {
+        let d = decode(EXAMPLE).unwrap();
+        assert_eq!(d.written_at, UnixTime::from_secs(1_795_270_714));
+        assert_eq!(d.trailing_bytes, 0);
+        assert_eq!(d.bad_records, 0);
+        assert_eq!(
+            d.records,
+            vec![rec([192, 168, 0, 20], 1, "my-client", 3599)]
+        );
+    }
+
+    #[test]
+    fn round_trip_skips_zero_ip_and_keeps_order() {
+        let rs = vec![
+            rec([10, 0, 0, 9], 9, "", 0),
+            rec([0, 0, 0, 0], 7, "nobody", 5),
+            rec([10, 0, 0, 1], 1, "a.b_c-d", u32::MAX),
+        ];
+        let bytes = encode(UnixTime::from_secs(5), &rs);
+        assert_eq!(bytes.len(), HEADER_LEN + 2 * RECORD_LEN);
+        let d = decode(&bytes).unwrap();
+        assert_eq!(d.records, vec![rs[0].clone(), rs[2].clone()]);
+        // A zero-IP record someone else wrote is skipped on decode too.
+        let mut raw = encode(UnixTime::from_secs(5), [&rs[2]]);
+        raw.get_mut(12..16).unwrap().fill(0);
+        assert!(decode(&raw).unwrap().records.is_empty());
+    }
+
+    #[test]
+    fn short_truncated_and_garbage() {
+        assert_eq!(decode(b""), Err(FileError::Short));
+        assert_eq!(decode(&EXAMPLE[..7]), Err(FileError::Short));
+        let empty = decode(&EXAMPLE[..8]).unwrap();
+        assert!(empty.records.is_empty());
+        for cut in 9..EXAMPLE.len() {
+            let d = decode(&EXAMPLE[..cut]).unwrap();
+            assert!(d.records.is_empty());
+            assert_eq!(d.trailing_bytes, cut - 8);
+        }
+        // A text file configured by mistake.
+        assert_eq!(
+            decode(b"1700000000 02:00:00:00:00:01 10.0.0.5 host *\n"),
+            Err(FileError::Garbage)
+        );
+        // Header fine, every record implausible.
+        let mut bad = EXAMPLE.to_vec();
+        bad[42] = 1; // pad
+        assert_eq!(decode(&bad), Err(FileError::Garbage));
+        let mut bad = EXAMPLE.to_vec();
+        bad[40] = b'x'; // byte after the hostname's NUL
+        assert_eq!(decode(&bad), Err(FileError::Garbage));
+        let mut bad = EXAMPLE.to_vec();
+        bad[22..42].fill(b'a'); // no NUL at all
+        assert_eq!(decode(&bad), Err(FileError::Garbage));
+        // Negative header time.
+        let mut bad = EXAMPLE.to_vec();
+        bad[0] = 0x80;
+        assert_eq!(decode(&bad), Err(FileError::Garbage));
+        // One bad record among good ones is dropped and counted.
+        let mut two = EXAMPLE.to_vec();
+        two.extend_from_slice(&EXAMPLE[8..]);
+        two[8 + 36 + 35] = 9;
+        let d = decode(&two).unwrap();
+        assert_eq!((d.records.len(), d.bad_records), (1, 1));
+    }
+
+    #[test]
+    fn decode_resanitises_hostnames() {
+        let mut bytes = EXAMPLE.to_vec();
+        bytes[22..33].copy_from_slice(b"x;$(reboot)");
+        let d = decode(&bytes).unwrap();
+        assert_eq!(d.records[0].hostname.to_string(), "x...reboot.");
+        bytes[22] = b'-';
+        let d = decode(&bytes).unwrap();
+        assert_eq!(d.records[0].hostname.to_string(), "....reboot.");
+    }
+
+    #[test]
+    fn clock_rules() {
+        let w = UnixTime::from_secs(1_000_000);
+        let d = Decoded {
+            written_at: w,
+            records: vec![
+                rec([10, 0, 0, 1], 1, "", 3600),
+                rec([10, 0, 0, 2], 2, "", 0),
+            ],
+            trailing_bytes: 0,
+            bad_records: 0,
+        };
+        // Clock behind the file (RTC-less board at 1970): no time passed.
+        let aged = age_records(d.clone(), UnixTime::from_secs(30));
+        assert_eq!(aged[0].remaining, 3600);
+        // 100 s later.
+        let aged = age_records(d.clone(), UnixTime::from_secs(1_000_100));
+        assert_eq!(aged[0].remaining, 3500);
+        // Two days later: everything expired, nothing dropped.
+        let aged = age_records(d.clone(), UnixTime::from_secs(1_000_000 + 2 * 86_400));
+        assert_eq!(aged.len(), 2);
+        assert!(aged.iter().all(|r| r.remaining == 0));
+        // Absurdly far ahead.
+        let aged = age_records(d, UnixTime::from_secs(i64::MAX));
+        assert_eq!(aged[0].remaining, 0);
+        assert_eq!(elapsed(UnixTime(0), UnixTime(i64::MAX)), u32::MAX);
+    }
+
+    #[test]
+    fn updates_replace_by_ip_and_by_mac() {
+        let base = vec![
+            rec([10, 0, 0, 1], 1, "one", 10),
+            rec([10, 0, 0, 2], 2, "two", 20),
+            rec([10, 0, 0, 3], 0, "", 30), // declined hold: MAC 0
+        ];
+        let out = apply_updates(
+            base.clone(),
+            vec![
+                rec([10, 0, 0, 2], 2, "two-b", 99), // same IP: in place
+                rec([10, 0, 0, 4], 1, "one", 50),   // client 1 moved: .1 gone
+                rec([10, 0, 0, 5], 0, "", 5),       // another hold: keeps .3
+            ],
+        );
+        let ips: Vec<_> = out.iter().map(|r| r.ip.octets()[3]).collect();
+        assert_eq!(ips, vec![2, 3, 4, 5]);
+        assert_eq!(out[0].hostname.to_string(), "two-b");
+
+        // Same MAC, different client-ids: both kept; same client-id moves.
+        let mut a = rec([10, 0, 0, 6], 6, "", 1);
+        a.client_id = b"\x01A".to_vec();
+        let mut b = rec([10, 0, 0, 7], 6, "", 1);
+        b.client_id = b"\x01B".to_vec();
+        let mut a2 = rec([10, 0, 0, 8], 6, "", 1);
+        a2.client_id = b"\x01A".to_vec();
+        let out = apply_updates(vec![], vec![a.clone(), b.clone(), a2.clone()]);
+        assert_eq!(out, vec![b, a2]);
+
+        // Replaying the same updates twice changes nothing.
+        let ups = vec![
+            rec([10, 0, 0, 4], 1, "one", 50),
+            rec([10, 0, 0, 1], 2, "x", 1),
+        ];
+        let once = apply_updates(base.clone(), ups.clone());
+        let twice = apply_updates(once.clone(), ups);
+        assert_eq!(once, twice);
+    }
+
+    #[test]
+    fn header_matches_busybox() {
+        assert_eq!(
+            header(false),
+            "Mac Address       IP Address      Host Name           Expires in"
+        );
+        assert_eq!(
+            header(true),
+            "Mac Address       IP Address      Host Name           Expires at"
+        );
+    }
+
+    #[test]
+    fn rows() {
+        let now = UnixTime::from_secs(1_795_270_714);
+        let r = rec([192, 168, 0, 20], 1, "my-client", 9 * 86_400 + 86_394);
+        let row = |r: &LeaseRecord, w: i64, mode| format_row(r, UnixTime(w), now, mode);
+        assert_eq!(
+            row(&r, now.0, RowMode::Remaining),
+            "02:00:00:00:00:01 192.168.0.20    my-client           9 days 23:59:54"
+        );
+        assert_eq!(
+            row(&r, now.0, RowMode::RemainingSecs),
+            format!(
+                "02:00:00:00:00:01 192.168.0.20    my-client           {}",
+                9 * 86_400 + 86_394
+            )
+        );
+        // Written 10 s ago.
+        let short = rec([10, 0, 0, 1], 1, "", 3609);
+        assert!(row(&short, now.0 - 10, RowMode::Remaining)
+            .ends_with("10.0.0.1                            00:59:59"));
+        // Plural quirk kept.
+        let one_day = rec([10, 0, 0, 1], 1, "", 86_400);
+        assert!(row(&one_day, now.0, RowMode::Remaining).ends_with(" 1 days 00:00:00"));
+        // Expired, and exactly at the boundary.
+        assert!(row(&short, now.0 - 3609, RowMode::RemainingSecs).ends_with(" expired"));
+        assert!(row(&short, now.0 - 5000, RowMode::At(|_| None)).ends_with(" expired"));
+        // Written in the future: counts as written now.
+        assert!(row(&short, now.0 + 500, RowMode::RemainingSecs).ends_with(" 3609"));
+        // Absolute.
+        assert!(row(&short, now.0, RowMode::AtSecs).ends_with(&format!(" {}", now.0 + 3609)));
+        let at = row(&r, now.0, RowMode::At(|t| Some(CivilTime::from_utc(t.0))));
+        assert!(at.ends_with(" Tue Dec  1 14:18:28 2026"), "{at}");
+        let fallback = row(&short, now.0, RowMode::At(|_| None));
+        assert!(fallback.ends_with(&format!(" {}", now.0 + 3609)));
+    }
+
+    #[test]
+    fn civil_time() {
+        assert_eq!(CivilTime::from_utc(0).ctime(), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(
+            CivilTime::from_utc(951_782_400).ctime(),
+            "Tue Feb 29 00:00:00 2000"
+        );
+        assert_eq!(
+            CivilTime::from_utc(1_795_270_714).ctime(),
+            "Sat Nov 21 14:18:34 2026"
+        );
+        assert_eq!(CivilTime::from_utc(-1).ctime(), "Wed Dec 31 23:59:59 1969");
+    }
+}

@@ -1,1 +1,351 @@
-//! Placeholder: written by issue 4's lease work.
+//! Our append-only durability journal beside the lease file
+//! (`<lease_file>.journal`), as a pure codec.
+//!
+//! BusyBox rewrites its lease file in place without fsync, so a power cut
+//! can lose every lease. We append each batch of lease changes here with one
+//! write and one `fdatasync` before the ACKs leave (group commit, after ISC
+//! dhcpd's delayed-ACK and Kea's memfile), and fold the journal into the
+//! BusyBox-format file from time to time (`sys::leasestore`).
+//!
+//! One entry (all integers big-endian):
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     magic 0xD7
+//! 1       1     version 1
+//! 2       2     entry length, 51 + n (whole entry, CRC included)
+//! 4       8     written_at: i64 Unix seconds (wall clock at append)
+//! 12      4     IPv4 address
+//! 16      6     MAC
+//! 22      20    hostname field (as in the lease file)
+//! 42      4     remaining: u32 seconds left at written_at
+//! 46      1     n = client identifier length (0..=255)
+//! 47      n     client identifier (option 61 payload)
+//! 47+n    4     CRC-32 (IEEE 802.3) of bytes 0..47+n
+//! ```
+//!
+//! A power cut in the middle of an append leaves a torn or corrupt tail;
+//! [`decode_all`] stops at the first entry whose header, length or CRC does
+//! not check and reports where (those entries' ACKs were never sent). The
+//! length field lets a later version grow the entry.
+
+use core::fmt;
+use std::net::Ipv4Addr;
+
+use super::{Hostname, LeaseRecord};
+use crate::time::UnixTime;
+use crate::wire::MacAddr;
+
+/// First byte of every entry.
+pub const MAGIC: u8 = 0xD7;
+/// The entry version this code writes and reads.
+pub const VERSION: u8 = 1;
+/// Size of an entry with an empty client identifier.
+pub const MIN_ENTRY_LEN: usize = 51;
+/// Longest client identifier stored (option 61's length is one byte).
+pub const MAX_CLIENT_ID: usize = 255;
+
+/// Offset of the client-id length byte.
+const CID_LEN_AT: usize = 46;
+
+/// CRC-32 lookup table (reflected polynomial 0xEDB88320), built at compile
+/// time.
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// CRC-32 as used by Ethernet, zlib and PNG (`crc32("123456789")` =
+/// 0xCBF43926).
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        let idx = usize::from((c as u8) ^ b);
+        c = CRC_TABLE.get(idx).copied().unwrap_or(0) ^ (c >> 8);
+    }
+    !c
+}
+
+/// Appends one entry for `record`, stamped `written_at`, to `out`.
+///
+/// A client identifier longer than 255 bytes (only possible through RFC
+/// 3396 concatenation) is stored as empty ("unknown", matched by MAC)
+/// rather than truncated, which could make it equal to another client's.
+pub fn encode_entry(written_at: UnixTime, record: &LeaseRecord, out: &mut Vec<u8>) {
+    let cid: &[u8] = if record.client_id.len() <= MAX_CLIENT_ID {
+        &record.client_id
+    } else {
+        &[]
+    };
+    let start = out.len();
+    let len = MIN_ENTRY_LEN + cid.len();
+    out.reserve(len);
+    out.push(MAGIC);
+    out.push(VERSION);
+    // ≤ 51 + 255, so it fits.
+    out.extend_from_slice(&(len as u16).to_be_bytes());
+    out.extend_from_slice(&written_at.as_secs().to_be_bytes());
+    out.extend_from_slice(&record.ip.octets());
+    out.extend_from_slice(&record.mac.octets());
+    out.extend_from_slice(record.hostname.field());
+    out.extend_from_slice(&record.remaining.to_be_bytes());
+    out.push(cid.len() as u8);
+    out.extend_from_slice(cid);
+    let crc = crc32(out.get(start..).unwrap_or(&[]));
+    out.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// Why decoding stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DamageReason {
+    /// The file ends inside an entry (an append cut short).
+    Torn,
+    /// The first byte is not [`MAGIC`].
+    BadMagic,
+    /// A version this code does not know.
+    BadVersion(u8),
+    /// The length field disagrees with the client-id length.
+    BadLength,
+    /// The CRC does not match (a write cut short after the size grew, or
+    /// bit rot).
+    BadCrc,
+}
+
+impl fmt::Display for DamageReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DamageReason::Torn => f.write_str("torn entry"),
+            DamageReason::BadMagic => f.write_str("bad magic"),
+            DamageReason::BadVersion(v) => write!(f, "unknown version {v}"),
+            DamageReason::BadLength => f.write_str("bad length"),
+            DamageReason::BadCrc => f.write_str("CRC mismatch"),
+        }
+    }
+}
+
+/// Where and why a journal stops being readable. Everything before
+/// `offset` was decoded; everything from it on is discarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalDamage {
+    /// Offset of the first bad entry (= the length of the good prefix).
+    pub offset: usize,
+    /// What was wrong with it.
+    pub reason: DamageReason,
+}
+
+impl fmt::Display for JournalDamage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at offset {}", self.reason, self.offset)
+    }
+}
+
+/// Decodes one entry at the start of `bytes`: the entry and its length.
+fn decode_entry(bytes: &[u8]) -> Result<((UnixTime, LeaseRecord), usize), DamageReason> {
+    let head = bytes.get(..4).ok_or(DamageReason::Torn)?;
+    if head.first() != Some(&MAGIC) {
+        return Err(DamageReason::BadMagic);
+    }
+    let version = head.get(1).copied().unwrap_or(0);
+    if version != VERSION {
+        return Err(DamageReason::BadVersion(version));
+    }
+    let len = usize::from(u16::from_be_bytes([
+        head.get(2).copied().unwrap_or(0),
+        head.get(3).copied().unwrap_or(0),
+    ]));
+    if !(MIN_ENTRY_LEN..=MIN_ENTRY_LEN + MAX_CLIENT_ID).contains(&len) {
+        return Err(DamageReason::BadLength);
+    }
+    let entry = bytes.get(..len).ok_or(DamageReason::Torn)?;
+    let (body, crc) = entry
+        .split_last_chunk::<4>()
+        .ok_or(DamageReason::BadLength)?;
+    if crc32(body) != u32::from_be_bytes(*crc) {
+        return Err(DamageReason::BadCrc);
+    }
+    // From here the bytes are exactly what encode_entry wrote (CRC-checked),
+    // but still read with checked accessors.
+    let cid_len = usize::from(body.get(CID_LEN_AT).copied().unwrap_or(0));
+    if MIN_ENTRY_LEN + cid_len != len {
+        return Err(DamageReason::BadLength);
+    }
+    let field = |at: usize, n: usize| body.get(at..at + n).ok_or(DamageReason::BadLength);
+    let written_at = i64::from_be_bytes(
+        field(4, 8)?
+            .try_into()
+            .map_err(|_| DamageReason::BadLength)?,
+    );
+    let ip: [u8; 4] = field(12, 4)?
+        .try_into()
+        .map_err(|_| DamageReason::BadLength)?;
+    let mac: [u8; 6] = field(16, 6)?
+        .try_into()
+        .map_err(|_| DamageReason::BadLength)?;
+    let host: [u8; Hostname::LEN] = field(22, Hostname::LEN)?
+        .try_into()
+        .map_err(|_| DamageReason::BadLength)?;
+    let remaining: [u8; 4] = field(42, 4)?
+        .try_into()
+        .map_err(|_| DamageReason::BadLength)?;
+    let client_id = field(CID_LEN_AT + 1, cid_len)?.to_vec();
+    let record = LeaseRecord {
+        ip: Ipv4Addr::from(ip),
+        mac: MacAddr(mac),
+        hostname: Hostname::from_field(&host),
+        remaining: u32::from_be_bytes(remaining),
+        client_id,
+    };
+    Ok(((UnixTime::from_secs(written_at), record), len))
+}
+
+/// Decodes every entry up to the first bad one. Returns the entries in
+/// order and, if decoding stopped early, where and why.
+pub fn decode_all(bytes: &[u8]) -> (Vec<(UnixTime, LeaseRecord)>, Option<JournalDamage>) {
+    let mut entries = Vec::with_capacity(bytes.len() / MIN_ENTRY_LEN);
+    let mut offset = 0usize;
+    while let Some(rest) = bytes.get(offset..).filter(|r| !r.is_empty()) {
+        match decode_entry(rest) {
+            Ok((entry, len)) => {
+                entries.push(entry);
+                offset += len;
+            }
+            Err(reason) => return (entries, Some(JournalDamage { offset, reason })),
+        }
+    }
+    (entries, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(n: u8, cid: &[u8]) -> LeaseRecord {
+        LeaseRecord {
+            ip: Ipv4Addr::new(10, 0, 0, n),
+            mac: MacAddr([2, 0, 0, 0, 0, n]),
+            hostname: Hostname::sanitize(format!("host{n}").as_bytes()),
+            remaining: 3600 + u32::from(n),
+            client_id: cid.to_vec(),
+        }
+    }
+
+    #[test]
+    fn crc_vectors() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"a"), 0xE8B7_BE43);
+    }
+
+    #[test]
+    fn golden_entry() {
+        let mut out = Vec::new();
+        encode_entry(UnixTime(0x6b01_a83a), &rec(1, b"\x01\x02"), &mut out);
+        let mut expect = vec![0xD7, 1, 0, 53, 0, 0, 0, 0, 0x6b, 0x01, 0xa8, 0x3a];
+        expect.extend_from_slice(&[10, 0, 0, 1, 2, 0, 0, 0, 0, 1]);
+        expect.extend_from_slice(b"host1\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        expect.extend_from_slice(&[0, 0, 0x0e, 0x11, 2, 1, 2]);
+        let crc = crc32(&expect);
+        expect.extend_from_slice(&crc.to_be_bytes());
+        assert_eq!(out, expect);
+        assert_eq!(out.len(), MIN_ENTRY_LEN + 2);
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut out = Vec::new();
+        let cid = vec![0xAB; MAX_CLIENT_ID];
+        let rs = [rec(1, b""), rec(2, b"\x01abc"), rec(3, &cid)];
+        for (i, r) in rs.iter().enumerate() {
+            encode_entry(UnixTime(i as i64 * 10), r, &mut out);
+        }
+        let (entries, damage) = decode_all(&out);
+        assert_eq!(damage, None);
+        assert_eq!(entries.len(), 3);
+        for (i, (t, r)) in entries.iter().enumerate() {
+            assert_eq!(*t, UnixTime(i as i64 * 10));
+            assert_eq!(r, &rs[i]);
+        }
+        // Over-long client-id: stored as unknown.
+        let mut long = Vec::new();
+        encode_entry(UnixTime(0), &rec(4, &[1; 300]), &mut long);
+        let (entries, damage) = decode_all(&long);
+        assert_eq!(damage, None);
+        assert!(entries[0].1.client_id.is_empty());
+    }
+
+    #[test]
+    fn torn_tail_at_every_offset() {
+        let mut out = Vec::new();
+        encode_entry(UnixTime(1), &rec(1, b""), &mut out);
+        encode_entry(UnixTime(2), &rec(2, b"\x01x"), &mut out);
+        let first = MIN_ENTRY_LEN;
+        for cut in first + 1..out.len() {
+            let (entries, damage) = decode_all(&out[..cut]);
+            assert_eq!(entries.len(), 1, "cut at {cut}");
+            let damage = damage.unwrap();
+            assert_eq!(damage.offset, first);
+            assert!(
+                matches!(damage.reason, DamageReason::Torn),
+                "cut at {cut}: {damage}"
+            );
+        }
+        assert_eq!(decode_all(&out[..first]).1, None);
+    }
+
+    #[test]
+    fn corruption_detected() {
+        let mut out = Vec::new();
+        encode_entry(UnixTime(1), &rec(1, b""), &mut out);
+        encode_entry(UnixTime(2), &rec(2, b"\x01x"), &mut out);
+        // Flip every bit of the second entry in turn: never accepted.
+        for byte in MIN_ENTRY_LEN..out.len() {
+            for bit in 0..8 {
+                let mut bad = out.clone();
+                bad[byte] ^= 1 << bit;
+                let (entries, damage) = decode_all(&bad);
+                assert_eq!(entries.len(), 1, "byte {byte} bit {bit}");
+                assert_eq!(damage.unwrap().offset, MIN_ENTRY_LEN);
+            }
+        }
+        // Zeros where an entry should be (size grew, data never written).
+        let mut zeros = out.clone();
+        zeros.extend_from_slice(&[0; 60]);
+        let (entries, damage) = decode_all(&zeros);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(damage.unwrap().reason, DamageReason::BadMagic);
+        // Unknown version.
+        let mut v2 = out.clone();
+        v2[1] = 2;
+        assert_eq!(
+            decode_all(&v2).1.unwrap().reason,
+            DamageReason::BadVersion(2)
+        );
+    }
+
+    #[test]
+    fn hostnames_resanitised() {
+        let mut out = Vec::new();
+        encode_entry(UnixTime(1), &rec(1, b""), &mut out);
+        out[22..27].copy_from_slice(b"$(rm)");
+        let body_len = out.len() - 4;
+        let crc = crc32(&out[..body_len]);
+        out[body_len..].copy_from_slice(&crc.to_be_bytes());
+        let (entries, _) = decode_all(&out);
+        assert_eq!(entries[0].1.hostname.to_string(), "..rm.");
+    }
+}

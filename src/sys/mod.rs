@@ -29,6 +29,8 @@
 
 pub mod clock;
 pub mod daemon;
+pub mod leasestore;
+pub mod localtime;
 pub mod log;
 pub mod net;
 pub mod pidfile;
