@@ -14,6 +14,7 @@
 
 pub mod conf;
 pub mod lease;
+pub mod server;
 pub mod sys;
 pub mod time;
 pub mod wire;

@@ -111,7 +111,10 @@ mod tests {
     #[test]
     fn hostname_sanitising_matches_busybox() {
         assert_eq!(Hostname::sanitize(b"my-client").to_string(), "my-client");
-        assert_eq!(Hostname::sanitize(b"x;$(reboot)").to_string(), "x...reboot.");
+        assert_eq!(
+            Hostname::sanitize(b"x;$(reboot)").to_string(),
+            "x...reboot."
+        );
         // Leading dash mangled (BusyBox 020abc885), 19 characters kept.
         assert_eq!(
             Hostname::sanitize(b"-rf;$(reboot)xxxxxxxxxxxxxxx").to_string(),
