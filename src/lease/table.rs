@@ -881,6 +881,11 @@ impl LeaseTable {
 
     /// Records an ACK: `client` holds `ip` for `secs` (RFC 2131 §4.3.2).
     /// Same refusals as [`offer`](Self::offer).
+    ///
+    /// A renewal asking for less time than the client still holds does not
+    /// move the expiry earlier: if that ACK is lost, the client keeps using
+    /// the address until the expiry it was given before, so the server must
+    /// not hand it out sooner (BusyBox shortens it).
     pub fn bind(
         &mut self,
         now: Instant,
@@ -889,7 +894,7 @@ impl LeaseTable {
         secs: u32,
         hostname: Hostname,
     ) -> Option<Lease> {
-        self.assign(now, client, ip, LeaseState::Bound, secs, hostname, false)
+        self.assign(now, client, ip, LeaseState::Bound, secs, hostname, true)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -987,8 +992,12 @@ impl LeaseTable {
             }
             e.mac = mac.0;
             e.hostname = hostname;
-            let keep = keep_longer && !is_expired(e.expires, now) && e.expires > expires;
-            if !keep {
+            let live = !is_expired(e.expires, now) && e.expires > expires;
+            let keep = keep_longer && live;
+            if keep && state == LeaseState::Bound {
+                // Bound now, still until the later expiry.
+                e.state = State::Live(state);
+            } else if !keep {
                 decreased = expires < e.expires;
                 e.expires = expires;
                 e.state = State::Live(state);
@@ -1262,6 +1271,49 @@ impl LeaseTable {
     /// lease file (reference §3.1).
     pub fn records(&self, now: Instant) -> impl Iterator<Item = LeaseRecord> + '_ {
         (0..self.entries.len()).filter_map(move |s| self.record_of(now, u32::try_from(s).ok()?))
+    }
+
+    /// A table for a new configuration (SIGHUP) holding this table's
+    /// entries with their state, client and expiry, except those outside
+    /// the new pool or on a now-excluded address or static-lease MAC.
+    /// Returns the table and how many entries did not fit a smaller
+    /// `max_leases`. Reservations are not carried over.
+    pub fn rebuilt(&self, config: &ServerConfig, server_ip: Ipv4Addr) -> (LeaseTable, usize) {
+        let mut t = LeaseTable::new(config, server_ip);
+        let mut dropped = 0;
+        for (slot, e) in self.entries.iter().enumerate() {
+            if e.state == State::Vacant {
+                continue;
+            }
+            let Some(off) = t.offset(self.ip_at(e.off)) else {
+                continue;
+            };
+            let keyed = e.kind != Kind::None;
+            if t.excluded_off(off) || (keyed && t.static_macs.contains(&MacAddr(e.mac))) {
+                continue;
+            }
+            if t.len >= t.max || !t.free.get(off) {
+                dropped += 1;
+                continue;
+            }
+            t.free.clear(off);
+            let s = t.create(Entry {
+                off,
+                kind: Kind::None,
+                ..*e
+            });
+            if keyed {
+                if e.kind == Kind::Other {
+                    let id = u32::try_from(slot).ok().and_then(|k| self.ids.get(&k));
+                    t.ids.insert(s, id.cloned().unwrap_or_default());
+                }
+                if let Some(d) = t.entries.get_mut(s as usize) {
+                    d.kind = e.kind;
+                }
+                t.index_key(s);
+            }
+        }
+        (t, dropped)
     }
 
     /// Loads records at startup (reference §3.3): records outside the pool,
