@@ -993,7 +993,11 @@ impl LeaseTable {
             e.mac = mac.0;
             e.hostname = hostname;
             let live = !is_expired(e.expires, now) && e.expires > expires;
-            let keep = keep_longer && live;
+            // An offer keeps any longer hold; an ACK only a longer lease
+            // (an offer hold is no promise to the client).
+            let longer_ok =
+                state == LeaseState::Offered || e.state == State::Live(LeaseState::Bound);
+            let keep = keep_longer && live && longer_ok;
             if keep && state == LeaseState::Bound {
                 // Bound now, still until the later expiry.
                 e.state = State::Live(state);
@@ -1568,6 +1572,18 @@ mod tests {
             .unwrap();
         assert_eq!(l.state, LeaseState::Offered);
         assert_eq!(l.expires, t(4_060_000));
+    }
+
+    #[test]
+    fn renewal_does_not_shorten_a_granted_lease() {
+        let mut tb = table("10.0.0.10", "10.0.0.20", 10);
+        let m = mac(1);
+        let c = Client::by_mac(m);
+        let a = bind_new(&mut tb, t(0), m, 3600);
+        let l = tb.bind(t(1_000), &c, a, 100, Hostname::EMPTY).unwrap();
+        assert_eq!(l.expires, t(3_600_000));
+        let l = tb.bind(t(3_550_000), &c, a, 100, Hostname::EMPTY).unwrap();
+        assert_eq!(l.expires, t(3_650_000));
     }
 
     #[test]
