@@ -1328,6 +1328,29 @@ mod tests {
     }
 
     #[test]
+    fn siaddr_sname_and_boot_file_come_from_the_config() {
+        let mut cfg = config();
+        cfg.siaddr = ip("192.168.0.5");
+        cfg.sname = Some("tftp".into());
+        cfg.boot_file = Some("pxelinux.0".into());
+        let mut s = Server::new(cfg, SIP, 0);
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+        let o = one(&mut s);
+        let p = o.pkt();
+        assert_eq!(p.siaddr(), ip("192.168.0.5"));
+        assert_eq!(p.sname_str(), b"tftp");
+        assert_eq!(p.file_str(), b"pxelinux.0");
+        // Not in a NAK (RFC 2131 table 3).
+        let r = msg(MessageType::Request, mac(1))
+            .sid(SIP)
+            .req_ip(ip("192.168.0.3"));
+        send(&mut s, t(0), &r);
+        let n = one(&mut s);
+        assert_eq!(n.pkt().siaddr(), Ipv4Addr::UNSPECIFIED);
+        assert_eq!(n.pkt().sname_str(), b"");
+    }
+
+    #[test]
     fn pending_probes_are_bounded() {
         let mut s = Server::new(config(), SIP, 2000);
         for i in 0..(MAX_PENDING_PROBES as u32 + 6) {
