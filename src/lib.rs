@@ -8,6 +8,8 @@
 //!
 //! - [`wire`]: checked views and builders for DHCP/BOOTP, IPv4, UDP, Ethernet
 //!   and ARP, and the one DHCP options table with its text codecs.
+//! - [`server`]: udhcpd's decisions, sans-I/O; [`lease`]: its lease table
+//!   and the lease file/journal codecs; [`conf`]: udhcpd.conf.
 //! - [`client`]: udhcpc's state machine, sans-I/O; [`script`]: its script
 //!   environment, made safe for careless shells.
 //! - [`time`]: `Instant` (monotonic, ms) and `UnixTime` (s) as plain values.
@@ -18,6 +20,7 @@ pub mod client;
 pub mod conf;
 pub mod lease;
 pub mod script;
+pub mod server;
 pub mod sys;
 pub mod time;
 pub mod wire;

@@ -1,1 +1,1718 @@
-//! Placeholder: written by issue 4's lease work.
+//! The in-memory lease table of udhcpd and its address allocator. Pure: no
+//! I/O, no clock (times are [`Instant`]s passed in by the caller).
+//!
+//! What it owns (reference §2.9, §2.10; RFC 2131 §4.3.1 for the order in
+//! which an address is chosen):
+//! - one entry per dynamic lease or hold: Offered, Bound, Released,
+//!   Declined, Conflict, and expired-but-remembered entries, at most
+//!   `max_leases` of them (BusyBox counts the same ones);
+//! - clients keyed by client identifier (option 61) when they send one,
+//!   else by chaddr (RFC 2131 §4.2: "client identifier or chaddr"); a lease
+//!   loaded from BusyBox's file carries only a MAC and is *adopted* by the
+//!   first client whose chaddr matches, which then keys it by its own id;
+//! - which pool addresses are free, reserved (an ARP probe is pending), or
+//!   excluded (the server's own address and every static-lease address).
+//!
+//! Static leases live in the config; the server consults them before the
+//! table. The table only knows their addresses and MACs, to exclude them.
+//!
+//! # Data structures and costs (n = entries, P = pool size)
+//! | Structure | Purpose | Cost |
+//! |---|---|---|
+//! | `entries: Vec<Entry>` (slab, 36 bytes each) | the leases | O(1) by slot |
+//! | `by_ip`, `by_key`: open-addressing tables of `u32` slots, linear probing, load ≤ 3/4 | lookup by address and by client | O(1) expected; ~5.3–10.7 bytes per lease each |
+//! | `free`: hierarchical bitmap of never-used pool offsets, 64-ary, one summary bit per word | next free address at or after the client's hash position | O(log₆₄ P) word reads: 3 for a /16, 4 for a /12; P/8 bytes |
+//! | `heap`: min-heap of (expiry, slot), lazily invalidated | the longest-expired entry to reclaim | O(log n) amortised; 8 bytes per item, compacted at 1.5 n |
+//! | `ids`: side map for client ids other than `01 ‖ chaddr` | exact keys for RFC 4361-style ids | only for such clients |
+//!
+//! So a request costs O(1) expected table work however large the pool
+//! (BusyBox scans the whole table per lookup and the whole pool per
+//! allocation). A lease costs about 60 bytes including index overhead
+//! (BusyBox: 36, but with linear scans); see the `entry_is_compact` and
+//! `memory_per_lease_large_table` tests. [`LeaseTable::steps`] counts the
+//! elementary operations (index probes, bitmap word reads, heap pops), so
+//! tests can assert that allocation does not degrade without timing it.
+//!
+//! Expiry is kept in whole seconds of the monotonic clock (a `u32`, 136
+//! years of uptime), rounded up when set; like BusyBox, which keeps
+//! `time()` seconds.
+
+use core::cell::Cell;
+use core::cmp::Reverse;
+use std::collections::hash_map::RandomState;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::BuildHasher;
+use std::net::Ipv4Addr;
+
+use super::{Hostname, LeaseRecord};
+use crate::conf::ServerConfig;
+use crate::time::Instant;
+use crate::wire::MacAddr;
+
+/// Largest pool the table manages (a /8). The free-address bitmap costs one
+/// bit per pool address; a larger `start..end` is cut to this many
+/// addresses from `start` (with a warning) instead of allocating up to
+/// 512 MiB on an embedded box.
+pub const MAX_POOL: u32 = 1 << 24;
+
+/// The identity of a client (RFC 2131 §4.2): its client identifier (option
+/// 61) if it sent one, else its hardware address. `mac` is chaddr either
+/// way (used for the allocation hash, adoption of MAC-only leases, ARP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client<'a> {
+    /// chaddr (first six bytes).
+    pub mac: MacAddr,
+    /// Option 61, if present and non-empty.
+    pub client_id: Option<&'a [u8]>,
+}
+
+impl<'a> Client<'a> {
+    /// A client; an empty client id counts as absent.
+    pub fn new(mac: MacAddr, client_id: Option<&'a [u8]>) -> Self {
+        Client {
+            mac,
+            client_id: client_id.filter(|id| !id.is_empty()),
+        }
+    }
+
+    /// A client known only by its MAC.
+    pub fn by_mac(mac: MacAddr) -> Client<'static> {
+        Client {
+            mac,
+            client_id: None,
+        }
+    }
+}
+
+/// What an entry is (reference §2.10). Whether it has expired is a matter
+/// of time, see [`Lease::is_expired`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LeaseState {
+    /// Offered, held for `offer_time` (RFC 2131 §4.3.1: "the server need
+    /// not reserve the offered address", BusyBox does, and so do we).
+    Offered,
+    /// ACKed (RFC 2131 §4.3.2).
+    Bound,
+    /// Released by the client (RFC 2131 §4.3.4): expired at once, binding
+    /// kept so the client gets the same address back.
+    Released,
+    /// Declined by a client (RFC 2131 §4.3.3): MAC zeroed, held for
+    /// `decline_time`.
+    Declined,
+    /// An ARP probe was answered: MAC zeroed, held for `conflict_time`.
+    Conflict,
+}
+
+/// A copy of one entry, as the server sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// The address.
+    pub ip: Ipv4Addr,
+    /// The client's chaddr; zero for declined and conflict holds.
+    pub mac: MacAddr,
+    /// What the entry is.
+    pub state: LeaseState,
+    /// When it expires (whole seconds).
+    pub expires: Instant,
+    /// The client's sanitised option 12.
+    pub hostname: Hostname,
+}
+
+impl Lease {
+    /// True once `now` has reached the expiry time.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        now >= self.expires
+    }
+
+    /// Whole seconds left at `now` (0 once expired).
+    pub fn remaining(&self, now: Instant) -> u32 {
+        let ms = self.expires.as_millis().saturating_sub(now.as_millis());
+        u32::try_from(ms / 1000).unwrap_or(u32::MAX)
+    }
+}
+
+/// Entry state as stored, with the slab's vacancy marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Vacant,
+    Live(LeaseState),
+}
+
+/// How an entry is keyed. `HwId` is the common client id `01 ‖ chaddr`
+/// (BusyBox udhcpc, dhclient, Windows), stored as the MAC alone; other ids
+/// are kept in the side map `ids`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    /// A hold (declined/conflict): not reachable by any client.
+    None,
+    /// Keyed by chaddr (the client sent no option 61).
+    Mac,
+    /// Keyed by chaddr, loaded from a file that cannot hold client ids:
+    /// adoptable by a client with a client id and this chaddr.
+    MacLegacy,
+    /// Keyed by the client id `01 ‖ mac`.
+    HwId,
+    /// Keyed by the client id in `ids[slot]`.
+    Other,
+}
+
+/// One lease. 36 bytes: as small as BusyBox's `struct dyn_lease`.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Expiry in whole seconds of the monotonic clock.
+    expires: u32,
+    /// Address as an offset from the pool start.
+    off: u32,
+    mac: [u8; 6],
+    state: State,
+    kind: Kind,
+    hostname: Hostname,
+}
+
+const VACANT: Entry = Entry {
+    expires: 0,
+    off: 0,
+    mac: [0; 6],
+    state: State::Vacant,
+    kind: Kind::None,
+    hostname: Hostname::EMPTY,
+};
+
+/// A client key as looked up.
+#[derive(Debug, Clone, Copy)]
+enum Key<'a> {
+    Mac([u8; 6]),
+    Id(&'a [u8]),
+}
+
+fn key_of<'a>(c: &Client<'a>) -> Key<'a> {
+    match c.client_id {
+        Some(id) => Key::Id(id),
+        None => Key::Mac(c.mac.0),
+    }
+}
+
+/// `01 ‖ mac`: the client id most clients send (RFC 2132 §9.14, type 1).
+fn hw_id(mac: &[u8; 6]) -> [u8; 7] {
+    let mut b = [1u8; 7];
+    for (d, s) in b.iter_mut().skip(1).zip(mac) {
+        *d = *s;
+    }
+    b
+}
+
+/// Expiry `secs` after `now`, rounded up to whole seconds (never early).
+fn secs_after(now: Instant, secs: u32) -> u32 {
+    let ms = now.as_millis().saturating_add(u64::from(secs) * 1000);
+    u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX)
+}
+
+/// `now` in whole seconds, rounded down: an expiry that has passed.
+fn secs_now(now: Instant) -> u32 {
+    u32::try_from(now.as_millis() / 1000).unwrap_or(u32::MAX)
+}
+
+fn is_expired(expires: u32, now: Instant) -> bool {
+    u64::from(expires) * 1000 <= now.as_millis()
+}
+
+/// Seconds left, rounded down; 0 once expired.
+fn remaining(expires: u32, now: Instant) -> u32 {
+    let ms = (u64::from(expires) * 1000).saturating_sub(now.as_millis());
+    u32::try_from(ms / 1000).unwrap_or(u32::MAX)
+}
+
+/// The SDBM hash BusyBox's FEATURE_UDHCPD_BASE_IP_ON_MAC uses to pick where
+/// a client's search starts: `h = b + (h << 6) + (h << 16) - h`. Stable
+/// across restarts, so a returning client whose lease was forgotten tends
+/// to get its old address back.
+pub fn sdbm_hash(mac: &MacAddr) -> u32 {
+    mac.0.iter().fold(0u32, |h, &b| {
+        u32::from(b)
+            .wrapping_add(h << 6)
+            .wrapping_add(h << 16)
+            .wrapping_sub(h)
+    })
+}
+
+/// Fibonacci hashing of a pool offset for the by-address index: consecutive
+/// offsets spread over the table.
+fn ip_hash(off: u32) -> u64 {
+    u64::from(off).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+const EMPTY: u32 = u32::MAX;
+
+/// An open-addressing hash index of slab slots (linear probing,
+/// backward-shift deletion). It stores only the `u32` slot; keys are read
+/// from the entries through the closures, which is what keeps a lease at
+/// ~60 bytes instead of paying for owned keys in a `HashMap`.
+#[derive(Debug)]
+struct Index {
+    t: Vec<u32>,
+    len: usize,
+    /// Capacity beyond which the index never grows (load 3/4 at
+    /// `max_leases`).
+    cap_max: usize,
+}
+
+impl Index {
+    fn new(max_items: usize) -> Index {
+        let cap_max = (max_items * 4 / 3 + 1).max(8);
+        Index {
+            t: vec![EMPTY; cap_max.min(1024)],
+            len: 0,
+            cap_max,
+        }
+    }
+
+    /// Home bucket: multiply-shift range reduction of the high 32 bits, so
+    /// the capacity need not be a power of two (exactly sized at the end).
+    fn home(&self, h: u64) -> usize {
+        let n = self.t.len() as u64;
+        usize::try_from(((h >> 32) * n) >> 32).unwrap_or(0)
+    }
+
+    fn next(&self, i: usize) -> usize {
+        if i + 1 >= self.t.len() {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    fn find(&self, h: u64, steps: &Cell<u64>, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        let mut i = self.home(h);
+        for _ in 0..self.t.len() {
+            steps.set(steps.get() + 1);
+            let s = *self.t.get(i)?;
+            if s == EMPTY {
+                return None;
+            }
+            if eq(s) {
+                return Some(s);
+            }
+            i = self.next(i);
+        }
+        None
+    }
+
+    fn place(&mut self, h: u64, slot: u32) {
+        let mut i = self.home(h);
+        for _ in 0..self.t.len() {
+            match self.t.get_mut(i) {
+                Some(b) if *b == EMPTY => {
+                    *b = slot;
+                    return;
+                }
+                _ => i = self.next(i),
+            }
+        }
+    }
+
+    fn insert(&mut self, h: u64, slot: u32, rehash: impl Fn(u32) -> u64) {
+        if (self.len + 1) * 4 > self.t.len() * 3 {
+            // Grow by doubling, but end exactly at `cap_max`; past it (the
+            // table never holds more than max_leases) keep doubling.
+            let want = if self.t.len() >= self.cap_max {
+                self.t.len() * 2
+            } else {
+                (self.t.len() * 2).min(self.cap_max)
+            };
+            let old = core::mem::replace(&mut self.t, vec![EMPTY; want]);
+            for s in old.into_iter().filter(|&s| s != EMPTY) {
+                self.place(rehash(s), s);
+            }
+        }
+        self.place(h, slot);
+        self.len += 1;
+    }
+
+    fn remove(&mut self, h: u64, slot: u32, rehash: impl Fn(u32) -> u64) {
+        let mut i = self.home(h);
+        let mut found = false;
+        for _ in 0..self.t.len() {
+            match self.t.get(i) {
+                Some(&s) if s == slot => {
+                    found = true;
+                    break;
+                }
+                Some(&s) if s != EMPTY => i = self.next(i),
+                _ => return,
+            }
+        }
+        if !found {
+            return;
+        }
+        // Backward shift: move later members of the cluster into the hole
+        // unless their home lies cyclically in (hole, position].
+        let mut j = i;
+        loop {
+            j = self.next(j);
+            let s = match self.t.get(j) {
+                Some(&s) if s != EMPTY => s,
+                _ => break,
+            };
+            let k = self.home(rehash(s));
+            let stays = if i <= j {
+                i < k && k <= j
+            } else {
+                i < k || k <= j
+            };
+            if !stays {
+                if let Some(b) = self.t.get_mut(i) {
+                    *b = s;
+                }
+                i = j;
+            }
+        }
+        if let Some(b) = self.t.get_mut(i) {
+            *b = EMPTY;
+        }
+        self.len -= 1;
+    }
+
+    fn bytes(&self) -> usize {
+        self.t.capacity() * 4
+    }
+}
+
+/// A set of pool offsets as a 64-ary hierarchical bitmap: level 0 has one
+/// bit per offset (set = free); each higher level has one bit per word
+/// below (set = that word is non-zero). Finding the next set bit reads at
+/// most two words per level.
+#[derive(Debug)]
+struct FreeSet {
+    levels: Vec<Vec<u64>>,
+}
+
+impl FreeSet {
+    /// `n` offsets, all clear.
+    fn new(n: u32) -> FreeSet {
+        let mut levels = Vec::new();
+        let mut bits = n as usize;
+        loop {
+            let words = bits.div_ceil(64).max(1);
+            levels.push(vec![0u64; words]);
+            if words == 1 {
+                break;
+            }
+            bits = words;
+        }
+        FreeSet { levels }
+    }
+
+    /// Sets offsets 0..n, a word at a time.
+    fn fill(&mut self, n: u32) {
+        let mut bits = n as usize;
+        for level in &mut self.levels {
+            for (i, w) in level.iter_mut().enumerate() {
+                let lo = i * 64;
+                *w = if lo + 64 <= bits {
+                    !0
+                } else if lo < bits {
+                    (1u64 << (bits - lo)) - 1
+                } else {
+                    0
+                };
+            }
+            bits = bits.div_ceil(64);
+        }
+    }
+
+    fn get(&self, i: u32) -> bool {
+        let i = i as usize;
+        self.levels
+            .first()
+            .and_then(|l| l.get(i / 64))
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    fn set(&mut self, i: u32) {
+        let mut i = i as usize;
+        for level in &mut self.levels {
+            let Some(w) = level.get_mut(i / 64) else {
+                return;
+            };
+            let was = *w;
+            *w |= 1 << (i % 64);
+            if was != 0 {
+                return;
+            }
+            i /= 64;
+        }
+    }
+
+    fn clear(&mut self, i: u32) {
+        let mut i = i as usize;
+        for level in &mut self.levels {
+            let Some(w) = level.get_mut(i / 64) else {
+                return;
+            };
+            *w &= !(1 << (i % 64));
+            if *w != 0 {
+                return;
+            }
+            i /= 64;
+        }
+    }
+
+    /// The first set offset ≥ `from`.
+    fn next_from(&self, from: u32, steps: &Cell<u64>) -> Option<u32> {
+        let mut idx = from as usize;
+        let mut lvl = 0;
+        // Up: the first level whose word (from idx on) has a set bit.
+        loop {
+            let level = self.levels.get(lvl)?;
+            steps.set(steps.get() + 1);
+            let word = *level.get(idx / 64)?;
+            let masked = word & (!0u64 << (idx % 64));
+            if masked != 0 {
+                idx = (idx / 64) * 64 + masked.trailing_zeros() as usize;
+                break;
+            }
+            idx = idx / 64 + 1;
+            lvl += 1;
+        }
+        // Down: the lowest set bit of each word below.
+        while lvl > 0 {
+            lvl -= 1;
+            steps.set(steps.get() + 1);
+            let word = *self.levels.get(lvl)?.get(idx)?;
+            if word == 0 {
+                return None;
+            }
+            idx = idx * 64 + word.trailing_zeros() as usize;
+        }
+        u32::try_from(idx).ok()
+    }
+
+    /// The first set offset at or after `from`, wrapping around once.
+    fn next_wrapping(&self, from: u32, steps: &Cell<u64>) -> Option<u32> {
+        self.next_from(from, steps)
+            .or_else(|| self.next_from(0, steps))
+    }
+
+    fn bytes(&self) -> usize {
+        self.levels.iter().map(|l| l.capacity() * 8).sum()
+    }
+}
+
+/// The lease table. See the module documentation for structures and costs.
+#[derive(Debug)]
+pub struct LeaseTable {
+    start: u32,
+    /// Pool size (end − start + 1, at most [`MAX_POOL`]; 0 if end < start).
+    size: u32,
+    max: usize,
+    entries: Vec<Entry>,
+    vacant: Vec<u32>,
+    len: usize,
+    by_ip: Index,
+    by_key: Index,
+    ids: HashMap<u32, Box<[u8]>>,
+    free: FreeSet,
+    heap: BinaryHeap<Reverse<(u32, u32)>>,
+    /// Sorted pool offsets never handed out: server IP, static-lease IPs.
+    excluded: Vec<u32>,
+    static_macs: Vec<MacAddr>,
+    /// Offsets held for pending ARP probes: neither free nor leased.
+    reserved: Vec<u32>,
+    /// Keyed SipHash for client keys, randomly seeded as std's `HashMap`
+    /// is, so clients cannot choose ids that collide (hash flooding).
+    hasher: RandomState,
+    steps: Cell<u64>,
+}
+
+fn key_hash(hasher: &RandomState, k: &Key) -> u64 {
+    match k {
+        Key::Mac(m) => hasher.hash_one((0u8, m)),
+        Key::Id(b) => hasher.hash_one((1u8, *b)),
+    }
+}
+
+/// The key hash of the entry in `slot` (0 for holds, which are not in the
+/// key index).
+fn entry_key_hash(
+    entries: &[Entry],
+    ids: &HashMap<u32, Box<[u8]>>,
+    hasher: &RandomState,
+    slot: u32,
+) -> u64 {
+    let Some(e) = entries.get(slot as usize) else {
+        return 0;
+    };
+    match e.kind {
+        Kind::None => 0,
+        Kind::Mac | Kind::MacLegacy => key_hash(hasher, &Key::Mac(e.mac)),
+        Kind::HwId => key_hash(hasher, &Key::Id(&hw_id(&e.mac))),
+        Kind::Other => key_hash(
+            hasher,
+            &Key::Id(ids.get(&slot).map(|b| &b[..]).unwrap_or(&[])),
+        ),
+    }
+}
+
+fn entry_matches(entries: &[Entry], ids: &HashMap<u32, Box<[u8]>>, slot: u32, k: &Key) -> bool {
+    let Some(e) = entries.get(slot as usize) else {
+        return false;
+    };
+    match (e.kind, k) {
+        (Kind::Mac | Kind::MacLegacy, Key::Mac(m)) => e.mac == *m,
+        (Kind::HwId, Key::Id(b)) => hw_id(&e.mac)[..] == **b,
+        (Kind::Other, Key::Id(b)) => ids.get(&slot).is_some_and(|s| &s[..] == *b),
+        _ => false,
+    }
+}
+
+impl LeaseTable {
+    /// An empty table for `config`'s pool and `max_leases` (clamped to the
+    /// pool size), excluding `server_ip` and every static-lease address.
+    pub fn new(config: &ServerConfig, server_ip: Ipv4Addr) -> LeaseTable {
+        let start = u32::from(config.start);
+        let end = u32::from(config.end);
+        let mut size = if end < start {
+            0
+        } else {
+            (end - start).saturating_add(1)
+        };
+        if size > MAX_POOL {
+            log::warn!(
+                "pool {}-{} has more than {MAX_POOL} addresses, using the first {MAX_POOL}",
+                config.start,
+                config.end
+            );
+            size = MAX_POOL;
+        }
+        let max = (config.max_leases.min(size)) as usize;
+        let mut t = LeaseTable {
+            start,
+            size,
+            max,
+            entries: Vec::with_capacity(max.min(1024)),
+            vacant: Vec::new(),
+            len: 0,
+            by_ip: Index::new(max),
+            by_key: Index::new(max),
+            ids: HashMap::new(),
+            free: FreeSet::new(size),
+            heap: BinaryHeap::new(),
+            excluded: Vec::new(),
+            static_macs: config.static_leases.iter().map(|s| s.mac).collect(),
+            reserved: Vec::new(),
+            hasher: RandomState::new(),
+            steps: Cell::new(0),
+        };
+        let excluded: Vec<Ipv4Addr> = core::iter::once(server_ip)
+            .chain(config.static_leases.iter().map(|s| s.ip))
+            .collect();
+        t.excluded = excluded.iter().filter_map(|&ip| t.offset(ip)).collect();
+        t.excluded.sort_unstable();
+        t.excluded.dedup();
+        t.free.fill(size);
+        for &off in &t.excluded {
+            t.free.clear(off);
+        }
+        t
+    }
+
+    /// Number of entries (every state, expired ones included).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if the table has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bound on entries: `max_leases`, at most the pool size.
+    pub fn max_leases(&self) -> usize {
+        self.max
+    }
+
+    /// Elementary operations done so far (index probes, bitmap word reads,
+    /// heap pops): a clock-free measure of how lookup and allocation scale.
+    pub fn steps(&self) -> u64 {
+        self.steps.get()
+    }
+
+    /// Approximate heap bytes held by the table (entries, indexes, bitmap,
+    /// expiry heap, side ids).
+    pub fn memory_bytes(&self) -> usize {
+        self.entries.capacity() * core::mem::size_of::<Entry>()
+            + self.vacant.capacity() * 4
+            + self.by_ip.bytes()
+            + self.by_key.bytes()
+            + self.free.bytes()
+            + self.heap.capacity() * 8
+            + self
+                .ids
+                .values()
+                .map(|b| b.len() + 16 + 8 + 8)
+                .sum::<usize>()
+    }
+
+    /// The pool offset of `ip`, if it lies in start..=end.
+    fn offset(&self, ip: Ipv4Addr) -> Option<u32> {
+        let off = u32::from(ip).checked_sub(self.start)?;
+        (off < self.size).then_some(off)
+    }
+
+    fn ip_at(&self, off: u32) -> Ipv4Addr {
+        Ipv4Addr::from(self.start.wrapping_add(off))
+    }
+
+    /// True if `ip` lies in the pool (start..=end).
+    pub fn in_pool(&self, ip: Ipv4Addr) -> bool {
+        self.offset(ip).is_some()
+    }
+
+    /// True for the server's address and static-lease addresses in the
+    /// pool: never handed out dynamically.
+    pub fn is_excluded(&self, ip: Ipv4Addr) -> bool {
+        self.offset(ip)
+            .is_some_and(|o| self.excluded.binary_search(&o).is_ok())
+    }
+
+    fn excluded_off(&self, off: u32) -> bool {
+        self.excluded.binary_search(&off).is_ok()
+    }
+
+    fn tick(&self) {
+        self.steps.set(self.steps.get() + 1);
+    }
+
+    fn entry(&self, slot: u32) -> Option<&Entry> {
+        self.entries
+            .get(slot as usize)
+            .filter(|e| e.state != State::Vacant)
+    }
+
+    fn lease_of(&self, slot: u32) -> Option<Lease> {
+        let e = self.entry(slot)?;
+        let State::Live(state) = e.state else {
+            return None;
+        };
+        Some(Lease {
+            ip: self.ip_at(e.off),
+            mac: MacAddr(e.mac),
+            state,
+            expires: Instant::from_millis(u64::from(e.expires) * 1000),
+            hostname: e.hostname,
+        })
+    }
+
+    fn slot_of_ip(&self, off: u32) -> Option<u32> {
+        let entries = &self.entries;
+        self.by_ip.find(ip_hash(off), &self.steps, |s| {
+            entries
+                .get(s as usize)
+                .is_some_and(|e| e.off == off && e.state != State::Vacant)
+        })
+    }
+
+    fn slot_of_key(&self, k: &Key) -> Option<u32> {
+        let (entries, ids) = (&self.entries, &self.ids);
+        self.by_key
+            .find(key_hash(&self.hasher, k), &self.steps, |s| {
+                entry_matches(entries, ids, s, k)
+            })
+    }
+
+    /// The slot of `client`'s entry, including a MAC-only (loaded) entry
+    /// this client may adopt; the second value says adoption is needed.
+    fn find_slot(&self, client: &Client) -> Option<(u32, bool)> {
+        let key = key_of(client);
+        if let Some(s) = self.slot_of_key(&key) {
+            return Some((s, false));
+        }
+        if client.client_id.is_some() {
+            let s = self.slot_of_key(&Key::Mac(client.mac.0))?;
+            let legacy = self.entry(s).is_some_and(|e| e.kind == Kind::MacLegacy);
+            return legacy.then_some((s, true));
+        }
+        None
+    }
+
+    /// `client`'s entry without changing anything (a MAC-only loaded lease
+    /// matching its chaddr counts as its entry).
+    pub fn find(&self, client: &Client) -> Option<Lease> {
+        self.find_slot(client).and_then(|(s, _)| self.lease_of(s))
+    }
+
+    /// `client`'s entry, adopting a MAC-only lease loaded from BusyBox's
+    /// file: from now on that lease is keyed by the client's id, so a
+    /// second client id on the same MAC is a different client.
+    pub fn lookup(&mut self, client: &Client) -> Option<Lease> {
+        let (slot, adopt) = self.find_slot(client)?;
+        if adopt {
+            self.unkey(slot);
+            self.set_key(slot, client);
+        } else if let Some(e) = self.entries.get_mut(slot as usize) {
+            if e.kind == Kind::MacLegacy {
+                // Same key space (no client id): simply claimed.
+                e.kind = Kind::Mac;
+            }
+        }
+        self.lease_of(slot)
+    }
+
+    /// The entry holding `ip`, if any.
+    pub fn get(&self, ip: Ipv4Addr) -> Option<Lease> {
+        let off = self.offset(ip)?;
+        self.slot_of_ip(off).and_then(|s| self.lease_of(s))
+    }
+
+    /// True if `ip` could be given to a new client now: in the pool, not
+    /// excluded, not reserved for a probe, and either never used or its
+    /// entry has expired (BusyBox's test for a requested address, §2.8).
+    pub fn is_available(&self, now: Instant, ip: Ipv4Addr) -> bool {
+        let Some(off) = self.offset(ip) else {
+            return false;
+        };
+        if self.excluded_off(off) || self.reserved.contains(&off) {
+            return false;
+        }
+        match self.slot_of_ip(off).and_then(|s| self.entry(s)) {
+            Some(e) => is_expired(e.expires, now),
+            None => self.free.get(off),
+        }
+    }
+
+    /// True while `ip` is reserved for a pending probe.
+    pub fn is_reserved(&self, ip: Ipv4Addr) -> bool {
+        self.offset(ip).is_some_and(|o| self.reserved.contains(&o))
+    }
+
+    /// Room for one more entry (entries plus reservations below
+    /// `max_leases`), evicting the longest-expired entry if needed.
+    fn make_room(&mut self, now: Instant) -> bool {
+        self.len + self.reserved.len() < self.max || self.evict_oldest(now)
+    }
+
+    /// Reserves a specific address (a client's requested IP) for a probe
+    /// and the OFFER that follows: it must be [available](Self::is_available);
+    /// an expired entry there is forgotten. False if not available or the
+    /// table is full of unexpired entries.
+    pub fn reserve(&mut self, now: Instant, ip: Ipv4Addr) -> bool {
+        if !self.is_available(now, ip) {
+            return false;
+        }
+        let Some(off) = self.offset(ip) else {
+            return false;
+        };
+        if let Some(s) = self.slot_of_ip(off) {
+            self.vacate(s);
+        }
+        if !self.make_room(now) {
+            return false;
+        }
+        self.free.clear(off);
+        self.reserved.push(off);
+        true
+    }
+
+    /// Picks and reserves an address for a client with chaddr `mac` that
+    /// has no entry (RFC 2131 §4.3.1, "a new address allocated from the
+    /// server's pool"; reference §2.9):
+    /// 1. the first never-used address at or after
+    ///    `start + sdbm(mac) % size`, wrapping once (excluded and reserved
+    ///    addresses are never in the free set);
+    /// 2. else the address of the entry that expired longest ago (any
+    ///    state); never an unexpired one.
+    ///
+    /// If the table is at `max_leases`, the longest-expired entry is
+    /// forgotten first to make room. `None`: no address (BusyBox: `no free
+    /// IP addresses`). Cost: O(log₆₄ pool) bitmap words, plus amortised
+    /// O(log n) heap work when reclaiming.
+    pub fn allocate(&mut self, now: Instant, mac: MacAddr) -> Option<Ipv4Addr> {
+        if self.size == 0 || !self.make_room(now) {
+            return None;
+        }
+        let from = sdbm_hash(&mac) % self.size;
+        let off = match self.free.next_wrapping(from, &self.steps) {
+            Some(o) => o,
+            None => {
+                if !self.evict_oldest(now) {
+                    return None;
+                }
+                self.free.next_wrapping(from, &self.steps)?
+            }
+        };
+        self.free.clear(off);
+        self.reserved.push(off);
+        Some(self.ip_at(off))
+    }
+
+    /// Gives back a reservation that will not be offered (probe abandoned):
+    /// the address is free again.
+    pub fn unreserve(&mut self, ip: Ipv4Addr) {
+        let Some(off) = self.offset(ip) else {
+            return;
+        };
+        if let Some(i) = self.reserved.iter().position(|&o| o == off) {
+            self.reserved.swap_remove(i);
+            if self.slot_of_ip(off).is_none() && !self.excluded_off(off) {
+                self.free.set(off);
+            }
+        }
+    }
+
+    /// Records an OFFER of `ip` to `client`, held for `secs` (offer_time).
+    ///
+    /// If the client already holds `ip` with a later unexpired expiry (a
+    /// bound client that re-DISCOVERs), the expiry and state are kept:
+    /// BusyBox shortens such a lease to offer_time, so a client that
+    /// reboots and then never REQUESTs loses its address after 60 s.
+    /// `None` if `ip` is not in the pool, excluded, held by someone else
+    /// and unexpired, or the table is full.
+    pub fn offer(
+        &mut self,
+        now: Instant,
+        client: &Client,
+        ip: Ipv4Addr,
+        secs: u32,
+        hostname: Hostname,
+    ) -> Option<Lease> {
+        self.assign(now, client, ip, LeaseState::Offered, secs, hostname, true)
+    }
+
+    /// Records an ACK: `client` holds `ip` for `secs` (RFC 2131 §4.3.2).
+    /// Same refusals as [`offer`](Self::offer).
+    ///
+    /// A renewal asking for less time than the client still holds does not
+    /// move the expiry earlier: if that ACK is lost, the client keeps using
+    /// the address until the expiry it was given before, so the server must
+    /// not hand it out sooner (BusyBox shortens it).
+    pub fn bind(
+        &mut self,
+        now: Instant,
+        client: &Client,
+        ip: Ipv4Addr,
+        secs: u32,
+        hostname: Hostname,
+    ) -> Option<Lease> {
+        self.assign(now, client, ip, LeaseState::Bound, secs, hostname, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assign(
+        &mut self,
+        now: Instant,
+        client: &Client,
+        ip: Ipv4Addr,
+        state: LeaseState,
+        secs: u32,
+        hostname: Hostname,
+        keep_longer: bool,
+    ) -> Option<Lease> {
+        let off = self.offset(ip)?;
+        if self.excluded_off(off) {
+            return None;
+        }
+        let own = self.find_slot(client);
+        let at_ip = self.slot_of_ip(off);
+        let expires = secs_after(now, secs);
+        if let (Some((s, adopt)), Some(t)) = (own, at_ip) {
+            if s == t {
+                if adopt {
+                    self.unkey(s);
+                    self.set_key(s, client);
+                }
+                self.update(s, client.mac, state, expires, hostname, now, keep_longer);
+                return self.lease_of(s);
+            }
+        }
+        if let Some(t) = at_ip {
+            // Someone else's entry (or a hold) at this address.
+            if !self.entry(t).is_some_and(|e| is_expired(e.expires, now)) {
+                return None;
+            }
+            self.vacate(t);
+        }
+        if let Some((s, _)) = own {
+            // The client moves: its old address becomes free again.
+            self.vacate(s);
+        }
+        let was_reserved = match self.reserved.iter().position(|&o| o == off) {
+            Some(i) => {
+                self.reserved.swap_remove(i);
+                true
+            }
+            None => {
+                if !self.free.get(off) {
+                    return None;
+                }
+                self.free.clear(off);
+                false
+            }
+        };
+        if !self.make_room(now) {
+            if was_reserved {
+                self.reserved.push(off);
+            } else {
+                self.free.set(off);
+            }
+            return None;
+        }
+        let slot = self.create(Entry {
+            expires,
+            off,
+            mac: client.mac.0,
+            state: State::Live(state),
+            kind: Kind::None,
+            hostname,
+        });
+        self.set_key(slot, client);
+        self.lease_of(slot)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &mut self,
+        slot: u32,
+        mac: MacAddr,
+        state: LeaseState,
+        expires: u32,
+        hostname: Hostname,
+        now: Instant,
+        keep_longer: bool,
+    ) {
+        let mut id_bytes = None;
+        let mut decreased = false;
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            if e.kind == Kind::HwId && e.mac != mac.0 {
+                // Same client id, new chaddr: the id can no longer be
+                // derived from the MAC, so keep its bytes (same key, same
+                // hash: the index is unaffected).
+                id_bytes = Some(hw_id(&e.mac));
+                e.kind = Kind::Other;
+            }
+            e.mac = mac.0;
+            e.hostname = hostname;
+            let live = !is_expired(e.expires, now) && e.expires > expires;
+            // An offer keeps any longer hold; an ACK only a longer lease
+            // (an offer hold is no promise to the client).
+            let longer_ok =
+                state == LeaseState::Offered || e.state == State::Live(LeaseState::Bound);
+            let keep = keep_longer && live && longer_ok;
+            if keep && state == LeaseState::Bound {
+                // Bound now, still until the later expiry.
+                e.state = State::Live(state);
+            } else if !keep {
+                decreased = expires < e.expires;
+                e.expires = expires;
+                e.state = State::Live(state);
+            }
+        }
+        if let Some(b) = id_bytes {
+            self.ids.insert(slot, Box::from(&b[..]));
+        }
+        if decreased {
+            self.push_heap(slot);
+        }
+    }
+
+    /// RELEASE (RFC 2131 §4.3.4): the entry at `ip` expires now but keeps
+    /// its client, so the client is offered the same address again.
+    pub fn release(&mut self, now: Instant, ip: Ipv4Addr) -> Option<Lease> {
+        self.set_expiry(now, ip, Some(LeaseState::Released))
+    }
+
+    /// Ends an OFFER hold now (the client chose another server, RFC 2131
+    /// §3.1 step 3); the entry is remembered as expired.
+    pub fn expire(&mut self, now: Instant, ip: Ipv4Addr) -> Option<Lease> {
+        self.set_expiry(now, ip, None)
+    }
+
+    fn set_expiry(
+        &mut self,
+        now: Instant,
+        ip: Ipv4Addr,
+        state: Option<LeaseState>,
+    ) -> Option<Lease> {
+        let slot = self.slot_of_ip(self.offset(ip)?)?;
+        let e = self.entries.get_mut(slot as usize)?;
+        e.expires = e.expires.min(secs_now(now));
+        if let Some(st) = state {
+            e.state = State::Live(st);
+        }
+        self.push_heap(slot);
+        self.lease_of(slot)
+    }
+
+    /// DECLINE (RFC 2131 §4.3.3): `ip` is held for `secs` with no client
+    /// (MAC zeroed, as BusyBox writes it).
+    pub fn decline(&mut self, now: Instant, ip: Ipv4Addr, secs: u32) -> Option<Lease> {
+        self.hold(now, ip, LeaseState::Declined, secs)
+    }
+
+    /// An ARP probe found `ip` in use: held for `secs` with no client
+    /// (reference §2.9). Works on a reserved address, an existing entry, or
+    /// a free one.
+    pub fn conflict(&mut self, now: Instant, ip: Ipv4Addr, secs: u32) -> Option<Lease> {
+        self.hold(now, ip, LeaseState::Conflict, secs)
+    }
+
+    fn hold(&mut self, now: Instant, ip: Ipv4Addr, state: LeaseState, secs: u32) -> Option<Lease> {
+        let off = self.offset(ip)?;
+        if self.excluded_off(off) {
+            return None;
+        }
+        let expires = secs_after(now, secs);
+        if let Some(slot) = self.slot_of_ip(off) {
+            self.unkey(slot);
+            if let Some(e) = self.entries.get_mut(slot as usize) {
+                e.mac = [0; 6];
+                e.hostname = Hostname::EMPTY;
+                e.state = State::Live(state);
+                e.expires = expires;
+            }
+            self.push_heap(slot);
+            return self.lease_of(slot);
+        }
+        let was_reserved = match self.reserved.iter().position(|&o| o == off) {
+            Some(i) => {
+                self.reserved.swap_remove(i);
+                true
+            }
+            None => false,
+        };
+        if !was_reserved && !self.free.get(off) {
+            return None;
+        }
+        self.free.clear(off);
+        if !self.make_room(now) {
+            if was_reserved {
+                self.reserved.push(off);
+            } else {
+                self.free.set(off);
+            }
+            return None;
+        }
+        let slot = self.create(Entry {
+            expires,
+            off,
+            mac: [0; 6],
+            state: State::Live(state),
+            kind: Kind::None,
+            hostname: Hostname::EMPTY,
+        });
+        self.lease_of(slot)
+    }
+
+    /// Removes the entry in `slot` from the key index (it becomes a hold).
+    fn unkey(&mut self, slot: u32) {
+        let Some(e) = self.entry(slot) else {
+            return;
+        };
+        if e.kind != Kind::None {
+            let h = entry_key_hash(&self.entries, &self.ids, &self.hasher, slot);
+            let (entries, ids, hasher) = (&self.entries, &self.ids, &self.hasher);
+            self.by_key
+                .remove(h, slot, |s| entry_key_hash(entries, ids, hasher, s));
+        }
+        self.ids.remove(&slot);
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            e.kind = Kind::None;
+        }
+    }
+
+    /// Keys the (unkeyed) entry in `slot` by `client`.
+    fn set_key(&mut self, slot: u32, client: &Client) {
+        let kind = match key_of(client) {
+            Key::Mac(_) => Kind::Mac,
+            Key::Id(id) if *id == hw_id(&client.mac.0)[..] => Kind::HwId,
+            Key::Id(id) => {
+                self.ids.insert(slot, Box::from(id));
+                Kind::Other
+            }
+        };
+        if let Some(e) = self.entries.get_mut(slot as usize) {
+            e.kind = kind;
+        }
+        self.index_key(slot);
+    }
+
+    fn index_key(&mut self, slot: u32) {
+        let h = entry_key_hash(&self.entries, &self.ids, &self.hasher, slot);
+        let (entries, ids, hasher) = (&self.entries, &self.ids, &self.hasher);
+        self.by_key
+            .insert(h, slot, |s| entry_key_hash(entries, ids, hasher, s));
+    }
+
+    /// Stores a new unkeyed entry (room already made) and indexes it by
+    /// address.
+    fn create(&mut self, e: Entry) -> u32 {
+        let slot = match self.vacant.pop() {
+            Some(s) => {
+                if let Some(d) = self.entries.get_mut(s as usize) {
+                    *d = e;
+                }
+                s
+            }
+            None => {
+                if self.entries.len() == self.entries.capacity() {
+                    // Grow towards max_leases exactly, not past it.
+                    let more = self
+                        .entries
+                        .len()
+                        .max(16)
+                        .min(self.max.saturating_sub(self.entries.len()).max(1));
+                    self.entries.reserve_exact(more);
+                }
+                self.entries.push(e);
+                u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let entries = &self.entries;
+        self.by_ip.insert(ip_hash(e.off), slot, |s| {
+            ip_hash(entries.get(s as usize).map_or(0, |e| e.off))
+        });
+        self.len += 1;
+        self.push_heap(slot);
+        slot
+    }
+
+    /// Forgets the entry in `slot`; its address becomes free (never-used)
+    /// again unless excluded or reserved.
+    fn vacate(&mut self, slot: u32) {
+        let Some(&e) = self.entry(slot) else {
+            return;
+        };
+        self.unkey(slot);
+        let entries = &self.entries;
+        self.by_ip.remove(ip_hash(e.off), slot, |s| {
+            ip_hash(entries.get(s as usize).map_or(0, |e| e.off))
+        });
+        if let Some(d) = self.entries.get_mut(slot as usize) {
+            *d = VACANT;
+        }
+        self.vacant.push(slot);
+        self.len -= 1;
+        if !self.excluded_off(e.off) && !self.reserved.contains(&e.off) {
+            self.free.set(e.off);
+        }
+    }
+
+    /// Queues the entry's current expiry. Pushed when an entry is created
+    /// or its expiry moves earlier; a later expiry is fixed up lazily when
+    /// its stale item reaches the top.
+    fn push_heap(&mut self, slot: u32) {
+        if let Some(e) = self.entry(slot) {
+            self.heap.push(Reverse((e.expires, slot)));
+        }
+        if self.heap.len() > self.len + self.len / 2 + 64 {
+            let entries = &self.entries;
+            let items: Vec<_> = entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.state != State::Vacant)
+                .filter_map(|(s, e)| Some(Reverse((e.expires, u32::try_from(s).ok()?))))
+                .collect();
+            self.heap = BinaryHeap::from(items);
+        }
+    }
+
+    /// Forgets the entry that expired longest ago (reference §2.9: "the
+    /// oldest lease"), if it has expired. False if every entry is live.
+    fn evict_oldest(&mut self, now: Instant) -> bool {
+        while let Some(&Reverse((exp, slot))) = self.heap.peek() {
+            self.tick();
+            let cur = self.entry(slot).map(|e| e.expires);
+            match cur {
+                None => {
+                    self.heap.pop();
+                }
+                Some(c) if c < exp => {
+                    // A newer, earlier item exists for this entry.
+                    self.heap.pop();
+                }
+                Some(c) if c > exp => {
+                    self.heap.pop();
+                    self.heap.push(Reverse((c, slot)));
+                }
+                Some(_) => {
+                    if !is_expired(exp, now) {
+                        return false;
+                    }
+                    self.heap.pop();
+                    self.vacate(slot);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn record_of(&self, now: Instant, slot: u32) -> Option<LeaseRecord> {
+        let e = self.entry(slot)?;
+        let client_id = match e.kind {
+            Kind::HwId => hw_id(&e.mac).to_vec(),
+            Kind::Other => self.ids.get(&slot).map(|b| b.to_vec()).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        Some(LeaseRecord {
+            ip: self.ip_at(e.off),
+            mac: MacAddr(e.mac),
+            hostname: e.hostname,
+            remaining: remaining(e.expires, now),
+            client_id,
+        })
+    }
+
+    /// The record of the entry holding `ip` (what the server hands to the
+    /// persistence layer after a change).
+    pub fn record(&self, now: Instant, ip: Ipv4Addr) -> Option<LeaseRecord> {
+        let off = self.offset(ip)?;
+        self.slot_of_ip(off).and_then(|s| self.record_of(now, s))
+    }
+
+    /// Every entry as a [`LeaseRecord`], in slot order: remaining seconds
+    /// from `now` (expired → 0), holds with MAC zero, as BusyBox writes its
+    /// lease file (reference §3.1).
+    pub fn records(&self, now: Instant) -> impl Iterator<Item = LeaseRecord> + '_ {
+        (0..self.entries.len()).filter_map(move |s| self.record_of(now, u32::try_from(s).ok()?))
+    }
+
+    /// A table for a new configuration (SIGHUP) holding this table's
+    /// entries with their state, client and expiry, except those outside
+    /// the new pool or on a now-excluded address or static-lease MAC.
+    /// Returns the table and how many entries did not fit a smaller
+    /// `max_leases`. Reservations are not carried over.
+    pub fn rebuilt(&self, config: &ServerConfig, server_ip: Ipv4Addr) -> (LeaseTable, usize) {
+        let mut t = LeaseTable::new(config, server_ip);
+        let mut dropped = 0;
+        for (slot, e) in self.entries.iter().enumerate() {
+            if e.state == State::Vacant {
+                continue;
+            }
+            let Some(off) = t.offset(self.ip_at(e.off)) else {
+                continue;
+            };
+            let keyed = e.kind != Kind::None;
+            if t.excluded_off(off) || (keyed && t.static_macs.contains(&MacAddr(e.mac))) {
+                continue;
+            }
+            if t.len >= t.max || !t.free.get(off) {
+                dropped += 1;
+                continue;
+            }
+            t.free.clear(off);
+            let s = t.create(Entry {
+                off,
+                kind: Kind::None,
+                ..*e
+            });
+            if keyed {
+                if e.kind == Kind::Other {
+                    let id = u32::try_from(slot).ok().and_then(|k| self.ids.get(&k));
+                    t.ids.insert(s, id.cloned().unwrap_or_default());
+                }
+                if let Some(d) = t.entries.get_mut(s as usize) {
+                    d.kind = e.kind;
+                }
+                t.index_key(s);
+            }
+        }
+        (t, dropped)
+    }
+
+    /// Loads records at startup (reference §3.3): records outside the pool,
+    /// on an excluded address (server, static lease) or for a static-lease
+    /// MAC are skipped; a later record for the same address or client
+    /// replaces an earlier one; a record with remaining 0 is kept as
+    /// expired. Records without a client id are keyed by MAC and adoptable
+    /// (see [`lookup`](Self::lookup)). Stops when the table is full and
+    /// returns how many records were dropped then (BusyBox: `too many
+    /// leases while loading`).
+    pub fn load(&mut self, now: Instant, records: impl IntoIterator<Item = LeaseRecord>) -> usize {
+        let mut it = records.into_iter();
+        for r in it.by_ref() {
+            let Some(off) = self.offset(r.ip) else {
+                continue;
+            };
+            if self.excluded_off(off) || self.static_macs.contains(&r.mac) {
+                continue;
+            }
+            let held = r.mac.is_zero();
+            let client = Client::new(r.mac, (!held).then_some(&r.client_id[..]));
+            if let Some(s) = self.slot_of_ip(off) {
+                self.vacate(s);
+            }
+            if !held {
+                if let Some(s) = self.slot_of_key(&key_of(&client)) {
+                    self.vacate(s);
+                }
+            }
+            if self.len >= self.max {
+                return 1 + it.count();
+            }
+            let expires = if r.remaining == 0 {
+                secs_now(now)
+            } else {
+                secs_after(now, r.remaining)
+            };
+            if !self.free.get(off) {
+                continue;
+            }
+            self.free.clear(off);
+            let state = if held {
+                LeaseState::Declined
+            } else {
+                LeaseState::Bound
+            };
+            let slot = self.create(Entry {
+                expires,
+                off,
+                mac: r.mac.0,
+                state: State::Live(state),
+                kind: Kind::None,
+                hostname: Hostname::from_field(r.hostname.field()),
+            });
+            if !held {
+                self.set_key(slot, &client);
+                if client.client_id.is_none() {
+                    if let Some(e) = self.entries.get_mut(slot as usize) {
+                        e.kind = Kind::MacLegacy;
+                    }
+                }
+            }
+        }
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conf::StaticLease;
+    use crate::wire::options::OptionSet;
+
+    pub(crate) fn config(start: &str, end: &str, max: u32) -> ServerConfig {
+        ServerConfig {
+            start: start.parse().unwrap(),
+            end: end.parse().unwrap(),
+            interface: "eth0".into(),
+            max_leases: max,
+            auto_time: 7200,
+            decline_time: 3600,
+            conflict_time: 3600,
+            offer_time: 60,
+            min_lease: 60,
+            max_lease: 864000,
+            lease_file: "/tmp/leases".into(),
+            pidfile: "/tmp/pid".into(),
+            notify_file: None,
+            siaddr: Ipv4Addr::UNSPECIFIED,
+            sname: None,
+            boot_file: None,
+            static_leases: Vec::new(),
+            options: OptionSet::new(),
+        }
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn mac(n: u32) -> MacAddr {
+        let b = n.to_be_bytes();
+        MacAddr([2, 0, b[0], b[1], b[2], b[3]])
+    }
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    const SERVER: &str = "10.0.0.1";
+
+    fn table(start: &str, end: &str, max: u32) -> LeaseTable {
+        LeaseTable::new(&config(start, end, max), ip(SERVER))
+    }
+
+    fn bind_new(tb: &mut LeaseTable, now: Instant, m: MacAddr, secs: u32) -> Ipv4Addr {
+        let a = tb.allocate(now, m).expect("free address");
+        let c = Client::by_mac(m);
+        tb.offer(now, &c, a, 60, Hostname::EMPTY).unwrap();
+        tb.bind(now, &c, a, secs, Hostname::EMPTY).unwrap();
+        a
+    }
+
+    #[test]
+    fn entry_is_compact() {
+        let n = core::mem::size_of::<Entry>();
+        println!("size_of::<Entry>() = {n} bytes (BusyBox dyn_lease: 36)");
+        assert!(n <= 36, "{n}");
+    }
+
+    #[test]
+    fn sdbm_matches_the_formula() {
+        // h = b + (h<<6) + (h<<16) - h over 00 00 00 00 00 01 is 1; over
+        // 01 00 00 00 00 00 it is 65599^5 mod 2^32.
+        assert_eq!(sdbm_hash(&MacAddr([0, 0, 0, 0, 0, 1])), 1);
+        let mut h: u32 = 1;
+        for _ in 0..5 {
+            h = h.wrapping_mul(65599);
+        }
+        assert_eq!(sdbm_hash(&MacAddr([1, 0, 0, 0, 0, 0])), h);
+    }
+
+    #[test]
+    fn free_set_finds_next_and_wraps() {
+        let s = Cell::new(0);
+        let mut f = FreeSet::new(70_000);
+        assert_eq!(f.next_wrapping(5, &s), None);
+        f.set(69_999);
+        f.set(3);
+        assert_eq!(f.next_from(4, &s), Some(69_999));
+        assert_eq!(f.next_wrapping(4, &s), Some(69_999));
+        f.clear(69_999);
+        assert_eq!(f.next_wrapping(4, &s), Some(3));
+        assert_eq!(f.next_from(4, &s), None);
+        f.set(4096);
+        assert_eq!(f.next_from(4, &s), Some(4096));
+        assert!(f.get(4096) && !f.get(4097));
+    }
+
+    #[test]
+    fn allocation_starts_at_the_mac_hash_and_skips_excluded() {
+        let mut cfg = config("10.0.0.0", "10.0.0.255", 256);
+        cfg.static_leases.push(StaticLease {
+            mac: mac(99),
+            ip: ip("10.0.0.50"),
+            hostname: None,
+        });
+        let mut tb = LeaseTable::new(&cfg, ip(SERVER));
+        let m = mac(7);
+        let expect = sdbm_hash(&m) % 256;
+        let a = tb.allocate(t(0), m).unwrap();
+        assert_eq!(u32::from(a) - u32::from(ip("10.0.0.0")), expect);
+        assert!(tb.is_reserved(a));
+        tb.unreserve(a);
+        // Exhaust the pool: the server and static addresses never come out.
+        let mut got = std::collections::HashSet::new();
+        for i in 0..300 {
+            match tb.allocate(t(0), mac(i)) {
+                Some(a) => assert!(got.insert(a)),
+                None => break,
+            }
+        }
+        assert_eq!(got.len(), 254);
+        assert!(!got.contains(&ip(SERVER)) && !got.contains(&ip("10.0.0.50")));
+    }
+
+    #[test]
+    fn never_used_before_expired_then_longest_expired() {
+        let mut tb = table("10.0.0.10", "10.0.0.13", 10);
+        let a = bind_new(&mut tb, t(0), mac(1), 100);
+        let b = bind_new(&mut tb, t(0), mac(2), 50);
+        let c = bind_new(&mut tb, t(0), mac(3), 200);
+        // One never-used address is left; it is preferred even though
+        // leases have expired.
+        let d = tb.allocate(t(1_000_000), mac(4)).unwrap();
+        assert!(![a, b, c].contains(&d));
+        tb.offer(
+            t(1_000_000),
+            &Client::by_mac(mac(4)),
+            d,
+            500,
+            Hostname::EMPTY,
+        )
+        .unwrap();
+        // Now: b expired longest ago (at 50 s), then a (100), then c (200).
+        let steps = tb.steps();
+        assert_eq!(tb.allocate(t(1_000_000), mac(5)), Some(b));
+        assert!(tb.steps() - steps < 20);
+        assert_eq!(tb.find(&Client::by_mac(mac(2))), None, "b forgotten");
+        assert_eq!(tb.allocate(t(1_000_000), mac(6)), Some(a));
+        assert_eq!(tb.allocate(t(1_000_000), mac(7)), Some(c));
+        // d is unexpired: never reclaimed.
+        assert_eq!(tb.allocate(t(1_000_000), mac(8)), None);
+    }
+
+    #[test]
+    fn max_leases_bounds_entries_and_reuses_expired_first() {
+        let mut tb = table("10.0.1.0", "10.0.1.255", 3);
+        assert_eq!(tb.max_leases(), 3);
+        bind_new(&mut tb, t(0), mac(1), 10);
+        bind_new(&mut tb, t(0), mac(2), 1000);
+        let held = tb.allocate(t(0), mac(3)).unwrap();
+        assert_eq!(tb.len() + tb.reserved.len(), 3);
+        // Full (2 entries + 1 reservation), nothing expired.
+        assert_eq!(tb.allocate(t(5_000), mac(4)), None);
+        tb.conflict(t(5_000), held, 3600).unwrap();
+        assert_eq!(tb.len(), 3);
+        // At 11 s mac(1)'s lease has expired: its entry is evicted and the
+        // newcomer gets a never-used address.
+        let a = tb.allocate(t(11_000), mac(4)).unwrap();
+        assert_eq!(tb.find(&Client::by_mac(mac(1))), None);
+        assert!(tb.len() + tb.reserved.len() <= 3);
+        tb.offer(t(11_000), &Client::by_mac(mac(4)), a, 60, Hostname::EMPTY)
+            .unwrap();
+        assert_eq!(tb.len(), 3);
+        assert_eq!(tb.records(t(11_000)).count(), 3);
+    }
+
+    #[test]
+    fn offer_does_not_shorten_a_bound_lease() {
+        let mut tb = table("10.0.0.10", "10.0.0.20", 10);
+        let m = mac(1);
+        let a = bind_new(&mut tb, t(0), m, 3600);
+        let l = tb
+            .offer(t(10_000), &Client::by_mac(m), a, 60, Hostname::EMPTY)
+            .unwrap();
+        assert_eq!(l.state, LeaseState::Bound);
+        assert_eq!(l.expires, t(3_600_000));
+        // Expired: a new offer hold replaces it.
+        let l = tb
+            .offer(t(4_000_000), &Client::by_mac(m), a, 60, Hostname::EMPTY)
+            .unwrap();
+        assert_eq!(l.state, LeaseState::Offered);
+        assert_eq!(l.expires, t(4_060_000));
+    }
+
+    #[test]
+    fn renewal_does_not_shorten_a_granted_lease() {
+        let mut tb = table("10.0.0.10", "10.0.0.20", 10);
+        let m = mac(1);
+        let c = Client::by_mac(m);
+        let a = bind_new(&mut tb, t(0), m, 3600);
+        let l = tb.bind(t(1_000), &c, a, 100, Hostname::EMPTY).unwrap();
+        assert_eq!(l.expires, t(3_600_000));
+        let l = tb.bind(t(3_550_000), &c, a, 100, Hostname::EMPTY).unwrap();
+        assert_eq!(l.expires, t(3_650_000));
+    }
+
+    #[test]
+    fn client_id_keys_and_adoption() {
+        let mut tb = table("10.0.0.10", "10.0.0.20", 10);
+        let m = mac(1);
+        let rec = LeaseRecord {
+            ip: ip("10.0.0.15"),
+            mac: m,
+            hostname: Hostname::sanitize(b"old"),
+            remaining: 500,
+            client_id: Vec::new(),
+        };
+        assert_eq!(tb.load(t(0), [rec]), 0);
+        // A client with an id on that MAC adopts the lease.
+        let id1: &[u8] = b"\xffid-one";
+        let c1 = Client::new(m, Some(id1));
+        assert_eq!(tb.lookup(&c1).unwrap().ip, ip("10.0.0.15"));
+        // Now keyed by id1: a second id on the same MAC is another client,
+        // and so is the bare MAC.
+        let id2: &[u8] = b"\xffid-two";
+        assert_eq!(tb.lookup(&Client::new(m, Some(id2))), None);
+        assert_eq!(tb.find(&Client::by_mac(m)), None);
+        let r = tb.record(t(0), ip("10.0.0.15")).unwrap();
+        assert_eq!(r.client_id, id1);
+        // 01 ‖ chaddr is stored compactly but round-trips.
+        let hw = hw_id(&mac(2).0);
+        let c2 = Client::new(mac(2), Some(&hw));
+        let a = tb.allocate(t(0), mac(2)).unwrap();
+        tb.bind(t(0), &c2, a, 100, Hostname::EMPTY).unwrap();
+        assert!(tb.ids.len() == 1);
+        assert_eq!(tb.record(t(0), a).unwrap().client_id, hw.to_vec());
+        // Same id from a new chaddr is still the same client.
+        let c2b = Client::new(mac(3), Some(&hw));
+        assert_eq!(tb.lookup(&c2b).unwrap().ip, a);
+        tb.bind(t(1), &c2b, a, 100, Hostname::EMPTY).unwrap();
+        assert_eq!(tb.lookup(&c2).unwrap().mac, mac(3));
+        assert_eq!(tb.record(t(0), a).unwrap().client_id, hw.to_vec());
+    }
+
+    #[test]
+    fn holds_and_release() {
+        let mut tb = table("10.0.0.10", "10.0.0.20", 10);
+        let m = mac(1);
+        let a = bind_new(&mut tb, t(0), m, 3600);
+        let l = tb.release(t(5_000), a).unwrap();
+        assert_eq!(l.state, LeaseState::Released);
+        assert!(l.is_expired(t(5_000)));
+        assert_eq!(tb.find(&Client::by_mac(m)).unwrap().ip, a);
+        let l = tb.decline(t(6_000), a, 3600).unwrap();
+        assert_eq!((l.state, l.mac), (LeaseState::Declined, MacAddr::ZERO));
+        assert_eq!(tb.find(&Client::by_mac(m)), None);
+        assert!(!tb.is_available(t(3_605_999), a));
+        assert!(tb.is_available(t(3_606_000), a));
+        let r = tb.record(t(6_000), a).unwrap();
+        assert_eq!((r.mac, r.remaining), (MacAddr::ZERO, 3600));
+    }
+
+    #[test]
+    fn load_skips_like_busybox() {
+        let mut cfg = config("10.0.0.10", "10.0.0.20", 3);
+        cfg.static_leases.push(StaticLease {
+            mac: mac(9),
+            ip: ip("10.0.0.12"),
+            hostname: None,
+        });
+        let mut tb = LeaseTable::new(&cfg, ip("10.0.0.11"));
+        let rec = |a: &str, m: MacAddr, rem: u32| LeaseRecord {
+            ip: ip(a),
+            mac: m,
+            hostname: Hostname::sanitize(b"h;x"),
+            remaining: rem,
+            client_id: Vec::new(),
+        };
+        let dropped = tb.load(
+            t(1000),
+            vec![
+                rec("10.0.0.9", mac(1), 10),          // outside
+                rec("10.0.0.11", mac(1), 10),         // server IP
+                rec("10.0.0.12", mac(1), 10),         // static IP
+                rec("10.0.0.13", mac(9), 10),         // static MAC
+                rec("10.0.0.14", mac(1), 0),          // expired: kept
+                rec("10.0.0.15", MacAddr::ZERO, 100), // hold
+                rec("10.0.0.16", mac(2), 100),
+                rec("10.0.0.17", mac(3), 100), // full
+                rec("10.0.0.18", mac(4), 100),
+            ],
+        );
+        assert_eq!(dropped, 2);
+        let recs: Vec<_> = tb.records(t(1000)).collect();
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[0].remaining, 0);
+        assert_eq!(recs[0].hostname.to_string(), "h.x");
+        assert_eq!(tb.get(ip("10.0.0.15")).unwrap().state, LeaseState::Declined);
+        assert_eq!(tb.get(ip("10.0.0.16")).unwrap().expires, t(101_000));
+    }
+
+    #[test]
+    fn index_survives_churn() {
+        // Random inserts and removals against a model.
+        let mut tb = table("10.1.0.0", "10.1.3.255", 600);
+        let mut model: HashMap<MacAddr, Ipv4Addr> = HashMap::new();
+        let mut x: u64 = 0x1234_5678;
+        for round in 0..6_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let m = mac((x % 900) as u32);
+            let now = t(round * 1000);
+            let c = Client::by_mac(m);
+            if let Some(l) = tb.lookup(&c) {
+                assert_eq!(model.get(&m), Some(&l.ip));
+                if x % 3 == 0 {
+                    tb.decline(now, l.ip, 10).unwrap();
+                    model.remove(&m);
+                } else {
+                    tb.bind(now, &c, l.ip, 300, Hostname::EMPTY).unwrap();
+                }
+            } else if let Some(a) = tb.allocate(now, m) {
+                tb.bind(now, &c, a, 300, Hostname::EMPTY).unwrap();
+                model.insert(m, a);
+            }
+            // Entries forgotten by eviction vanish from the model.
+            model.retain(|mm, a| tb.find(&Client::by_mac(*mm)).is_some_and(|l| l.ip == *a));
+            assert!(tb.len() <= 600);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in tb.records(t(0)) {
+            assert!(seen.insert(r.ip), "address twice in the table");
+        }
+    }
+}

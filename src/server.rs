@@ -1,0 +1,2307 @@
+//! udhcpd's decision core, sans-I/O: no sockets, no clock, no files.
+//!
+//! The server is a function of (time, request bytes, lease table, ARP probe
+//! results). The driver (applets/udhcpd.rs) feeds it and drains it, after
+//! quinn-proto's contract (reference model-codebases §4, §9.2):
+//!
+//! - inputs, named `handle_*`: [`Server::handle_packet`] (a received
+//!   BOOTREQUEST), [`Server::handle_probe`] (the answer to an ARP probe),
+//!   [`Server::handle_persisted`] (the drained lease records are durable),
+//!   [`Server::handle_timeout`] (the clock reached [`Server::poll_timeout`]);
+//! - outputs, named `poll_*`, to be drained after every input:
+//!   [`Server::poll_persist`] (lease records to make durable),
+//!   [`Server::poll_probe`] (ARP probes to start),
+//!   [`Server::poll_transmit`] (replies and where to send them),
+//!   [`Server::poll_timeout`] (when to call `handle_timeout`).
+//!
+//! # Durability barrier (group commit)
+//! Every lease change that must survive a crash (ACK, RELEASE, DECLINE,
+//! conflict hold) queues a [`LeaseRecord`] for [`Server::poll_persist`]. An
+//! ACK for a dynamic lease is *held* until the driver has drained the
+//! record of that ACK (and every record before it), made them durable,
+//! and called [`Server::handle_persisted`]; only then does the ACK come out
+//! of [`Server::poll_transmit`]. So no client is told it owns an address
+//! that a crash could forget, and one fsync covers every ACK produced
+//! since the last one. OFFERs, NAKs, INFORM replies and ACKs for static
+//! leases (the config is their durable form) are not held; OFFER holds are
+//! not persisted.
+//!
+//! # Conflict detection without stalling
+//! Before offering an address that is not already the client's, the server
+//! asks for an ARP probe ([`Server::poll_probe`]) and keeps the DISCOVER;
+//! other clients are served while the driver's non-blocking prober works.
+//! In use → the address is held for `conflict_time` and another one is
+//! tried; free, or no answer by `probe_ms` + 1 s → OFFER. BusyBox instead
+//! blocks the whole server for `-a` ms per probed address.
+//!
+//! Decisions follow RFC 2131 §4.3 and BusyBox 1.37 (reference §2.7–§2.12);
+//! each deliberate difference is marked `BusyBox:` where it happens.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+use log::{debug, info, warn};
+
+use crate::conf::{ServerConfig, StaticLease};
+use crate::lease::table::{Client, LeaseTable};
+use crate::lease::{Hostname, LeaseRecord};
+use crate::time::Instant;
+use crate::wire::dhcp::{
+    code, MessageBuilder, MessageType, Packet, DEFAULT_MAX_LEN, MAX_LEN, MIN_BOOTP_LEN, OP_REQUEST,
+};
+use crate::wire::{Error as WireError, MacAddr};
+
+/// Extra time a pending ARP probe is given beyond `probe_ms` before the
+/// server stops waiting for the driver's answer and treats the address as
+/// free (the driver's prober should answer within `probe_ms`; this only
+/// keeps a lost answer from leaking the reservation and the client).
+pub const PROBE_SLACK_MS: u64 = 1000;
+
+/// At most this many DISCOVERs wait for probes at once; more are dropped
+/// (the clients retransmit). Bounds memory under a DISCOVER flood.
+pub const MAX_PENDING_PROBES: usize = 64;
+
+/// Recycled reply buffers kept for reuse.
+const MAX_SPARE_BUFFERS: usize = 16;
+
+/// Where a reply goes (RFC 2131 §4.1; reference §2.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// Through a relay agent: UDP from server:67 to giaddr:67.
+    Relay(Ipv4Addr),
+    /// Raw broadcast to 255.255.255.255:68, MAC ff:ff:ff:ff:ff:ff.
+    Broadcast,
+    /// Raw unicast to `ip`:68 at `mac` (the client's ciaddr and chaddr).
+    Unicast {
+        /// Destination IP (ciaddr).
+        ip: Ipv4Addr,
+        /// Destination MAC (chaddr).
+        mac: MacAddr,
+    },
+}
+
+/// A reply written by [`Server::poll_transmit`]: the first `len` bytes of
+/// the caller's buffer are a DHCP message (no IP/UDP headers) for `dest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Message length in the caller's buffer.
+    pub len: usize,
+    /// Where to send it.
+    pub dest: Destination,
+}
+
+/// An ARP probe the driver should run (reference §5.8): ARP request from
+/// the server's IP and MAC for `ip`; a reply from `safe_mac` (the client
+/// the address is meant for) is not a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// Address to probe.
+    pub ip: Ipv4Addr,
+    /// The client's MAC.
+    pub safe_mac: MacAddr,
+}
+
+/// A reply waiting to be transmitted; `buf` is recycled afterwards.
+#[derive(Debug)]
+struct Outgoing {
+    buf: Vec<u8>,
+    len: usize,
+    dest: Destination,
+}
+
+/// A DISCOVER waiting for the probe of `ip`.
+#[derive(Debug)]
+struct Pending {
+    ip: Ipv4Addr,
+    mac: MacAddr,
+    /// Option 61; empty when absent.
+    client_id: Vec<u8>,
+    /// The latest DISCOVER from this client (the OFFER answers it).
+    request: Vec<u8>,
+    deadline: Instant,
+}
+
+impl Pending {
+    fn is_for(&self, c: &Client) -> bool {
+        match c.client_id {
+            Some(id) => self.client_id == id,
+            None => self.client_id.is_empty() && self.mac == c.mac,
+        }
+    }
+}
+
+/// The kinds of reply the server builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    Offer,
+    Ack,
+    Nak,
+    /// DHCPACK to an INFORM (RFC 2131 §4.3.5): no yiaddr, no lease time.
+    InformAck,
+    /// BOOTREPLY to a plain BOOTP client (RFC 951, RFC 1497 vendor area).
+    Bootp,
+}
+
+/// The DHCP server core. See the module documentation for the contract.
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    server_ip: Ipv4Addr,
+    probe_ms: u32,
+    table: LeaseTable,
+    pending: Vec<Pending>,
+    probes: VecDeque<Probe>,
+    ready: VecDeque<Outgoing>,
+    /// ACKs waiting for their record (sequence number) to be durable.
+    held: VecDeque<(u64, Outgoing)>,
+    persist: VecDeque<(u64, LeaseRecord)>,
+    /// Sequence number of the last record queued.
+    persist_seq: u64,
+    /// Sequence number of the last record handed out by `poll_persist`.
+    drained_seq: u64,
+    spare: Vec<Vec<u8>>,
+}
+
+/// The client's identity in a request: option 61 if present, else chaddr.
+fn client_of<'a>(pkt: &'a Packet<&[u8]>) -> Client<'a> {
+    Client::new(pkt.client_mac(), pkt.option(code::CLIENT_ID))
+}
+
+/// BusyBox prints a static lease's address as `%x` of the network-order
+/// 32-bit value on a little-endian CPU: 192.168.0.99 → `6300a8c0`.
+fn busybox_hex(ip: Ipv4Addr) -> u32 {
+    u32::from_le_bytes(ip.octets())
+}
+
+/// Bytes an option of `len` data bytes takes, split per RFC 3396.
+fn encoded_len(len: usize) -> usize {
+    len + 2 * len.div_ceil(255).max(1)
+}
+
+impl Server {
+    /// A server for `config`, answering as `server_ip` (udhcpd `-I`, else
+    /// the interface address), probing candidate addresses for `probe_ms`
+    /// milliseconds (udhcpd `-a`; 0 disables probing).
+    pub fn new(config: ServerConfig, server_ip: Ipv4Addr, probe_ms: u32) -> Server {
+        let table = LeaseTable::new(&config, server_ip);
+        Server {
+            config,
+            server_ip,
+            probe_ms,
+            table,
+            pending: Vec::new(),
+            probes: VecDeque::new(),
+            ready: VecDeque::new(),
+            held: VecDeque::new(),
+            persist: VecDeque::new(),
+            persist_seq: 0,
+            drained_seq: 0,
+            spare: Vec::new(),
+        }
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The lease table (read-only).
+    pub fn table(&self) -> &LeaseTable {
+        &self.table
+    }
+
+    /// Loads leases at startup (reference §3.3; see [`LeaseTable::load`]).
+    /// Returns how many records did not fit (logged as BusyBox does).
+    pub fn load(&mut self, now: Instant, records: impl IntoIterator<Item = LeaseRecord>) -> usize {
+        let dropped = self.table.load(now, records);
+        if dropped > 0 {
+            warn!("too many leases while loading {}", self.config.lease_file);
+        }
+        debug!("read {} leases", self.table.len());
+        dropped
+    }
+
+    /// Applies a new configuration (SIGHUP) without losing leases: entries
+    /// still inside the new pool and not on a new static or server address
+    /// are kept with their state, client and expiry; pending probes are
+    /// abandoned (their clients retransmit). Replies and records already
+    /// queued are unaffected.
+    pub fn reconfigure(&mut self, config: ServerConfig, _now: Instant) {
+        for p in core::mem::take(&mut self.pending) {
+            self.recycle(p.request);
+        }
+        self.probes.clear();
+        let (table, dropped) = self.table.rebuilt(&config, self.server_ip);
+        if dropped > 0 {
+            warn!(
+                "max_leases={} too small: {dropped} leases forgotten",
+                config.max_leases
+            );
+        }
+        self.table = table;
+        self.config = config;
+    }
+
+    /// Every lease as a record, for the lease-file writer (see
+    /// [`LeaseTable::records`]).
+    pub fn leases(&self, now: Instant) -> impl Iterator<Item = LeaseRecord> + '_ {
+        self.table.records(now)
+    }
+
+    // ------------------------------------------------------------------
+    // Outputs
+
+    /// The next reply to send, copied into `buf` (which should hold
+    /// [`MAX_LEN`] = 1472 bytes; 576 is enough unless clients advertise a
+    /// larger option 57). A reply longer than `buf` is dropped with a
+    /// warning. Internally replies live in recycled buffers: no allocation
+    /// once warmed up.
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        while let Some(out) = self.ready.pop_front() {
+            let len = out.len;
+            let dest = out.dest;
+            let copied = match (buf.get_mut(..len), out.buf.get(..len)) {
+                (Some(d), Some(s)) => {
+                    d.copy_from_slice(s);
+                    true
+                }
+                _ => false,
+            };
+            self.recycle(out.buf);
+            if copied {
+                return Some(Transmit { len, dest });
+            }
+            warn!("reply of {len} bytes does not fit the transmit buffer, dropped");
+        }
+        None
+    }
+
+    /// The next lease record to make durable. Drain them all, write them
+    /// (journal + fsync), then call [`handle_persisted`](Self::handle_persisted).
+    #[must_use]
+    pub fn poll_persist(&mut self) -> Option<LeaseRecord> {
+        let (seq, r) = self.persist.pop_front()?;
+        self.drained_seq = seq;
+        Some(r)
+    }
+
+    /// The next ARP probe to start; answer with
+    /// [`handle_probe`](Self::handle_probe).
+    #[must_use]
+    pub fn poll_probe(&mut self) -> Option<Probe> {
+        self.probes.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called:
+    /// the earliest deadline of a pending probe. `None`: no timer needed
+    /// (leases expire lazily, as in BusyBox).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.deadline).min()
+    }
+
+    // ------------------------------------------------------------------
+    // Inputs
+
+    /// The records drained by [`poll_persist`](Self::poll_persist) so far
+    /// are durable: ACKs waiting for them move to the transmit queue.
+    pub fn handle_persisted(&mut self, _now: Instant) {
+        while self
+            .held
+            .front()
+            .is_some_and(|(seq, _)| *seq <= self.drained_seq)
+        {
+            if let Some((_, out)) = self.held.pop_front() {
+                self.ready.push_back(out);
+            }
+        }
+    }
+
+    /// Pending probes past their deadline (`probe_ms` + [`PROBE_SLACK_MS`])
+    /// count as unanswered: the address is free and offered. Spurious
+    /// calls do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(i) = self.pending.iter().position(|p| p.deadline <= now) {
+            let p = self.pending.swap_remove(i);
+            debug!("no ARP reply received for this address");
+            self.probed(now, p, false);
+        }
+    }
+
+    /// The answer to the probe of `ip`: `in_use` if another host answered
+    /// (not the client itself: the driver filters `safe_mac`). In use →
+    /// `%s belongs to someone, reserving it for %u seconds`, hold for
+    /// conflict_time (persisted), and probe another address; free → OFFER.
+    /// An answer for no pending probe is ignored.
+    pub fn handle_probe(&mut self, now: Instant, ip: Ipv4Addr, in_use: bool) {
+        let Some(i) = self.pending.iter().position(|p| p.ip == ip) else {
+            debug!("probe result for {ip}, not pending: ignored");
+            return;
+        };
+        let p = self.pending.swap_remove(i);
+        self.probes.retain(|q| q.ip != ip);
+        self.probed(now, p, in_use);
+    }
+
+    /// Handles one received DHCP/BOOTP message (the UDP payload).
+    ///
+    /// Acceptance (reference §2.7), each refusal a debug log and no reply:
+    /// shorter than 240 bytes or bad cookie; `hlen` ≠ 6; `op` ≠ BOOTREQUEST;
+    /// a malformed option field (BusyBox: uses the options before the
+    /// malformation); option 53 not one byte in 1..=8; option 54 not four
+    /// bytes (BusyBox: treated as absent) or not our address. No option 53
+    /// at all → BOOTP. Then per message type, RFC 2131 §4.3.
+    pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) {
+        let pkt = match Packet::new_checked(bytes) {
+            Ok(p) => p,
+            Err(WireError::Truncated | WireError::BadCookie) => {
+                debug!("packet with bad magic, ignoring");
+                return;
+            }
+            Err(e) => {
+                debug!("{e}, ignoring packet");
+                return;
+            }
+        };
+        if pkt.hlen() != 6 {
+            debug!("MAC length != 6, ignoring packet");
+            return;
+        }
+        if pkt.op() != OP_REQUEST {
+            debug!("not a REQUEST, ignoring packet");
+            return;
+        }
+        if pkt.options_valid().is_err() {
+            debug!("bad packet, malformed option field");
+            return;
+        }
+        let mtype = match pkt.option(code::MESSAGE_TYPE) {
+            None => None,
+            Some(&[v]) => match MessageType::from_u8(v) {
+                Some(t) => Some(t),
+                None => {
+                    debug!("bad message type option, ignoring packet");
+                    return;
+                }
+            },
+            Some(_) => {
+                debug!("bad message type option, ignoring packet");
+                return;
+            }
+        };
+        // RFC 2132 §9.7: the server identifier is 4 bytes. A shorter one is
+        // not "absent": it might be a SELECTING REQUEST for another server.
+        let server_id = match pkt.option(code::SERVER_ID) {
+            None => None,
+            Some(d) => match <[u8; 4]>::try_from(d) {
+                Ok(b) => Some(Ipv4Addr::from(b)),
+                Err(_) => {
+                    debug!("bad server ID option, ignoring packet");
+                    return;
+                }
+            },
+        };
+        if let Some(sid) = server_id {
+            if sid != self.server_ip {
+                if mtype == Some(MessageType::Request) {
+                    self.chose_other_server(now, &pkt);
+                }
+                debug!("server ID doesn't match, ignoring packet");
+                return;
+            }
+        }
+        let mac = pkt.client_mac();
+        let stat = self.config.static_leases.iter().position(|s| s.mac == mac);
+        if let Some(s) = stat.and_then(|i| self.config.static_leases.get(i)) {
+            info!("found static lease: {:x}", busybox_hex(s.ip));
+        }
+        match mtype {
+            None => self.bootp(&pkt, stat),
+            Some(MessageType::Discover) => self.discover(now, &pkt, stat),
+            Some(MessageType::Request) => self.request(now, &pkt, stat, server_id.is_some()),
+            Some(MessageType::Decline) => self.decline(now, &pkt, stat, server_id.is_some()),
+            Some(MessageType::Release) => self.release(now, &pkt, stat, server_id.is_some()),
+            Some(MessageType::Inform) => {
+                debug!("received INFORM");
+                // RFC 2131 §4.3.5: no lease check, no lease time, no yiaddr.
+                self.reply(Reply::InformAck, &pkt, Ipv4Addr::UNSPECIFIED, 0, stat, None);
+            }
+            Some(t) => debug!("received {t} from a client, ignoring packet"),
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Decisions
+
+    fn static_lease(&self, stat: Option<usize>) -> Option<&StaticLease> {
+        stat.and_then(|i| self.config.static_leases.get(i))
+    }
+
+    /// Lease time (reference §2.8 select_lease_time): the client's option
+    /// 51 clamped to max_lease first, then min_lease (so min wins if
+    /// min > max); absent → max_lease.
+    fn lease_time(&self, pkt: &Packet<&[u8]>) -> u32 {
+        match pkt.option_u32(code::LEASE_TIME) {
+            Some(v) => v.min(self.config.max_lease).max(self.config.min_lease),
+            None => self.config.max_lease,
+        }
+    }
+
+    /// DISCOVER (RFC 2131 §4.3.1): static lease; else the client's current
+    /// or previous binding; else the requested address if available; else
+    /// a new address. Only the last two are probed.
+    fn discover(&mut self, now: Instant, pkt: &Packet<&[u8]>, stat: Option<usize>) {
+        debug!("received DISCOVER");
+        if let Some(ip) = self.static_lease(stat).map(|s| s.ip) {
+            let secs = self.lease_time(pkt);
+            self.reply(Reply::Offer, pkt, ip, secs, stat, None);
+            return;
+        }
+        let client = client_of(pkt);
+        if let Some(p) = self.pending.iter_mut().find(|p| p.is_for(&client)) {
+            // A retransmission while its probe runs: answer the latest one
+            // (its xid) when the probe completes; no second probe.
+            p.request.clear();
+            p.request.extend_from_slice(pkt.as_bytes());
+            debug!("probe pending for this client, DISCOVER absorbed");
+            return;
+        }
+        if let Some(l) = self.table.lookup(&client) {
+            self.offer(now, pkt, &client, l.ip);
+            return;
+        }
+        // BusyBox: the requested address bypassed the static-lease and
+        // server-address exclusions and was never probed.
+        let requested = pkt
+            .option_ipv4(code::REQUESTED_IP)
+            .filter(|&ip| self.table.reserve(now, ip));
+        match requested.or_else(|| self.table.allocate(now, client.mac)) {
+            Some(ip) => self.probe_or_offer(now, pkt, &client, ip),
+            None => info!("no free IP addresses. OFFER abandoned"),
+        }
+    }
+
+    /// Starts the probe of a reserved `ip` for this DISCOVER, or offers it
+    /// at once when probing is off.
+    fn probe_or_offer(&mut self, now: Instant, pkt: &Packet<&[u8]>, client: &Client, ip: Ipv4Addr) {
+        if self.probe_ms == 0 {
+            self.offer(now, pkt, client, ip);
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING_PROBES {
+            debug!("too many probes pending, DISCOVER dropped");
+            self.table.unreserve(ip);
+            return;
+        }
+        let mut request = self.take_buf();
+        request.clear();
+        request.extend_from_slice(pkt.as_bytes());
+        self.start_probe(
+            now,
+            Pending {
+                ip,
+                mac: client.mac,
+                client_id: client.client_id.unwrap_or_default().to_vec(),
+                request,
+                deadline: now,
+            },
+        );
+    }
+
+    fn start_probe(&mut self, now: Instant, mut p: Pending) {
+        p.deadline = Instant::from_millis(
+            now.as_millis()
+                .saturating_add(u64::from(self.probe_ms) + PROBE_SLACK_MS),
+        );
+        self.probes.push_back(Probe {
+            ip: p.ip,
+            safe_mac: p.mac,
+        });
+        self.pending.push(p);
+    }
+
+    /// A probe finished (answered or timed out).
+    fn probed(&mut self, now: Instant, p: Pending, in_use: bool) {
+        let Pending {
+            ip,
+            mac,
+            client_id,
+            request,
+            ..
+        } = p;
+        if !in_use {
+            let pkt = Packet::new_unchecked(&request[..]);
+            let client = Client::new(mac, Some(&client_id[..]));
+            self.offer(now, &pkt, &client, ip);
+            self.recycle(request);
+            return;
+        }
+        let secs = self.config.conflict_time;
+        info!("{ip} belongs to someone, reserving it for {secs} seconds");
+        if self.table.conflict(now, ip, secs).is_some() {
+            self.queue_record(now, ip);
+        } else {
+            self.table.unreserve(ip);
+        }
+        match self.table.allocate(now, mac) {
+            Some(ip) => self.start_probe(
+                now,
+                Pending {
+                    ip,
+                    mac,
+                    client_id,
+                    request,
+                    deadline: now,
+                },
+            ),
+            None => {
+                info!("no free IP addresses. OFFER abandoned");
+                self.recycle(request);
+            }
+        }
+    }
+
+    /// Records the offer hold and sends the OFFER.
+    fn offer(&mut self, now: Instant, pkt: &Packet<&[u8]>, client: &Client, ip: Ipv4Addr) {
+        let hostname = Hostname::sanitize(pkt.option(code::HOSTNAME).unwrap_or_default());
+        let hold = self.config.offer_time;
+        if self.table.offer(now, client, ip, hold, hostname).is_none() {
+            self.table.unreserve(ip);
+            info!("no free IP addresses. OFFER abandoned");
+            return;
+        }
+        let secs = self.lease_time(pkt);
+        self.reply(Reply::Offer, pkt, ip, secs, None, None);
+    }
+
+    /// A REQUEST naming another server (RFC 2131 §3.1 step 3, §4.3.2: "the
+    /// client has declined that server's offer"): free our offer hold.
+    /// BusyBox keeps it until offer_time runs out.
+    fn chose_other_server(&mut self, now: Instant, pkt: &Packet<&[u8]>) {
+        let client = client_of(pkt);
+        if let Some(i) = self.pending.iter().position(|p| p.is_for(&client)) {
+            let p = self.pending.swap_remove(i);
+            self.probes.retain(|q| q.ip != p.ip);
+            self.table.unreserve(p.ip);
+            self.recycle(p.request);
+        }
+        if let Some(l) = self.table.find(&client) {
+            if l.state == crate::lease::table::LeaseState::Offered {
+                debug!("client chose another server, offer of {} withdrawn", l.ip);
+                self.table.expire(now, l.ip);
+            }
+        }
+    }
+
+    /// REQUEST (RFC 2131 §4.3.2), by client state:
+    /// - SELECTING (54 = us): ACK if 50 is the address we hold for the
+    ///   client, else NAK;
+    /// - INIT-REBOOT (50, no 54): ACK if it is the client's address, NAK
+    ///   if the client has another one or the address is on the wrong
+    ///   network; silent if we have no record of the client (BusyBox NAKs);
+    /// - RENEWING/REBINDING (ciaddr, no 50/54): ACK if ciaddr is the
+    ///   client's, else silent.
+    fn request(&mut self, now: Instant, pkt: &Packet<&[u8]>, stat: Option<usize>, selecting: bool) {
+        debug!("received REQUEST");
+        let requested = pkt.option_ipv4(code::REQUESTED_IP);
+        let ciaddr = pkt.ciaddr();
+        let Some(want) = requested.or((!ciaddr.is_unspecified()).then_some(ciaddr)) else {
+            debug!("no requested IP and no ciaddr, ignoring packet");
+            return;
+        };
+        let secs = self.lease_time(pkt);
+        if let Some(ip) = self.static_lease(stat).map(|s| s.ip) {
+            if ip == want {
+                self.reply(Reply::Ack, pkt, ip, secs, stat, None);
+            } else if selecting || requested.is_some() {
+                self.reply(Reply::Nak, pkt, want, 0, None, None);
+            }
+            return;
+        }
+        let client = client_of(pkt);
+        let lease = self.table.lookup(&client);
+        if lease.is_some_and(|l| l.ip == want) {
+            let hostname = Hostname::sanitize(pkt.option(code::HOSTNAME).unwrap_or_default());
+            if self
+                .table
+                .bind(now, &client, want, secs, hostname)
+                .is_some()
+            {
+                let seq = self.queue_record(now, want);
+                self.reply(Reply::Ack, pkt, want, secs, None, Some(seq));
+            }
+            return;
+        }
+        if selecting {
+            self.reply(Reply::Nak, pkt, want, 0, None, None);
+        } else if requested.is_some() {
+            if lease.is_some() || self.wrong_network(pkt, want) {
+                self.reply(Reply::Nak, pkt, want, 0, None, None);
+            } else {
+                // RFC 2131 §4.3.2: "If the DHCP server has no record of
+                // this client, then it MUST remain silent" (another server
+                // may own it).
+                debug!("no lease for this client, not answering INIT-REBOOT");
+            }
+        } else {
+            debug!("ciaddr {ciaddr} is not this client's lease, ignoring packet");
+        }
+    }
+
+    /// RFC 2131 §4.3.2 INIT-REBOOT: "If the DHCP server detects that the
+    /// client is on the wrong network (i.e., the result of applying the
+    /// local subnet mask ... to 'requested IP address' option value doesn't
+    /// match reality), then the server SHOULD send a DHCPNAK". Judged only
+    /// for directly attached clients with a configured subnet mask.
+    fn wrong_network(&self, pkt: &Packet<&[u8]>, ip: Ipv4Addr) -> bool {
+        if !pkt.giaddr().is_unspecified() {
+            return false;
+        }
+        let Some(mask) = self
+            .config
+            .options
+            .get(code::SUBNET_MASK)
+            .and_then(|m| <[u8; 4]>::try_from(m).ok())
+            .map(u32::from_be_bytes)
+        else {
+            return false;
+        };
+        u32::from(ip) & mask != u32::from(self.server_ip) & mask
+    }
+
+    /// DECLINE (RFC 2131 §4.3.3): with 54 and 50 naming the client's
+    /// lease, the address is held for decline_time with no client.
+    fn decline(&mut self, now: Instant, pkt: &Packet<&[u8]>, stat: Option<usize>, sid: bool) {
+        debug!("received DECLINE");
+        let Some(ip) = pkt.option_ipv4(code::REQUESTED_IP) else {
+            return;
+        };
+        if !sid || stat.is_some() {
+            return;
+        }
+        let client = client_of(pkt);
+        if self.table.lookup(&client).is_some_and(|l| l.ip == ip) {
+            let secs = self.config.decline_time;
+            info!("{ip} declined, reserving it for {secs} seconds");
+            if self.table.decline(now, ip, secs).is_some() {
+                self.queue_record(now, ip);
+            }
+        }
+    }
+
+    /// RELEASE (RFC 2131 §4.3.4): with 54 and ciaddr the client's lease,
+    /// the lease expires now; the binding is kept (same address next time).
+    fn release(&mut self, now: Instant, pkt: &Packet<&[u8]>, stat: Option<usize>, sid: bool) {
+        debug!("received RELEASE");
+        if !sid || stat.is_some() {
+            return;
+        }
+        let ip = pkt.ciaddr();
+        let client = client_of(pkt);
+        if self.table.lookup(&client).is_some_and(|l| l.ip == ip)
+            && self.table.release(now, ip).is_some()
+        {
+            self.queue_record(now, ip);
+        }
+    }
+
+    /// BOOTP (no option 53; RFC 951, RFC 1534): answered only for static
+    /// leases, with no lease recorded.
+    fn bootp(&mut self, pkt: &Packet<&[u8]>, stat: Option<usize>) {
+        debug!("received BOOTP BOOTREQUEST");
+        match self.static_lease(stat).map(|s| s.ip) {
+            Some(ip) => self.reply(Reply::Bootp, pkt, ip, 0, stat, None),
+            None => debug!("no static lease for BOOTP client, ignoring packet"),
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Replies
+
+    /// Queues the record of `ip` for persistence; returns its sequence
+    /// number (an ACK waits until that record is durable).
+    fn queue_record(&mut self, now: Instant, ip: Ipv4Addr) -> u64 {
+        if let Some(r) = self.table.record(now, ip) {
+            self.persist_seq += 1;
+            self.persist.push_back((self.persist_seq, r));
+        }
+        self.persist_seq
+    }
+
+    fn take_buf(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_else(|| vec![0; MAX_LEN])
+    }
+
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE_BUFFERS {
+            buf.clear();
+            buf.resize(MAX_LEN, 0);
+            self.spare.push(buf);
+        }
+    }
+
+    /// Builds a reply and queues it (held until `hold_for` is durable, if
+    /// given).
+    fn reply(
+        &mut self,
+        kind: Reply,
+        pkt: &Packet<&[u8]>,
+        yiaddr: Ipv4Addr,
+        secs: u32,
+        stat: Option<usize>,
+        hold_for: Option<u64>,
+    ) {
+        let mut buf = self.take_buf();
+        buf.resize(MAX_LEN, 0);
+        let host = match kind {
+            Reply::Offer | Reply::Ack | Reply::InformAck | Reply::Bootp => self
+                .static_lease(stat)
+                .and_then(|s| s.hostname.as_deref())
+                .map(str::as_bytes),
+            Reply::Nak => None,
+        };
+        let built = build_reply(
+            &self.config,
+            self.server_ip,
+            kind,
+            pkt,
+            yiaddr,
+            secs,
+            host,
+            &mut buf,
+        );
+        let Some(len) = built else {
+            self.recycle(buf);
+            return;
+        };
+        match kind {
+            Reply::Offer => info!("sending OFFER to {yiaddr}"),
+            Reply::Ack => info!("sending ACK to {yiaddr}"),
+            Reply::Nak => debug!("sending NAK"),
+            Reply::InformAck | Reply::Bootp => {}
+        }
+        let out = Outgoing {
+            buf,
+            len,
+            dest: route(kind, pkt),
+        };
+        match hold_for {
+            Some(seq) => self.held.push_back((seq, out)),
+            None => self.ready.push_back(out),
+        }
+    }
+}
+
+/// Reply routing (RFC 2131 §4.1; reference §2.12, BusyBox 1.37):
+/// giaddr ≠ 0 → the relay; NAK → broadcast; broadcast flag or ciaddr = 0 →
+/// broadcast; else unicast to ciaddr at chaddr.
+///
+/// Without the broadcast flag and with ciaddr = 0, RFC 2131 §4.1 allows
+/// unicasting to yiaddr at chaddr (upstream BusyBox does since 2025), but
+/// that needs an ARP-less raw send to an unconfigured client and gains
+/// nothing on a LAN; we broadcast, as 1.37 does.
+fn route(kind: Reply, pkt: &Packet<&[u8]>) -> Destination {
+    let giaddr = pkt.giaddr();
+    if !giaddr.is_unspecified() {
+        debug!("forwarding packet to relay");
+        return Destination::Relay(giaddr);
+    }
+    let ciaddr = pkt.ciaddr();
+    if kind == Reply::Nak || pkt.broadcast_flag() || ciaddr.is_unspecified() {
+        debug!("broadcasting packet to client");
+        return Destination::Broadcast;
+    }
+    debug!("unicasting packet to client ciaddr");
+    Destination::Unicast {
+        ip: ciaddr,
+        mac: pkt.client_mac(),
+    }
+}
+
+/// Writes a reply into `buf` (reference §2.11), returning its length, or
+/// `None` if it cannot be built (a BOOTP reply too large).
+///
+/// Options: 53 and 54 (not for BOOTP), 51 for OFFER/ACK, then every
+/// configured option in code order except 51 (and 12 when the static lease
+/// names the host), then the static hostname, then option 82 echoed
+/// verbatim (RFC 3046 §2.2) last before END. The message respects the
+/// client's option 57 (RFC 2132 §9.10; ≥ 576, counted with IP and UDP
+/// headers) and, when the options do not fit, overloads them into
+/// `file`/`sname` (RFC 2132 §9.3; BusyBox drops what does not fit); in
+/// that case option 82 goes right after 53/54/51 so it stays in the options
+/// field where relays look for it.
+#[allow(clippy::too_many_arguments)]
+fn build_reply(
+    cfg: &ServerConfig,
+    server_ip: Ipv4Addr,
+    kind: Reply,
+    req: &Packet<&[u8]>,
+    yiaddr: Ipv4Addr,
+    secs: u32,
+    static_host: Option<&[u8]>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    let mut b = MessageBuilder::reply_to(buf, req).ok()?;
+    let limit = match kind {
+        // RFC 951/1497: a BOOTP client's vendor area is 64 bytes with the
+        // cookie, so the message is exactly 300 bytes.
+        Reply::Bootp => MIN_BOOTP_LEN,
+        _ => req
+            .option_u16(code::MAX_MESSAGE_SIZE)
+            .filter(|&v| v >= 576)
+            .map_or(DEFAULT_MAX_LEN, |v| usize::from(v) - 28),
+    };
+    b.max_len(limit);
+    {
+        let mut h = b.header();
+        match kind {
+            Reply::Nak => {
+                // RFC 2131 table 3: ciaddr 0 in a NAK; §4.3.2: a NAK via a
+                // relay has the broadcast bit set, since the client has no
+                // usable address (BusyBox forgets).
+                h.set_ciaddr(Ipv4Addr::UNSPECIFIED);
+                if !req.giaddr().is_unspecified() {
+                    h.set_broadcast_flag(true);
+                }
+            }
+            Reply::InformAck => h.set_siaddr(cfg.siaddr),
+            Reply::Offer | Reply::Ack | Reply::Bootp => {
+                h.set_yiaddr(yiaddr);
+                h.set_siaddr(cfg.siaddr);
+            }
+        }
+    }
+    if kind != Reply::Nak {
+        if let Some(s) = &cfg.sname {
+            b.set_sname(s.as_bytes()).ok()?;
+        }
+        if let Some(f) = &cfg.boot_file {
+            b.set_file(f.as_bytes()).ok()?;
+        }
+    }
+    let mtype = match kind {
+        Reply::Offer => Some(MessageType::Offer),
+        Reply::Ack | Reply::InformAck => Some(MessageType::Ack),
+        Reply::Nak => Some(MessageType::Nak),
+        Reply::Bootp => None,
+    };
+    if let Some(t) = mtype {
+        b.add_message_type(t).ok()?;
+        b.add_ipv4(code::SERVER_ID, server_ip).ok()?;
+    }
+    if matches!(kind, Reply::Offer | Reply::Ack) {
+        b.add_u32(code::LEASE_TIME, secs).ok()?;
+    }
+    let relay = req.option(code::RELAY_AGENT_INFO);
+    let configured = || {
+        cfg.options.iter().filter(move |&(c, _)| {
+            c != code::LEASE_TIME
+                && c != code::RELAY_AGENT_INFO
+                && !(c == code::HOSTNAME && static_host.is_some())
+        })
+    };
+    let mut relay_pending = relay;
+    if kind != Reply::Nak {
+        let need: usize = configured()
+            .map(|(_, v)| encoded_len(v.len()))
+            .sum::<usize>()
+            + static_host.map_or(0, |h| encoded_len(h.len()))
+            + relay.map_or(0, |r| encoded_len(r.len()));
+        if need > b.remaining() && kind != Reply::Bootp {
+            b.allow_overload(true);
+            if let Some(r) = relay_pending.take() {
+                if b.add_option(code::RELAY_AGENT_INFO, r).is_err() {
+                    info!("option 0x52 did not fit into the packet");
+                }
+            }
+        }
+        let host = static_host.map(|h| (code::HOSTNAME, h));
+        for (c, v) in configured().chain(host) {
+            if b.add_option(c, v).is_err() {
+                if kind == Reply::Bootp {
+                    info!("BOOTP reply too large, not sending");
+                    return None;
+                }
+                info!("option 0x{c:02x} did not fit into the packet");
+            }
+        }
+    }
+    if let Some(r) = relay_pending {
+        if b.add_option(code::RELAY_AGENT_INFO, r).is_err() {
+            if kind == Reply::Bootp {
+                info!("BOOTP reply too large, not sending");
+                return None;
+            }
+            info!("option 0x52 did not fit into the packet");
+        }
+    }
+    Some(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conf::StaticLease;
+    use crate::lease::table::{sdbm_hash, LeaseState};
+    use crate::wire::dhcp::{field, OP_REPLY};
+    use crate::wire::options::OptionSet;
+    use std::collections::{HashMap, HashSet};
+
+    const SIP: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
+    const OTHER_SERVER: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 2);
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn mac(n: u32) -> MacAddr {
+        let b = n.to_be_bytes();
+        MacAddr([2, 0, b[0], b[1], b[2], b[3]])
+    }
+
+    /// BusyBox defaults plus mask, router, DNS, hostname, domain and lease.
+    fn config() -> ServerConfig {
+        let mut options = OptionSet::new();
+        for line in [
+            "subnet 255.255.255.0",
+            "router 192.168.0.1",
+            "dns 192.168.0.1 8.8.8.8",
+            "hostname srv",
+            "domain lan",
+            "lease 3600",
+        ] {
+            options.add_text(line).unwrap();
+        }
+        ServerConfig {
+            start: ip("192.168.0.20"),
+            end: ip("192.168.0.254"),
+            interface: "eth0".into(),
+            max_leases: 235,
+            auto_time: 7200,
+            decline_time: 3600,
+            conflict_time: 3600,
+            offer_time: 60,
+            min_lease: 60,
+            max_lease: 3600,
+            lease_file: "/tmp/udhcpd.leases".into(),
+            pidfile: "/tmp/udhcpd.pid".into(),
+            notify_file: None,
+            siaddr: Ipv4Addr::UNSPECIFIED,
+            sname: None,
+            boot_file: None,
+            static_leases: vec![StaticLease {
+                mac: mac(9),
+                ip: ip("192.168.0.10"),
+                hostname: Some("printer".into()),
+            }],
+            options,
+        }
+    }
+
+    fn small_pool(start: &str, end: &str, max: u32) -> ServerConfig {
+        let mut c = config();
+        c.start = ip(start);
+        c.end = ip(end);
+        c.max_leases = max;
+        c
+    }
+
+    /// A client message under construction.
+    #[derive(Clone)]
+    struct Msg {
+        mtype: Option<MessageType>,
+        mac: MacAddr,
+        xid: u32,
+        ciaddr: Ipv4Addr,
+        giaddr: Ipv4Addr,
+        bcast: bool,
+        opts: Vec<(u8, Vec<u8>)>,
+    }
+
+    fn msg(mtype: MessageType, m: MacAddr) -> Msg {
+        Msg {
+            mtype: Some(mtype),
+            mac: m,
+            xid: 0x1000,
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            giaddr: Ipv4Addr::UNSPECIFIED,
+            bcast: false,
+            opts: Vec::new(),
+        }
+    }
+
+    impl Msg {
+        fn opt(mut self, c: u8, d: &[u8]) -> Self {
+            self.opts.push((c, d.to_vec()));
+            self
+        }
+        fn req_ip(self, a: Ipv4Addr) -> Self {
+            self.opt(code::REQUESTED_IP, &a.octets())
+        }
+        fn sid(self, a: Ipv4Addr) -> Self {
+            self.opt(code::SERVER_ID, &a.octets())
+        }
+        fn lease(self, secs: u32) -> Self {
+            self.opt(code::LEASE_TIME, &secs.to_be_bytes())
+        }
+        fn id(self, id: &[u8]) -> Self {
+            self.opt(code::CLIENT_ID, id)
+        }
+        fn ciaddr(mut self, a: Ipv4Addr) -> Self {
+            self.ciaddr = a;
+            self
+        }
+        fn giaddr(mut self, a: Ipv4Addr) -> Self {
+            self.giaddr = a;
+            self
+        }
+        fn xid(mut self, x: u32) -> Self {
+            self.xid = x;
+            self
+        }
+        fn bcast(mut self) -> Self {
+            self.bcast = true;
+            self
+        }
+        fn bytes(&self) -> Vec<u8> {
+            let mut buf = vec![0u8; 1024];
+            let mut b = MessageBuilder::new(&mut buf, OP_REQUEST, self.xid).unwrap();
+            {
+                let mut h = b.header();
+                h.set_client_mac(self.mac);
+                h.set_ciaddr(self.ciaddr);
+                h.set_giaddr(self.giaddr);
+                h.set_broadcast_flag(self.bcast);
+            }
+            if let Some(t) = self.mtype {
+                b.add_message_type(t).unwrap();
+            }
+            for (c, d) in &self.opts {
+                b.add_option(*c, d).unwrap();
+            }
+            let n = b.finish();
+            buf.truncate(n);
+            buf
+        }
+    }
+
+    fn bootp(m: MacAddr) -> Msg {
+        Msg {
+            mtype: None,
+            ..msg(MessageType::Discover, m)
+        }
+    }
+
+    /// A reply taken from the server.
+    #[derive(Debug)]
+    struct Out {
+        bytes: Vec<u8>,
+        dest: Destination,
+    }
+
+    impl Out {
+        fn pkt(&self) -> Packet<&[u8]> {
+            Packet::new_checked(&self.bytes[..]).unwrap()
+        }
+        fn mtype(&self) -> Option<MessageType> {
+            self.pkt().message_type()
+        }
+        fn yiaddr(&self) -> Ipv4Addr {
+            self.pkt().yiaddr()
+        }
+        fn opts(&self) -> Vec<(u8, Vec<u8>)> {
+            self.pkt()
+                .options()
+                .map(|r| r.map(|(c, d)| (c, d.to_vec())).unwrap())
+                .collect()
+        }
+        fn codes(&self) -> Vec<u8> {
+            self.opts().iter().map(|(c, _)| *c).collect()
+        }
+        fn opt(&self, c: u8) -> Option<Vec<u8>> {
+            self.pkt().option(c).map(<[u8]>::to_vec)
+        }
+        fn lease(&self) -> Option<u32> {
+            self.pkt().option_u32(code::LEASE_TIME)
+        }
+    }
+
+    fn tx(s: &mut Server) -> Vec<Out> {
+        let mut v = Vec::new();
+        let mut buf = [0u8; MAX_LEN];
+        while let Some(x) = s.poll_transmit(&mut buf) {
+            v.push(Out {
+                bytes: buf[..x.len].to_vec(),
+                dest: x.dest,
+            });
+        }
+        v
+    }
+
+    fn one(s: &mut Server) -> Out {
+        let mut v = tx(s);
+        assert_eq!(v.len(), 1, "expected one reply: {v:?}");
+        v.pop().unwrap()
+    }
+
+    fn none(s: &mut Server) {
+        let v = tx(s);
+        assert!(v.is_empty(), "expected no reply: {v:?}");
+    }
+
+    fn records(s: &mut Server) -> Vec<LeaseRecord> {
+        core::iter::from_fn(|| s.poll_persist()).collect()
+    }
+
+    /// Drains the records, "writes" them, and releases held ACKs.
+    fn commit(s: &mut Server, now: Instant) -> Vec<LeaseRecord> {
+        let r = records(s);
+        s.handle_persisted(now);
+        r
+    }
+
+    fn send(s: &mut Server, now: Instant, m: &Msg) {
+        s.handle_packet(now, &m.bytes());
+    }
+
+    /// DISCOVER → OFFER → REQUEST → ACK on a server without probing.
+    fn dora(s: &mut Server, now: Instant, m: MacAddr, extra: &[(u8, &[u8])]) -> Ipv4Addr {
+        let mut d = msg(MessageType::Discover, m);
+        for (c, v) in extra {
+            d = d.opt(*c, v);
+        }
+        s.handle_packet(now, &d.bytes());
+        let offer = one(s);
+        assert_eq!(offer.mtype(), Some(MessageType::Offer));
+        let a = offer.yiaddr();
+        let mut r = msg(MessageType::Request, m).sid(SIP).req_ip(a);
+        for (c, v) in extra {
+            r = r.opt(*c, v);
+        }
+        s.handle_packet(now, &r.bytes());
+        commit(s, now);
+        let ack = one(s);
+        assert_eq!(ack.mtype(), Some(MessageType::Ack));
+        assert_eq!(ack.yiaddr(), a);
+        a
+    }
+
+    fn hash_ip(cfg: &ServerConfig, m: MacAddr) -> Ipv4Addr {
+        let size = u32::from(cfg.end) - u32::from(cfg.start) + 1;
+        Ipv4Addr::from(u32::from(cfg.start) + sdbm_hash(&m) % size)
+    }
+
+    #[test]
+    fn dora_new_client_with_probe_and_durability_barrier() {
+        let cfg = config();
+        let mut s = Server::new(cfg.clone(), SIP, 2000);
+        let m = mac(1);
+        let d = msg(MessageType::Discover, m)
+            .xid(77)
+            .lease(10)
+            .opt(12, b"pc;1");
+        send(&mut s, t(1_000), &d);
+        none(&mut s);
+        let p = s.poll_probe().expect("probe requested");
+        assert_eq!(
+            p,
+            Probe {
+                ip: hash_ip(&cfg, m),
+                safe_mac: m
+            }
+        );
+        assert_eq!(s.poll_probe(), None);
+        assert_eq!(s.poll_timeout(), Some(t(1_000 + 2_000 + PROBE_SLACK_MS)));
+        s.handle_probe(t(1_100), p.ip, false);
+        assert_eq!(s.poll_timeout(), None);
+        let o = one(&mut s);
+        assert_eq!(o.dest, Destination::Broadcast);
+        let h = o.pkt();
+        assert_eq!((h.op(), h.xid(), h.yiaddr()), (OP_REPLY, 77, p.ip));
+        assert_eq!(h.client_mac(), m);
+        // 53, 54, 51, then configured options in code order (not 51).
+        assert_eq!(o.codes(), [53, 54, 51, 1, 3, 6, 12, 15]);
+        assert_eq!(o.opt(54).unwrap(), SIP.octets());
+        assert_eq!(o.lease(), Some(60), "10 s clamped up to min_lease");
+        assert_eq!(o.opt(12).unwrap(), b"srv");
+        assert!(records(&mut s).is_empty(), "offer holds are not persisted");
+
+        // REQUEST (SELECTING): record first, ACK only after the barrier.
+        let r = msg(MessageType::Request, m)
+            .xid(78)
+            .sid(SIP)
+            .req_ip(p.ip)
+            .lease(100_000)
+            .opt(12, b"pc;1");
+        send(&mut s, t(2_000), &r);
+        none(&mut s);
+        s.handle_persisted(t(2_000));
+        none(&mut s); // nothing drained yet: still held
+        let recs = records(&mut s);
+        assert_eq!(recs.len(), 1);
+        assert_eq!(
+            (recs[0].ip, recs[0].mac, recs[0].remaining),
+            (p.ip, m, 3600)
+        );
+        assert_eq!(recs[0].hostname.to_string(), "pc.1");
+        none(&mut s);
+        s.handle_persisted(t(2_005));
+        let a = one(&mut s);
+        assert_eq!(a.mtype(), Some(MessageType::Ack));
+        assert_eq!((a.yiaddr(), a.pkt().xid()), (p.ip, 78));
+        assert_eq!(a.lease(), Some(3600), "clamped down to max_lease");
+        assert_eq!(a.codes(), [53, 54, 51, 1, 3, 6, 12, 15]);
+        let l = s.table().get(p.ip).unwrap();
+        assert_eq!((l.state, l.expires), (LeaseState::Bound, t(3_602_000)));
+    }
+
+    #[test]
+    fn lease_time_clamps_max_first_then_min() {
+        let mut cfg = config();
+        cfg.min_lease = 500;
+        cfg.max_lease = 300;
+        let mut s = Server::new(cfg, SIP, 0);
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(1)).lease(100));
+        assert_eq!(one(&mut s).lease(), Some(500));
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(2)));
+        assert_eq!(one(&mut s).lease(), Some(300), "absent → max_lease");
+    }
+
+    #[test]
+    fn static_lease_offer_and_ack_with_hostname_appended() {
+        let mut s = Server::new(config(), SIP, 2000);
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Discover, mac(9)).opt(12, b"x"),
+        );
+        assert_eq!(s.poll_probe(), None, "static leases are not probed");
+        let o = one(&mut s);
+        assert_eq!(o.yiaddr(), ip("192.168.0.10"));
+        assert_eq!(o.codes(), [53, 54, 51, 1, 3, 6, 15, 12]);
+        assert_eq!(o.opt(12).unwrap(), b"printer");
+        let r = msg(MessageType::Request, mac(9))
+            .sid(SIP)
+            .req_ip(ip("192.168.0.10"));
+        send(&mut s, t(100), &r);
+        // Not held: nothing to persist, the config is its durable form.
+        let a = one(&mut s);
+        assert_eq!(a.mtype(), Some(MessageType::Ack));
+        assert_eq!(a.codes(), [53, 54, 51, 1, 3, 6, 15, 12]);
+        assert!(records(&mut s).is_empty());
+        assert_eq!(s.table().len(), 0);
+        // Wrong address from a static client: NAK.
+        let r = msg(MessageType::Request, mac(9)).req_ip(ip("192.168.0.50"));
+        send(&mut s, t(200), &r);
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Nak));
+    }
+
+    #[test]
+    fn static_and_server_ips_never_allocated() {
+        let mut cfg = small_pool("192.168.0.1", "192.168.0.8", 8);
+        cfg.static_leases[0].ip = ip("192.168.0.5");
+        let mut s = Server::new(cfg, SIP, 0);
+        let mut got = HashSet::new();
+        for i in 0..10 {
+            send(&mut s, t(0), &msg(MessageType::Discover, mac(100 + i)));
+            for o in tx(&mut s) {
+                assert!(got.insert(o.yiaddr()));
+            }
+        }
+        assert_eq!(got.len(), 6);
+        assert!(!got.contains(&SIP) && !got.contains(&ip("192.168.0.5")));
+        // Requesting them does not help (BusyBox honoured the request).
+        let mut cfg = config();
+        cfg.start = ip("192.168.0.1");
+        cfg.static_leases[0].ip = ip("192.168.0.30");
+        for bad in ["192.168.0.30", "192.168.0.1"] {
+            let mut s = Server::new(cfg.clone(), SIP, 0);
+            let d = msg(MessageType::Discover, mac(1)).req_ip(ip(bad));
+            send(&mut s, t(0), &d);
+            assert_ne!(one(&mut s).yiaddr(), ip(bad));
+        }
+    }
+
+    #[test]
+    fn siaddr_sname_and_boot_file_come_from_the_config() {
+        let mut cfg = config();
+        cfg.siaddr = ip("192.168.0.5");
+        cfg.sname = Some("tftp".into());
+        cfg.boot_file = Some("pxelinux.0".into());
+        let mut s = Server::new(cfg, SIP, 0);
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+        let o = one(&mut s);
+        let p = o.pkt();
+        assert_eq!(p.siaddr(), ip("192.168.0.5"));
+        assert_eq!(p.sname_str(), b"tftp");
+        assert_eq!(p.file_str(), b"pxelinux.0");
+        // Not in a NAK (RFC 2131 table 3).
+        let r = msg(MessageType::Request, mac(1))
+            .sid(SIP)
+            .req_ip(ip("192.168.0.3"));
+        send(&mut s, t(0), &r);
+        let n = one(&mut s);
+        assert_eq!(n.pkt().siaddr(), Ipv4Addr::UNSPECIFIED);
+        assert_eq!(n.pkt().sname_str(), b"");
+    }
+
+    #[test]
+    fn pending_probes_are_bounded() {
+        let mut s = Server::new(config(), SIP, 2000);
+        for i in 0..(MAX_PENDING_PROBES as u32 + 6) {
+            send(&mut s, t(0), &msg(MessageType::Discover, mac(100 + i)));
+        }
+        let probes: Vec<Probe> = core::iter::from_fn(|| s.poll_probe()).collect();
+        assert_eq!(probes.len(), MAX_PENDING_PROBES);
+        // The dropped ones left no reservation behind.
+        let reserved = (20..=254u8)
+            .filter(|&b| s.table().is_reserved(Ipv4Addr::new(192, 168, 0, b)))
+            .count();
+        assert_eq!(reserved, MAX_PENDING_PROBES);
+    }
+
+    #[test]
+    fn requested_ip_honoured_when_free() {
+        let mut s = Server::new(config(), SIP, 2000);
+        let want = ip("192.168.0.100");
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Discover, mac(1)).req_ip(want),
+        );
+        let p = s.poll_probe().unwrap();
+        assert_eq!(p.ip, want, "the requested address is probed too");
+        s.handle_probe(t(10), want, false);
+        assert_eq!(one(&mut s).yiaddr(), want);
+    }
+
+    #[test]
+    fn requested_ip_ignored_when_taken_or_outside() {
+        let mut s = Server::new(config(), SIP, 0);
+        let want = ip("192.168.0.100");
+        let a = dora(&mut s, t(0), mac(1), &[(50, &want.octets())]);
+        assert_eq!(a, want);
+        send(
+            &mut s,
+            t(10),
+            &msg(MessageType::Discover, mac(2)).req_ip(want),
+        );
+        let o = one(&mut s);
+        assert_ne!(o.yiaddr(), want);
+        assert_eq!(o.yiaddr(), hash_ip(s.config(), mac(2)));
+        send(
+            &mut s,
+            t(10),
+            &msg(MessageType::Discover, mac(3)).req_ip(ip("10.0.0.5")),
+        );
+        assert_eq!(one(&mut s).yiaddr(), hash_ip(s.config(), mac(3)));
+    }
+
+    #[test]
+    fn returning_client_gets_its_old_address() {
+        let cfg = config();
+        let mut s = Server::new(cfg.clone(), SIP, 2000);
+        // Probing off for the setup.
+        let mut s0 = Server::new(cfg.clone(), SIP, 0);
+        let a = dora(&mut s0, t(0), mac(1), &[]);
+        assert_eq!(a, hash_ip(&cfg, mac(1)));
+        // Existing binding: same address, no probe, even after expiry.
+        send(&mut s0, t(10_000), &msg(MessageType::Discover, mac(1)));
+        assert_eq!(one(&mut s0).yiaddr(), a);
+        send(&mut s0, t(5_000_000), &msg(MessageType::Discover, mac(1)));
+        assert_eq!(one(&mut s0).yiaddr(), a);
+        // A server that forgot everything starts at the same hash position.
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+        assert_eq!(s.poll_probe().unwrap().ip, a);
+    }
+
+    #[test]
+    fn pool_exhaustion_abandons_the_offer() {
+        let mut s = Server::new(small_pool("192.168.0.20", "192.168.0.22", 10), SIP, 0);
+        for i in 0..3 {
+            dora(&mut s, t(0), mac(i), &[]);
+        }
+        send(&mut s, t(1000), &msg(MessageType::Discover, mac(7)));
+        none(&mut s);
+        assert_eq!(s.poll_probe(), None);
+        assert_eq!(s.table().len(), 3);
+    }
+
+    #[test]
+    fn reclaims_the_longest_expired_address() {
+        let mut s = Server::new(small_pool("192.168.0.20", "192.168.0.22", 10), SIP, 2000);
+        let mut s0 = Server::new(s.config().clone(), SIP, 0);
+        let a = dora(&mut s0, t(0), mac(1), &[(51, &200u32.to_be_bytes())]);
+        let b = dora(&mut s0, t(0), mac(2), &[(51, &100u32.to_be_bytes())]);
+        let c = dora(&mut s0, t(0), mac(3), &[(51, &300u32.to_be_bytes())]);
+        let recs: Vec<_> = s0.leases(t(0)).collect();
+        s.load(t(0), recs);
+        // At 250 s, b (100 s) and a (200 s) have expired, c has not.
+        send(&mut s, t(250_000), &msg(MessageType::Discover, mac(4)));
+        let p = s.poll_probe().unwrap();
+        assert_eq!(p.ip, b, "longest expired first");
+        s.handle_probe(t(250_010), b, false);
+        assert_eq!(one(&mut s).yiaddr(), b);
+        send(&mut s, t(250_000), &msg(MessageType::Discover, mac(5)));
+        assert_eq!(s.poll_probe().unwrap().ip, a);
+        send(&mut s, t(250_000), &msg(MessageType::Discover, mac(6)));
+        assert_eq!(s.poll_probe(), None, "c is unexpired: never reclaimed");
+        none(&mut s);
+        let _ = c;
+    }
+
+    #[test]
+    fn conflict_holds_the_address_and_offers_another() {
+        let mut s = Server::new(config(), SIP, 2000);
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+        let p1 = s.poll_probe().unwrap();
+        s.handle_probe(t(500), p1.ip, true);
+        none(&mut s);
+        let p2 = s.poll_probe().expect("another address probed");
+        assert_ne!(p2.ip, p1.ip);
+        let r = records(&mut s);
+        assert_eq!(r.len(), 1, "conflict hold is persisted");
+        assert_eq!(
+            (r[0].ip, r[0].mac, r[0].remaining),
+            (p1.ip, MacAddr::ZERO, 3600)
+        );
+        s.handle_probe(t(900), p2.ip, false);
+        assert_eq!(one(&mut s).yiaddr(), p2.ip);
+        let held = s.leases(t(1000)).find(|r| r.ip == p1.ip).unwrap();
+        assert_eq!(held.mac, MacAddr::ZERO);
+        assert_eq!(s.table().get(p1.ip).unwrap().state, LeaseState::Conflict);
+        // A late or duplicate answer is ignored.
+        s.handle_probe(t(950), p1.ip, false);
+        none(&mut s);
+    }
+
+    #[test]
+    fn retransmitted_discover_during_probe_is_absorbed() {
+        let mut s = Server::new(config(), SIP, 2000);
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(1)).xid(1));
+        let p = s.poll_probe().unwrap();
+        send(&mut s, t(1000), &msg(MessageType::Discover, mac(1)).xid(2));
+        assert_eq!(s.poll_probe(), None, "no second probe");
+        none(&mut s);
+        s.handle_probe(t(1500), p.ip, false);
+        let o = one(&mut s);
+        assert_eq!(o.pkt().xid(), 2, "answers the latest DISCOVER");
+    }
+
+    #[test]
+    fn other_clients_are_served_while_a_probe_is_pending() {
+        let mut s = Server::new(config(), SIP, 2000);
+        // mac(2) holds a lease (loaded), mac(9) is static.
+        s.load(
+            t(0),
+            [LeaseRecord {
+                ip: ip("192.168.0.200"),
+                mac: mac(2),
+                hostname: Hostname::EMPTY,
+                remaining: 1000,
+                client_id: Vec::new(),
+            }],
+        );
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+        let p1 = s.poll_probe().unwrap();
+        send(&mut s, t(10), &msg(MessageType::Discover, mac(9)));
+        assert_eq!(one(&mut s).yiaddr(), ip("192.168.0.10"));
+        let renew = msg(MessageType::Request, mac(2)).ciaddr(ip("192.168.0.200"));
+        send(&mut s, t(20), &renew);
+        commit(&mut s, t(20));
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Ack));
+        send(&mut s, t(30), &msg(MessageType::Discover, mac(3)));
+        let p3 = s.poll_probe().unwrap();
+        assert_ne!(p3.ip, p1.ip, "a reserved address is not probed twice");
+        s.handle_probe(t(40), p3.ip, false);
+        assert_eq!(one(&mut s).yiaddr(), p3.ip);
+        s.handle_probe(t(50), p1.ip, false);
+        assert_eq!(one(&mut s).yiaddr(), p1.ip);
+    }
+
+    #[test]
+    fn unanswered_probe_times_out_as_free() {
+        let mut s = Server::new(config(), SIP, 500);
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+        let p = s.poll_probe().unwrap();
+        let dl = s.poll_timeout().unwrap();
+        assert_eq!(dl, t(500 + PROBE_SLACK_MS));
+        s.handle_timeout(t(1499));
+        none(&mut s);
+        s.handle_timeout(dl);
+        assert_eq!(one(&mut s).yiaddr(), p.ip);
+        assert_eq!(s.poll_timeout(), None);
+        s.handle_timeout(t(99_999)); // spurious: no-op
+        none(&mut s);
+    }
+
+    #[test]
+    fn init_reboot_known_right_address_is_acked() {
+        let mut s = Server::new(config(), SIP, 0);
+        let a = dora(&mut s, t(0), mac(1), &[]);
+        send(
+            &mut s,
+            t(5_000),
+            &msg(MessageType::Request, mac(1)).req_ip(a),
+        );
+        none(&mut s);
+        assert_eq!(commit(&mut s, t(5_000)).len(), 1);
+        let o = one(&mut s);
+        assert_eq!((o.mtype(), o.yiaddr()), (Some(MessageType::Ack), a));
+    }
+
+    #[test]
+    fn init_reboot_known_wrong_address_is_naked() {
+        let mut s = Server::new(config(), SIP, 0);
+        dora(&mut s, t(0), mac(1), &[]);
+        let r = msg(MessageType::Request, mac(1)).req_ip(ip("192.168.0.77"));
+        send(&mut s, t(5_000), &r);
+        let o = one(&mut s);
+        assert_eq!(o.mtype(), Some(MessageType::Nak));
+        assert_eq!(o.dest, Destination::Broadcast);
+        assert_eq!(o.codes(), [53, 54]);
+        assert_eq!(o.yiaddr(), Ipv4Addr::UNSPECIFIED);
+        assert!(records(&mut s).is_empty());
+    }
+
+    #[test]
+    fn init_reboot_unknown_client_gets_silence_unless_wrong_network() {
+        let mut s = Server::new(config(), SIP, 0);
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Request, mac(1)).req_ip(ip("192.168.0.77")),
+        );
+        none(&mut s);
+        // Moved from another subnet: RFC 2131 §4.3.2 SHOULD NAK.
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Request, mac(1)).req_ip(ip("10.9.9.9")),
+        );
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Nak));
+    }
+
+    #[test]
+    fn renewing_is_acked_by_unicast_and_rebinding_by_broadcast() {
+        let mut s = Server::new(config(), SIP, 0);
+        let a = dora(&mut s, t(0), mac(1), &[]);
+        send(
+            &mut s,
+            t(1_800_000),
+            &msg(MessageType::Request, mac(1)).ciaddr(a),
+        );
+        none(&mut s);
+        let r = commit(&mut s, t(1_800_000));
+        assert_eq!(r[0].remaining, 3600);
+        let o = one(&mut s);
+        assert_eq!(o.mtype(), Some(MessageType::Ack));
+        assert_eq!(o.dest, Destination::Unicast { ip: a, mac: mac(1) });
+        assert_eq!(o.pkt().ciaddr(), a);
+        // REBINDING, broadcast flag set: broadcast (BusyBox 1.37).
+        let rb = msg(MessageType::Request, mac(1)).ciaddr(a).bcast();
+        send(&mut s, t(3_000_000), &rb);
+        commit(&mut s, t(3_000_000));
+        assert_eq!(one(&mut s).dest, Destination::Broadcast);
+        assert_eq!(s.table().get(a).unwrap().expires, t(3_000_000 + 3_600_000));
+        // Not the client's address, or an unknown client: silent.
+        send(
+            &mut s,
+            t(3_000_000),
+            &msg(MessageType::Request, mac(1)).ciaddr(ip("192.168.0.99")),
+        );
+        send(
+            &mut s,
+            t(3_000_000),
+            &msg(MessageType::Request, mac(2)).ciaddr(a),
+        );
+        commit(&mut s, t(3_000_000));
+        none(&mut s);
+        // Neither 50 nor ciaddr.
+        send(&mut s, t(3_000_000), &msg(MessageType::Request, mac(1)));
+        none(&mut s);
+    }
+
+    #[test]
+    fn selecting_with_our_id_but_no_offer_is_naked() {
+        let mut s = Server::new(config(), SIP, 0);
+        let r = msg(MessageType::Request, mac(1))
+            .sid(SIP)
+            .req_ip(ip("192.168.0.50"));
+        send(&mut s, t(0), &r);
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Nak));
+    }
+
+    #[test]
+    fn selecting_another_server_is_ignored_and_frees_our_offer() {
+        let mut s = Server::new(config(), SIP, 0);
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+        let a = one(&mut s).yiaddr();
+        assert!(!s.table().is_available(t(1000), a));
+        let r = msg(MessageType::Request, mac(1))
+            .sid(OTHER_SERVER)
+            .req_ip(ip("10.0.0.5"));
+        send(&mut s, t(1000), &r);
+        none(&mut s);
+        assert!(records(&mut s).is_empty());
+        assert!(s.table().is_available(t(1000), a), "offer hold released");
+        // The address can be requested by someone else at once.
+        send(
+            &mut s,
+            t(2000),
+            &msg(MessageType::Discover, mac(2)).req_ip(a),
+        );
+        assert_eq!(one(&mut s).yiaddr(), a);
+        // While a probe is pending, the same REQUEST cancels the probe.
+        let mut s = Server::new(config(), SIP, 2000);
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+        let p = s.poll_probe().unwrap();
+        send(&mut s, t(10), &r);
+        assert_eq!(s.poll_timeout(), None);
+        s.handle_probe(t(20), p.ip, false);
+        none(&mut s);
+        assert!(s.table().is_available(t(20), p.ip));
+    }
+
+    #[test]
+    fn decline_holds_the_address_until_decline_time() {
+        let mut s = Server::new(config(), SIP, 0);
+        let a = dora(&mut s, t(0), mac(1), &[]);
+        let d = msg(MessageType::Decline, mac(1)).sid(SIP).req_ip(a);
+        send(&mut s, t(1_000), &d);
+        none(&mut s);
+        let r = records(&mut s);
+        assert_eq!(
+            (r[0].ip, r[0].mac, r[0].remaining),
+            (a, MacAddr::ZERO, 3600)
+        );
+        assert_eq!(s.table().get(a).unwrap().state, LeaseState::Declined);
+        // The client now gets another address.
+        send(
+            &mut s,
+            t(2_000),
+            &msg(MessageType::Discover, mac(1)).req_ip(a),
+        );
+        assert_ne!(one(&mut s).yiaddr(), a);
+        // After decline_time the address can be had again.
+        assert!(!s.table().is_available(t(3_600_999), a));
+        send(
+            &mut s,
+            t(3_601_000),
+            &msg(MessageType::Discover, mac(2)).req_ip(a),
+        );
+        assert_eq!(one(&mut s).yiaddr(), a);
+        // A DECLINE without 54, or for another address, changes nothing.
+        let b = dora(&mut s, t(3_700_000), mac(3), &[]);
+        send(
+            &mut s,
+            t(3_700_000),
+            &msg(MessageType::Decline, mac(3)).req_ip(b),
+        );
+        send(
+            &mut s,
+            t(3_700_000),
+            &msg(MessageType::Decline, mac(3)).sid(SIP).req_ip(a),
+        );
+        assert!(records(&mut s).is_empty());
+        assert_eq!(s.table().get(b).unwrap().state, LeaseState::Bound);
+    }
+
+    #[test]
+    fn release_then_rediscover_gets_the_same_address() {
+        let mut s = Server::new(config(), SIP, 2000);
+        let mut s0 = Server::new(config(), SIP, 0);
+        let a = dora(&mut s0, t(0), mac(1), &[]);
+        s.load(t(0), s0.leases(t(0)).collect::<Vec<_>>());
+        send(
+            &mut s,
+            t(5_000),
+            &msg(MessageType::Release, mac(1)).sid(SIP).ciaddr(a),
+        );
+        none(&mut s);
+        let r = records(&mut s);
+        assert_eq!((r[0].ip, r[0].mac, r[0].remaining), (a, mac(1), 0));
+        assert_eq!(s.table().get(a).unwrap().state, LeaseState::Released);
+        send(&mut s, t(6_000), &msg(MessageType::Discover, mac(1)));
+        assert_eq!(s.poll_probe(), None, "its own address is not probed");
+        assert_eq!(one(&mut s).yiaddr(), a);
+    }
+
+    #[test]
+    fn inform_is_answered_without_lease_to_ciaddr() {
+        let mut s = Server::new(config(), SIP, 0);
+        let c = ip("192.168.0.77");
+        send(&mut s, t(0), &msg(MessageType::Inform, mac(1)).ciaddr(c));
+        let o = one(&mut s);
+        assert_eq!(o.mtype(), Some(MessageType::Ack));
+        assert_eq!(o.yiaddr(), Ipv4Addr::UNSPECIFIED);
+        assert_eq!(o.pkt().ciaddr(), c);
+        assert_eq!(o.codes(), [53, 54, 1, 3, 6, 12, 15]);
+        assert_eq!(o.dest, Destination::Unicast { ip: c, mac: mac(1) });
+        assert!(records(&mut s).is_empty());
+        assert!(s.table().is_empty());
+    }
+
+    #[test]
+    fn bootp_is_served_from_static_leases_only() {
+        let mut s = Server::new(config(), SIP, 0);
+        send(&mut s, t(0), &bootp(mac(9)));
+        let o = one(&mut s);
+        let p = o.pkt();
+        assert_eq!((p.op(), p.yiaddr()), (OP_REPLY, ip("192.168.0.10")));
+        assert!(p.is_bootp());
+        assert_eq!(o.codes(), [1, 3, 6, 15, 12]);
+        assert_eq!(o.bytes.len(), MIN_BOOTP_LEN);
+        assert!(s.table().is_empty());
+        send(&mut s, t(0), &bootp(mac(1)));
+        none(&mut s);
+        // Options beyond the 64-byte vendor area: not sent.
+        let mut cfg = config();
+        cfg.options.insert_raw(43, vec![7u8; 40]);
+        let mut s = Server::new(cfg, SIP, 0);
+        send(&mut s, t(0), &bootp(mac(9)));
+        none(&mut s);
+        // A DHCP client gets them all.
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(9)));
+        assert_eq!(one(&mut s).opt(43).unwrap(), vec![7u8; 40]);
+    }
+
+    #[test]
+    fn relay_routing_and_option_82_echo() {
+        let mut s = Server::new(config(), SIP, 0);
+        let relay = ip("192.168.5.1");
+        let o82: &[u8] = &[1, 4, b'p', b'o', b'r', b't', 2, 2, 0xab, 0xcd];
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Discover, mac(1))
+                .giaddr(relay)
+                .opt(82, o82),
+        );
+        let o = one(&mut s);
+        assert_eq!(o.dest, Destination::Relay(relay));
+        assert_eq!(o.pkt().giaddr(), relay);
+        let opts = o.opts();
+        assert_eq!(
+            opts.last().unwrap(),
+            &(82, o82.to_vec()),
+            "82 last, verbatim"
+        );
+        // NAK via a relay: broadcast bit set (RFC 2131 §4.3.2), 82 echoed.
+        let r = msg(MessageType::Request, mac(1))
+            .sid(SIP)
+            .req_ip(ip("192.168.0.3"))
+            .giaddr(relay)
+            .opt(82, o82);
+        send(&mut s, t(10), &r);
+        let n = one(&mut s);
+        assert_eq!(n.mtype(), Some(MessageType::Nak));
+        assert_eq!(n.dest, Destination::Relay(relay));
+        assert!(n.pkt().broadcast_flag());
+        assert_eq!(n.codes(), [53, 54, 82]);
+    }
+
+    #[test]
+    fn option_57_and_overload() {
+        let mut cfg = config();
+        cfg.options.insert_raw(43, vec![0x43; 200]);
+        cfg.options.insert_raw(125, vec![0x7d; 100]);
+        let mut s = Server::new(cfg, SIP, 0);
+        let o82: &[u8] = &[1, 3, 1, 2, 3];
+        // No option 57: 548 bytes, options spill into file/sname; 82 stays
+        // in the options field.
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Discover, mac(1)).opt(82, o82),
+        );
+        let o = one(&mut s);
+        assert!(o.bytes.len() <= DEFAULT_MAX_LEN);
+        let p = o.pkt();
+        assert_ne!(p.overload(), 0);
+        assert_eq!(p.option(43).unwrap(), &[0x43; 200][..]);
+        assert_eq!(p.option(125).unwrap(), &[0x7d; 100][..]);
+        let field: Vec<u8> = p.options_field().to_vec();
+        assert!(field.windows(7).any(|w| w == [82, 5, 1, 3, 1, 2, 3]));
+        // Option 57 = 1500: everything fits in the options field.
+        let d = msg(MessageType::Discover, mac(2))
+            .opt(57, &1500u16.to_be_bytes())
+            .opt(82, o82);
+        send(&mut s, t(0), &d);
+        let o = one(&mut s);
+        assert_eq!(o.pkt().overload(), 0);
+        assert!(o.bytes.len() > DEFAULT_MAX_LEN && o.bytes.len() <= 1472);
+        assert_eq!(o.codes(), [53, 54, 51, 1, 3, 6, 12, 15, 43, 125, 82]);
+        // A 57 below 576 is ignored.
+        let d = msg(MessageType::Discover, mac(3)).opt(57, &300u16.to_be_bytes());
+        send(&mut s, t(0), &d);
+        assert!(one(&mut s).bytes.len() <= DEFAULT_MAX_LEN);
+    }
+
+    #[test]
+    fn client_id_and_chaddr_keying() {
+        let mut s = Server::new(config(), SIP, 0);
+        let m = mac(1);
+        let a = dora(&mut s, t(0), m, &[(61, b"\x00one")]);
+        let b = dora(&mut s, t(0), m, &[(61, b"\x00two")]);
+        let c = dora(&mut s, t(0), m, &[]);
+        assert!(a != b && b != c && a != c, "three clients on one MAC");
+        // Each keeps its own address.
+        send(&mut s, t(10), &msg(MessageType::Discover, m).id(b"\x00two"));
+        assert_eq!(one(&mut s).yiaddr(), b);
+        // The same client id behind another chaddr is the same client.
+        send(
+            &mut s,
+            t(10),
+            &msg(MessageType::Discover, mac(2)).id(b"\x00one"),
+        );
+        assert_eq!(one(&mut s).yiaddr(), a);
+        let r = s.leases(t(10)).find(|r| r.ip == a).unwrap();
+        assert_eq!(r.client_id, b"\x00one");
+    }
+
+    #[test]
+    fn a_loaded_mac_only_lease_is_adopted() {
+        let mut s = Server::new(config(), SIP, 2000);
+        let old = ip("192.168.0.150");
+        s.load(
+            t(0),
+            [LeaseRecord {
+                ip: old,
+                mac: mac(5),
+                hostname: Hostname::sanitize(b"box"),
+                remaining: 600,
+                client_id: Vec::new(),
+            }],
+        );
+        let id = hw_like(mac(5));
+        send(&mut s, t(1000), &msg(MessageType::Discover, mac(5)).id(&id));
+        assert_eq!(s.poll_probe(), None);
+        assert_eq!(one(&mut s).yiaddr(), old);
+        let r = s.leases(t(1000)).find(|r| r.ip == old).unwrap();
+        assert_eq!(r.client_id, id);
+        // Now keyed by that id: another id on the MAC is another client.
+        send(
+            &mut s,
+            t(1000),
+            &msg(MessageType::Discover, mac(5)).id(b"\x00x"),
+        );
+        assert_ne!(s.poll_probe().unwrap().ip, old);
+    }
+
+    fn hw_like(m: MacAddr) -> Vec<u8> {
+        let mut v = vec![1u8];
+        v.extend_from_slice(&m.0);
+        v
+    }
+
+    #[test]
+    fn hostname_is_sanitised_into_records() {
+        let mut s = Server::new(config(), SIP, 0);
+        let a = dora(&mut s, t(0), mac(1), &[(12, b"-evil;$(rm)")]);
+        let r = s.leases(t(0)).find(|r| r.ip == a).unwrap();
+        assert_eq!(r.hostname.to_string(), ".evil...rm.");
+    }
+
+    #[test]
+    fn rediscover_does_not_shorten_a_bound_lease() {
+        let mut s = Server::new(config(), SIP, 0);
+        let a = dora(&mut s, t(0), mac(1), &[]);
+        send(&mut s, t(10_000), &msg(MessageType::Discover, mac(1)));
+        assert_eq!(one(&mut s).yiaddr(), a);
+        let r = s.leases(t(10_000)).find(|r| r.ip == a).unwrap();
+        assert_eq!(r.remaining, 3590);
+        let l = s.table().get(a).unwrap();
+        assert_eq!(l.state, LeaseState::Bound);
+        assert!(!l.is_expired(t(120_000)), "BusyBox: expired after 60 s");
+    }
+
+    #[test]
+    fn max_leases_bounds_the_table() {
+        let mut s = Server::new(small_pool("192.168.0.20", "192.168.0.254", 5), SIP, 0);
+        for i in 0..5 {
+            dora(&mut s, t(0), mac(i), &[(51, &(100 + i).to_be_bytes())]);
+        }
+        send(&mut s, t(50_000), &msg(MessageType::Discover, mac(50)));
+        none(&mut s);
+        assert_eq!(s.table().len(), 5);
+        // After the first lease expires its entry is reused.
+        send(&mut s, t(100_000), &msg(MessageType::Discover, mac(50)));
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Offer));
+        assert_eq!(s.table().len(), 5);
+        assert!(s.leases(t(100_000)).all(|r| r.mac != mac(0)));
+    }
+
+    #[test]
+    fn reconfigure_keeps_leases() {
+        let mut s = Server::new(config(), SIP, 0);
+        let a = dora(&mut s, t(0), mac(1), &[(50, &ip("192.168.0.30").octets())]);
+        let b = dora(&mut s, t(0), mac(2), &[(50, &ip("192.168.0.200").octets())]);
+        let mut cfg = config();
+        cfg.end = ip("192.168.0.100");
+        cfg.options
+            .insert_raw(3, ip("192.168.0.254").octets().to_vec());
+        s.reconfigure(cfg, t(1000));
+        assert_eq!(s.table().get(a).unwrap().state, LeaseState::Bound);
+        assert_eq!(s.table().get(b), None, "outside the new pool");
+        send(
+            &mut s,
+            t(2000),
+            &msg(MessageType::Request, mac(1)).ciaddr(a),
+        );
+        commit(&mut s, t(2000));
+        let o = one(&mut s);
+        assert_eq!(o.yiaddr(), a);
+        assert_eq!(o.opt(3).unwrap(), ip("192.168.0.254").octets());
+    }
+
+    #[test]
+    fn malformed_and_hostile_packets_get_no_reply() {
+        let mut s = Server::new(config(), SIP, 2000);
+        let good = msg(MessageType::Discover, mac(1)).bytes();
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new(), good[..239].to_vec(), vec![0u8; 3000]];
+        let mut bad_cookie = good.clone();
+        bad_cookie[field::COOKIE.start] = 0;
+        cases.push(bad_cookie);
+        let mut hlen = good.clone();
+        hlen[field::HLEN] = 16;
+        cases.push(hlen);
+        let mut op = good.clone();
+        op[field::OP] = 2;
+        cases.push(op);
+        for t53 in [&[0u8][..], &[9], &[1, 1], &[]] {
+            cases.push(bootp(mac(1)).opt(53, t53).bytes());
+        }
+        for sid in [&[192u8][..], &[192, 168], &[192, 168, 0]] {
+            cases.push(msg(MessageType::Discover, mac(1)).opt(54, sid).bytes());
+            cases.push(
+                msg(MessageType::Request, mac(1))
+                    .opt(54, sid)
+                    .req_ip(ip("192.168.0.50"))
+                    .bytes(),
+            );
+        }
+        // An option running past the end, and a code without a length.
+        let mut over = good[..240].to_vec();
+        over.extend_from_slice(&[53, 1, 1, 6, 200, 1, 2, 3]);
+        cases.push(over);
+        let mut nolen = good[..240].to_vec();
+        nolen.extend_from_slice(&[53, 1, 1, 12]);
+        cases.push(nolen);
+        // OFFER/ACK/NAK sent by a "client".
+        for tp in [MessageType::Offer, MessageType::Ack, MessageType::Nak] {
+            cases.push(msg(tp, mac(1)).bytes());
+        }
+        for (i, c) in cases.iter().enumerate() {
+            s.handle_packet(t(i as u64), c);
+            assert!(tx(&mut s).is_empty(), "case {i}");
+            assert_eq!(s.poll_probe(), None, "case {i}");
+            assert_eq!(s.poll_persist(), None, "case {i}");
+        }
+        // Random bytes behind a valid header: never a panic.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..3000u64 {
+            let mut p = good[..240].to_vec();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % 300) as usize;
+            for k in 0..n {
+                p.push((x >> (k % 57)) as u8 ^ k as u8);
+            }
+            s.handle_packet(t(10_000 + i), &p);
+            let _ = tx(&mut s);
+            while let Some(pr) = s.poll_probe() {
+                s.handle_probe(t(10_000 + i), pr.ip, x % 2 == 0);
+            }
+            let _ = commit(&mut s, t(10_000 + i));
+        }
+    }
+
+    #[test]
+    fn transmit_buffer_too_small_drops_the_reply() {
+        let mut s = Server::new(config(), SIP, 0);
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+        let mut small = [0u8; 100];
+        assert_eq!(s.poll_transmit(&mut small), None);
+    }
+
+    /// A deterministic pseudo-random soak: many clients doing DORA, renew,
+    /// rebind, init-reboot, release, decline and re-DISCOVER over simulated
+    /// days, with probes answered, conflicting or timing out, and a driver
+    /// that commits lazily. Invariants: no address is held by two clients,
+    /// every ACKed lease is in the table until it expires, and no ACK
+    /// leaves before its record is durable.
+    #[test]
+    fn soak() {
+        #[derive(Clone, Copy, PartialEq, Debug)]
+        enum St {
+            Idle,
+            Selecting,
+            Bound { ip: Ipv4Addr, until: u64 },
+        }
+        struct Cl {
+            mac: MacAddr,
+            id: Option<Vec<u8>>,
+            st: St,
+            offered: Option<Ipv4Addr>,
+            /// Replies to older requests are ignored, as real clients do.
+            xid: u32,
+            sent_at: u64,
+        }
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut cfg = small_pool("192.168.0.20", "192.168.0.69", 45);
+        cfg.static_leases[0].ip = ip("192.168.0.25");
+        let mut s = Server::new(cfg, SIP, 300);
+        let mut clients: Vec<Cl> = (0..80u32)
+            .map(|i| Cl {
+                mac: mac(1000 + i / 2 * 2),
+                // Pairs share a MAC, distinguished by client id.
+                id: match i % 4 {
+                    0 => None,
+                    1 => Some(vec![0, i as u8, 7]),
+                    2 => Some(hw_like(mac(1000 + i / 2 * 2))),
+                    _ => Some(vec![255, 1, 2, 3, 4, i as u8, 0, 1, 2, 3, 4, 5, 6, 7]),
+                },
+                st: St::Idle,
+                offered: None,
+                xid: 0,
+                sent_at: 0,
+            })
+            .collect();
+        // Client 0 and 1 share mac 1000 but 0 has no id: fine.
+        let mut now: u64 = 0;
+        let mut xid_owner: HashMap<u32, usize> = HashMap::new();
+        // Durable records as (ip, mac, remaining) → count: each ACK must
+        // find its own record there (remaining = the ACK's lease time).
+        let mut durable: HashMap<(Ipv4Addr, MacAddr), Vec<u32>> = HashMap::new();
+        let mut drained: Vec<LeaseRecord> = Vec::new();
+        let mut probes: Vec<Probe> = Vec::new();
+        let mut acks = 0;
+        for step in 0..12_000u32 {
+            now += rnd(20_000);
+            let i = rnd(clients.len() as u64) as usize;
+            let c = &clients[i];
+            let xid = step + 1;
+            xid_owner.insert(xid, i);
+            let lease = 30 + rnd(5000) as u32;
+            let act = rnd(10);
+            let base = |tp| {
+                let mut m = msg(tp, c.mac).xid(xid);
+                if let Some(id) = &c.id {
+                    m = m.id(id);
+                }
+                m.lease(lease)
+            };
+            let m = match c.st {
+                St::Idle | St::Selecting => {
+                    if let (St::Selecting, Some(a)) = (c.st, c.offered) {
+                        Some(base(MessageType::Request).sid(SIP).req_ip(a))
+                    } else {
+                        Some(base(MessageType::Discover))
+                    }
+                }
+                St::Bound { ip: a, .. } => match act {
+                    0..=3 => Some(base(MessageType::Request).ciaddr(a)),
+                    4 => Some(base(MessageType::Request).ciaddr(a).bcast()),
+                    5 => Some(base(MessageType::Request).req_ip(a)),
+                    6 => Some(base(MessageType::Release).sid(SIP).ciaddr(a)),
+                    7 => Some(base(MessageType::Decline).sid(SIP).req_ip(a)),
+                    8 => Some(base(MessageType::Discover)),
+                    _ => None,
+                },
+            };
+            if let Some(m) = &m {
+                clients[i].xid = xid;
+                clients[i].sent_at = now;
+                if matches!(m.mtype, Some(MessageType::Release | MessageType::Decline)) {
+                    if let St::Bound { ip: a, .. } = clients[i].st {
+                        clients[i].st = St::Idle;
+                        let _ = a;
+                    }
+                }
+                s.handle_packet(t(now), &m.bytes());
+            }
+            // Probes: most answered, some conflicting, some left to time out.
+            while let Some(p) = s.poll_probe() {
+                probes.push(p);
+            }
+            probes.retain(|p| match rnd(10) {
+                0 => true,
+                1 => {
+                    s.handle_probe(t(now), p.ip, true);
+                    false
+                }
+                _ => {
+                    s.handle_probe(t(now), p.ip, false);
+                    false
+                }
+            });
+            if let Some(dl) = s.poll_timeout() {
+                if dl.as_millis() <= now {
+                    s.handle_timeout(t(now));
+                    probes.clear();
+                }
+            }
+            while let Some(p) = s.poll_probe() {
+                s.handle_probe(t(now), p.ip, false);
+            }
+            // Group commit, lazily: drain sometimes, confirm sometimes.
+            if rnd(3) != 0 {
+                while let Some(r) = s.poll_persist() {
+                    drained.push(r);
+                }
+            }
+            if rnd(2) == 0 {
+                for r in drained.drain(..) {
+                    durable.entry((r.ip, r.mac)).or_default().push(r.remaining);
+                }
+                s.handle_persisted(t(now));
+            }
+            for o in tx(&mut s) {
+                let p = o.pkt();
+                let Some(&ci) = xid_owner.get(&p.xid()) else {
+                    continue;
+                };
+                let cl = &mut clients[ci];
+                let current = cl.xid == p.xid();
+                if p.message_type() == Some(MessageType::Ack) {
+                    // Never an ACK before its record is durable.
+                    let a = p.yiaddr();
+                    let secs = p.option_u32(51).unwrap();
+                    let v = durable
+                        .get_mut(&(a, p.client_mac()))
+                        .expect("ACK before its record was durable");
+                    let k = v
+                        .iter()
+                        .position(|&r| r >= secs)
+                        .expect("ACK before its record was durable");
+                    v.swap_remove(k);
+                }
+                if !current {
+                    continue;
+                }
+                match p.message_type() {
+                    Some(MessageType::Offer) => {
+                        if matches!(cl.st, St::Idle) {
+                            cl.st = St::Selecting;
+                            cl.offered = Some(p.yiaddr());
+                        }
+                    }
+                    Some(MessageType::Ack) => {
+                        acks += 1;
+                        let a = p.yiaddr();
+                        let secs = u64::from(p.option_u32(51).unwrap());
+                        // The lease runs from when the server decided.
+                        cl.st = St::Bound {
+                            ip: a,
+                            until: cl.sent_at + secs * 1000,
+                        };
+                        cl.offered = None;
+                    }
+                    Some(MessageType::Nak) => {
+                        cl.st = St::Idle;
+                        cl.offered = None;
+                    }
+                    _ => {}
+                }
+            }
+            // Offers not taken up in time: start over.
+            for cl in clients.iter_mut() {
+                if let St::Bound { until, .. } = cl.st {
+                    if until <= now {
+                        cl.st = St::Idle;
+                    }
+                }
+                if cl.st == St::Selecting && rnd(50) == 0 {
+                    cl.st = St::Idle;
+                }
+            }
+            // Invariants.
+            if step % 50 == 0 {
+                let recs: Vec<LeaseRecord> = s.leases(t(now)).collect();
+                let mut seen = HashSet::new();
+                for r in &recs {
+                    assert!(seen.insert(r.ip), "address twice in the table");
+                }
+                let mut holders: HashMap<Ipv4Addr, usize> = HashMap::new();
+                for (ci, cl) in clients.iter().enumerate() {
+                    if let St::Bound { ip: a, until } = cl.st {
+                        if until <= now + 1000 {
+                            continue;
+                        }
+                        if let Some(other) = holders.insert(a, ci) {
+                            panic!("{a} bound to clients {other} and {ci}");
+                        }
+                        let r = recs
+                            .iter()
+                            .find(|r| r.ip == a)
+                            .expect("ACKed lease in records");
+                        assert_eq!(r.mac, cl.mac, "ACKed lease held by its client");
+                        assert!(u64::from(r.remaining) * 1000 + 1000 >= until - now);
+                    }
+                }
+            }
+        }
+        assert!(acks > 1000, "soak exercised the server ({acks} ACKs)");
+    }
+
+    /// 50,000 clients in a /16: the work per allocation (table steps) stays
+    /// flat as the pool fills, and a lease costs ≤ 64 bytes.
+    #[test]
+    fn large_pool_allocation_does_not_degrade() {
+        let mut cfg = config();
+        cfg.start = ip("10.0.0.1");
+        cfg.end = ip("10.0.255.254");
+        cfg.max_leases = 50_000;
+        cfg.options = OptionSet::new();
+        let mut s = Server::new(cfg, ip("10.0.0.1"), 0);
+        let mut window = Vec::new();
+        let mut last = 0;
+        let mut buf = [0u8; MAX_LEN];
+        let mut seen = HashSet::new();
+        for i in 0..50_000u32 {
+            let m = mac(i * 7919);
+            send(&mut s, t(u64::from(i)), &msg(MessageType::Discover, m));
+            let o = s.poll_transmit(&mut buf).unwrap();
+            let a = Packet::new_checked(&buf[..o.len]).unwrap().yiaddr();
+            assert!(seen.insert(a));
+            let r = msg(MessageType::Request, m).sid(SIP).req_ip(a);
+            let _ = r;
+            let r = msg(MessageType::Request, m).sid(ip("10.0.0.1")).req_ip(a);
+            send(&mut s, t(u64::from(i)), &r);
+            let _ = s.poll_persist().unwrap();
+            s.handle_persisted(t(u64::from(i)));
+            assert!(s.poll_transmit(&mut buf).is_some());
+            if (i + 1) % 5000 == 0 {
+                let st = s.table().steps();
+                window.push((st - last) as f64 / 5000.0);
+                last = st;
+            }
+        }
+        println!("table steps per client (DISCOVER+REQUEST), per 5000: {window:?}");
+        let first = window[0];
+        for w in &window {
+            assert!(*w < 64.0, "{w} steps per client");
+            assert!(*w < first * 3.0 + 8.0, "degraded: {window:?}");
+        }
+        assert_eq!(s.table().len(), 50_000);
+        let per = s.table().memory_bytes() / s.table().len();
+        println!("{per} bytes per lease including indexes");
+        assert!(per <= 64, "{per} bytes per lease");
+        // Full: the next client gets nothing (no expired entry to reuse).
+        send(&mut s, t(60_000), &msg(MessageType::Discover, mac(1)));
+        assert!(s.poll_transmit(&mut buf).is_none());
+    }
+}
