@@ -1686,11 +1686,9 @@ mod tests {
         // Random inserts and removals against a model.
         let mut tb = table("10.1.0.0", "10.1.3.255", 600);
         let mut model: HashMap<MacAddr, Ipv4Addr> = HashMap::new();
-        let mut x: u64 = 0x1234_5678;
+        let mut rng = crate::testutil::XorShift(0x1234_5678);
         for round in 0..6_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let m = mac((x % 900) as u32);
             let now = t(round * 1000);
             let c = Client::by_mac(m);
