@@ -978,28 +978,16 @@ mod tests {
             options.add_text(line).unwrap();
         }
         ServerConfig {
-            start: ip("192.168.0.20"),
-            end: ip("192.168.0.254"),
-            interface: "eth0".into(),
-            max_leases: 235,
-            auto_time: 7200,
-            decline_time: 3600,
-            conflict_time: 3600,
-            offer_time: 60,
-            min_lease: 60,
             max_lease: 3600,
             lease_file: "/tmp/udhcpd.leases".into(),
             pidfile: "/tmp/udhcpd.pid".into(),
-            notify_file: None,
-            siaddr: Ipv4Addr::UNSPECIFIED,
-            sname: None,
-            boot_file: None,
             static_leases: vec![StaticLease {
                 mac: mac(9),
                 ip: ip("192.168.0.10"),
                 hostname: Some("printer".into()),
             }],
             options,
+            ..ServerConfig::default()
         }
     }
 

@@ -1389,28 +1389,15 @@ impl LeaseTable {
 mod tests {
     use super::*;
     use crate::conf::StaticLease;
-    use crate::wire::options::OptionSet;
 
     pub(crate) fn config(start: &str, end: &str, max: u32) -> ServerConfig {
         ServerConfig {
             start: start.parse().unwrap(),
             end: end.parse().unwrap(),
-            interface: "eth0".into(),
             max_leases: max,
-            auto_time: 7200,
-            decline_time: 3600,
-            conflict_time: 3600,
-            offer_time: 60,
-            min_lease: 60,
-            max_lease: 864000,
             lease_file: "/tmp/leases".into(),
             pidfile: "/tmp/pid".into(),
-            notify_file: None,
-            siaddr: Ipv4Addr::UNSPECIFIED,
-            sname: None,
-            boot_file: None,
-            static_leases: Vec::new(),
-            options: OptionSet::new(),
+            ..ServerConfig::default()
         }
     }
 
