@@ -584,18 +584,20 @@ impl Driver<'_> {
         }
     }
 
-    /// Fork; the parent exits 0 at once (`ready`), the child goes on with
-    /// syslog only and rewrites the pidfile.
+    /// Fork; the child rewrites the pidfile and reports ready at once, the
+    /// parent then exits 0; the child goes on with syslog only.
     fn background(&mut self) {
         match daemon::daemonize() {
             Ok(readiness) => {
-                if let Err(e) = readiness.ready() {
-                    log::error!("daemon: {e}");
-                }
+                // Pidfile first: once the parent has exited, the file
+                // names the daemon (rcS may `kill $(cat PIDFILE)` at once).
                 if let Some(p) = self.pidfile.as_mut() {
                     if let Err(e) = p.rewrite_pid() {
                         log::error!("{}: {e}", p.path().display());
                     }
+                }
+                if let Err(e) = readiness.ready() {
+                    log::error!("daemon: {e}");
                 }
             }
             Err(e) => log::error!("can't go to the background: {e}"),
@@ -617,7 +619,9 @@ impl Driver<'_> {
         let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(d) => {
-                let ms = d.saturating_duration_since(now).as_millis();
+                // Round up: waking a fraction of a millisecond early
+                // would only spin until the deadline.
+                let ms = d.saturating_duration_since(now).as_micros().div_ceil(1000);
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };

@@ -200,6 +200,15 @@ fn port67_bound(ns: &Ns) -> bool {
     !String::from_utf8_lossy(&out.stdout).trim().is_empty()
 }
 
+/// Whether `pid` runs (a zombie waiting for an init that does not reap
+/// counts as gone).
+fn alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
 /// Processes still running in namespace `ns`.
 fn pids_in(ns: &Ns) -> Vec<String> {
     let out = Command::new("ip")
@@ -487,6 +496,111 @@ fn kea_lease_with_quit_and_arping() {
         "{}",
         server.leases()
     );
+    assert!(pids_in(cli).is_empty());
+}
+
+#[test]
+fn kea_short_lease_renews_at_t1() {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    // T1 15 s (option 58, honoured), T2 25 s, lease 30 s.
+    let server = Kea::start_with(
+        srv,
+        r#""valid-lifetime": 30, "renew-timer": 15, "rebind-timer": 25"#,
+    );
+    let t0 = netns::now();
+    let mut c = Udhcpc::start(cli, &["-T", "1"]);
+    c.wait_event("bound", 1, Duration::from_secs(20));
+    let ip = leased_ip(cli).expect("bound");
+    c.wait_event("renew", 1, Duration::from_secs(30));
+    let took = netns::now() - t0;
+    assert!(
+        took >= Duration::from_secs(14),
+        "renewed too early: {took:?}"
+    );
+    assert_eq!(leased_ip(cli), Some(ip));
+    assert!(
+        c.log()
+            .contains("udhcpc: sending renew to server 10.99.0.1"),
+        "{}\n{}",
+        c.log(),
+        server.proc.log()
+    );
+    c.proc.signal(Signal::SIGTERM);
+    assert_eq!(
+        c.proc
+            .wait_exit(Duration::from_secs(5))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+    assert!(pids_in(cli).is_empty());
+}
+
+#[test]
+fn background_after_bound_rewrites_pidfile() {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    let _server = BusyboxUdhcpd::start(srv, 600);
+    let dir = TempDir::new("bg");
+    let pidfile = dir.join("udhcpc.pid");
+    let p = pidfile.to_str().unwrap().to_string();
+    // No -f: after `bound` the parent exits 0 and the child goes on.
+    let scratch = TempDir::new("bg-run");
+    let script = scratch.script(
+        "default.script",
+        &fs::read_to_string(DEFAULT_SCRIPT).unwrap(),
+    );
+    scratch.script("default.script.d/10-record", RECORD_HOOK);
+    let events = scratch.join("events");
+    let resolv = scratch.join("resolv.conf");
+    let mut parent = Proc::spawn(
+        cli,
+        "udhcpc (background)",
+        scratch.join("log"),
+        &[
+            bin(),
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-T",
+            "1",
+            "-p",
+            &p,
+            "-s",
+            script.to_str().unwrap(),
+        ],
+        &[
+            ("RESOLV_CONF", resolv.to_str().unwrap()),
+            ("EVENTS", events.to_str().unwrap()),
+        ],
+    );
+    let st = parent
+        .wait_exit(Duration::from_secs(20))
+        .expect("parent exits after bound");
+    assert_eq!(st.code(), Some(0), "{}", parent.log());
+    let ev = fs::read_to_string(&events).unwrap_or_default();
+    assert!(ev.contains("bound ip=10.99.0."), "{ev}");
+    let daemon: i32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(daemon, parent.pid(), "pidfile names the daemon");
+    assert!(alive(daemon));
+    assert_eq!(pids_in(cli), [daemon.to_string()]);
+    // The daemon still serves signals: USR1 → renew, TERM → exit, pidfile gone.
+    kill(Pid::from_raw(daemon), Signal::SIGUSR1).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || fs::read_to_string(
+        &events
+    )
+    .unwrap_or_default()
+    .contains("renew ip=")));
+    kill(Pid::from_raw(daemon), Signal::SIGTERM).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(daemon)),
+        "daemon did not exit"
+    );
+    assert!(!pidfile.exists(), "pidfile removed");
     assert!(pids_in(cli).is_empty());
 }
 
@@ -1041,6 +1155,11 @@ struct Kea {
 
 impl Kea {
     fn start(ns: &Ns) -> Kea {
+        Self::start_with(ns, r#""valid-lifetime": 600"#)
+    }
+
+    /// `timers`: the JSON members for the lease times.
+    fn start_with(ns: &Ns, timers: &str) -> Kea {
         let dir = TempDir::new("kea");
         let conf = dir.write(
             "kea.json",
@@ -1049,7 +1168,7 @@ impl Kea {
   "interfaces-config": {{ "interfaces": ["eth0"], "dhcp-socket-type": "raw" }},
   "control-socket": {{ "socket-type": "unix", "socket-name": "{sock}" }},
   "lease-database": {{ "type": "memfile", "persist": true, "name": "{leases}", "lfc-interval": 0 }},
-  "valid-lifetime": 600,
+  {timers},
   "subnet4": [ {{ "id": 1, "subnet": "10.99.0.0/24",
       "pools": [ {{ "pool": "10.99.0.100 - 10.99.0.150" }} ],
       "option-data": [
