@@ -760,3 +760,71 @@ impl Driver<'_> {
         self.drive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 9]);
+
+    fn config(words: &[&str]) -> client::Config {
+        let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        client_config(&parse_args(&args).unwrap(), MAC)
+    }
+
+    #[test]
+    fn defaults_map_to_busybox_behaviour() {
+        let c = config(&["-i", "eth1"]);
+        assert_eq!(c.retries, 3);
+        assert_eq!(c.timeout, Duration::from_secs(3));
+        assert_eq!(c.tryagain, Duration::from_secs(20));
+        assert_eq!(c.arping, None);
+        assert!(!c.foreground && !c.exit_on_fail && !c.quit_after_lease);
+        assert_eq!(c.request_list, client::request_list(false, &[]));
+        assert_eq!(
+            c.send_options.get(60),
+            Some(DEFAULT_VENDOR.as_bytes()),
+            "-V default"
+        );
+        assert_eq!(c.send_options.get(61), Some(&[1, 2, 0, 0, 0, 0, 9][..]));
+    }
+
+    #[test]
+    fn flags_map_to_the_client_config() {
+        let c = config(&[
+            "-fqnRbB",
+            "-a",
+            "-t",
+            "5",
+            "-T",
+            "1",
+            "-A",
+            "7",
+            "-r",
+            "10.0.0.9",
+            "-V",
+            "",
+            "-C",
+            "-o",
+            "-O",
+            "mtu",
+            "-x",
+            "hostname:box",
+            "-F",
+            "box.lan",
+        ]);
+        assert!(c.foreground && c.quit_after_lease && c.exit_on_fail);
+        assert!(c.release_on_exit && c.background_on_fail && c.broadcast_flag);
+        assert_eq!(c.arping, Some(Duration::from_millis(2000)));
+        assert_eq!(
+            (c.retries, c.timeout.as_secs(), c.tryagain.as_secs()),
+            (5, 1, 7)
+        );
+        assert_eq!(c.requested_ip, Some(Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(c.request_list, [26]);
+        let codes: Vec<u8> = c.send_options.iter().map(|(code, _)| code).collect();
+        assert_eq!(codes, [12, 81], "-V '' and -C drop 60 and 61");
+        assert_eq!(config(&["-a0"]).arping, None);
+        assert_eq!(config(&["-a500"]).arping, Some(Duration::from_millis(500)));
+    }
+}

@@ -305,9 +305,10 @@ fn udhcpc_on_a_missing_interface_exits_1() {
     ];
     let out = run(&link, &args);
     assert_eq!(out.status.code(), Some(1));
+    // Too long for IFNAMSIZ, so refused before any ioctl.
     assert_eq!(
         stderr(&out),
-        format!("udhcpc: interface '{NO_IFACE}': No such device\n")
+        format!("udhcpc: interface '{NO_IFACE}': invalid interface name\n")
     );
     assert!(out.stdout.is_empty());
 }
