@@ -209,6 +209,26 @@ fn alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// Kills (by the PID in this pidfile) a daemonized udhcpc that a failing
+/// test left running; checks that the PID is still that udhcpc first.
+struct DaemonGuard(PathBuf);
+
+impl Drop for DaemonGuard {
+    fn drop(&mut self) {
+        let Some(pid) = fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let ours = String::from_utf8_lossy(&cmdline).contains(self.0.to_str().unwrap());
+        if ours && alive(pid) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
 /// Processes still running in namespace `ns`.
 fn pids_in(ns: &Ns) -> Vec<String> {
     let out = Command::new("ip")
@@ -544,7 +564,9 @@ fn background_after_bound_rewrites_pidfile() {
     let dir = TempDir::new("bg");
     let pidfile = dir.join("udhcpc.pid");
     let p = pidfile.to_str().unwrap().to_string();
-    // No -f: after `bound` the parent exits 0 and the child goes on.
+    // No -f: after `bound` the parent exits 0 and the child goes on. The
+    // guard kills the daemon if the test fails before it is stopped.
+    let _guard = DaemonGuard(pidfile.clone());
     let scratch = TempDir::new("bg-run");
     let script = scratch.script(
         "default.script",
