@@ -1,12 +1,43 @@
 //! udhcpc, the DHCPv4 client applet: its command line (BusyBox getopt
-//! `CV:F:i:np:qRr:s:T:+t:+SA:+O:*ox:*fBba::P:v` with 21 long names) and, in a
-//! later issue, the client loop.
+//! `CV:F:i:np:qRr:s:T:+t:+SA:+O:*ox:*fBba::P:v` with 21 long names) and the
+//! thin driver around the sans-I/O [`udhcp::client::Client`].
+//!
+//! Startup (BusyBox §1.2): parse, query the interface (exit 1 if that
+//! fails), logger (`-v`, `-S`), pidfile (`-p`; a second instance on the
+//! same pidfile exits 1 with `already running as pid N`), signal pipe
+//! (USR1 renew, USR2 release, TERM/INT exit, CHLD), `started, vX`.
+//!
+//! Then one `poll(2)` loop over the signal pipe, the socket of the
+//! client's listen mode ([`ClientSocket`]) and, during `-a`, the ARP
+//! prober, with the client's deadline as timeout. After every input the
+//! client's outputs are applied in its contract order ([`Driver::drive`]):
+//! listen mode, transmits, events. Scripts run synchronously through
+//! [`process::run`] (bounded, killed with their process group on TERM/INT,
+//! always reaped), so no child outlives us. When a timer fires the
+//! interface is re-read as BusyBox does: a new MAC goes to the client, a
+//! new ifindex reopens the socket, a vanished interface is treated like
+//! SIGTERM (exit 0, release first with `-R`). Every exit path returns
+//! through [`run`], which removes the pidfile.
 
 use std::net::Ipv4Addr;
+use std::os::fd::BorrowedFd;
+use std::time::Duration;
 
 use argh::FromArgs;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 
+use udhcp::client::{self, Client, Command, Event, ScriptEvent};
+use udhcp::sys::net::arp::{ArpProber, ProbeResult};
+use udhcp::sys::net::client::{ClientSocket, Link, Recv};
+use udhcp::sys::net::iface::Interface;
+use udhcp::sys::pidfile::Pidfile;
+use udhcp::sys::process::{self, Outcome, Script};
+use udhcp::sys::signal::{Signal, SignalPipe};
+use udhcp::sys::{clock, daemon};
+use udhcp::time::Instant;
 use udhcp::wire::options::{self, OptionSet};
+use udhcp::wire::MacAddr;
 
 use crate::cli::{self, Arg, Exit, OptSpec};
 
@@ -180,7 +211,6 @@ struct RawArgs {
 
 /// udhcpc's validated command line, with BusyBox's defaults filled in.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // read by the client loop (later issue) and the tests
 pub struct UdhcpcArgs {
     /// `-i`: interface name.
     pub interface: String,
@@ -309,10 +339,492 @@ pub fn parse_args(args: &[String]) -> Result<UdhcpcArgs, Exit> {
 /// The applet entry point: `args` excludes argv\[0\].
 pub fn main(name: &str, args: &[String]) -> i32 {
     match parse_args(args) {
-        Ok(_config) => {
-            eprintln!("{name}: not implemented yet");
-            1
-        }
+        Ok(args) => run(&args),
         Err(exit) => cli::report(name, USAGE, &exit),
+    }
+}
+
+/// The signals udhcpc handles (BusyBox: USR1, USR2, TERM; INT is added so
+/// Ctrl-C on a foreground client exits cleanly, pidfile removed).
+const SIGNALS: &[Signal] = &[
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGCHLD,
+];
+
+/// Receive buffer: an Ethernet frame with room to spare (BusyBox reads
+/// 576 + 80 bytes and calls anything longer oversized).
+const RECV_BUF: usize = 1600;
+/// Frames read per wake-up before the loop looks at signals again.
+const MAX_PACKETS_PER_WAKE: usize = 64;
+
+/// The client configuration from the command line (BusyBox's defaults are
+/// already in `args`).
+pub fn client_config(args: &UdhcpcArgs, mac: MacAddr) -> client::Config {
+    let mut cfg = client::Config::new(mac);
+    cfg.retries = args.retries;
+    cfg.timeout = Duration::from_secs(u64::from(args.timeout));
+    cfg.tryagain = Duration::from_secs(u64::from(args.tryagain));
+    cfg.broadcast_flag = args.broadcast;
+    cfg.arping = args
+        .arping_ms
+        .map(|ms| Duration::from_millis(u64::from(ms)));
+    cfg.requested_ip = args.requested_ip;
+    cfg.request_list = client::request_list(args.no_default_options, &args.request_options);
+    cfg.send_options = client::send_options(
+        &args.send_options,
+        args.fqdn.as_deref(),
+        args.vendor_class.as_deref(),
+        args.clientid_none,
+        mac,
+    );
+    cfg.release_on_exit = args.release;
+    cfg.quit_after_lease = args.quit;
+    cfg.exit_on_fail = args.now;
+    cfg.background_on_fail = args.background;
+    cfg.foreground = args.foreground;
+    cfg
+}
+
+/// Everything after argument parsing; returns the exit status. The
+/// pidfile and the signal pipe are dropped (removed, restored) on return.
+fn run(args: &UdhcpcArgs) -> i32 {
+    let iface = match Interface::query(&args.interface) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("udhcpc: {e}");
+            return 1;
+        }
+    };
+    // Only fails if a logger exists, which cannot happen in this process.
+    let _ = udhcp::sys::log::init("udhcpc", args.verbose, args.syslog);
+    log::trace!("ifindex {}", iface.ifindex);
+    log::trace!("MAC {}", iface.mac);
+    let pidfile = match args.pidfile.as_deref().map(Pidfile::create).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("{}: {e}", args.pidfile.as_deref().unwrap_or_default());
+            return 1;
+        }
+    };
+    let signals = match SignalPipe::install(SIGNALS) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("signal pipe: {e}");
+            return 1;
+        }
+    };
+    log::info!("started, v{}", env!("CARGO_PKG_VERSION"));
+    let now = clock::now();
+    let client = Client::new(client_config(args, iface.mac), now, clock::random_u32);
+    let mut driver = Driver {
+        args,
+        link: Link {
+            name: iface.name.clone(),
+            ifindex: iface.ifindex,
+            client_port: args.client_port,
+        },
+        mac: iface.mac,
+        client,
+        sock: ClientSocket::none(),
+        reopen_at: None,
+        probe: None,
+        signals,
+        pidfile,
+    };
+    let code = driver.run();
+    if let Some(p) = driver.pidfile.as_mut() {
+        if let Err(e) = p.remove() {
+            log::error!("{}: {e}", p.path().display());
+        }
+    }
+    code
+}
+
+/// The poll loop and the glue between the client and the OS layer.
+struct Driver<'a> {
+    args: &'a UdhcpcArgs,
+    link: Link,
+    mac: MacAddr,
+    client: Client,
+    /// The socket of the client's listen mode.
+    sock: ClientSocket,
+    /// After a read error: no socket until then (BusyBox sleeps `-T`).
+    reopen_at: Option<Instant>,
+    /// The `-a` probe in flight.
+    probe: Option<ArpProber>,
+    signals: SignalPipe,
+    pidfile: Option<Pidfile>,
+}
+
+/// What one `poll(2)` reported.
+#[derive(Debug, Default, Clone, Copy)]
+struct Ready {
+    signals: bool,
+    sock: bool,
+    probe: bool,
+}
+
+impl Driver<'_> {
+    fn run(&mut self) -> i32 {
+        let mut buf = vec![0u8; RECV_BUF];
+        if let Some(code) = self.drive() {
+            return code;
+        }
+        loop {
+            let ready = match self.wait() {
+                Ok(r) => r,
+                Err(e) => {
+                    log::error!("poll: {e}");
+                    return 1;
+                }
+            };
+            let step = self
+                .on_signals(ready)
+                .or_else(|| self.on_socket(ready, &mut buf))
+                .or_else(|| self.on_probe(ready))
+                .or_else(|| self.on_timer());
+            if let Some(code) = step {
+                return code;
+            }
+        }
+    }
+
+    /// Applies the client's outputs in contract order until none are
+    /// left: listen mode, transmits, then one event at a time (an event
+    /// may feed an input, e.g. TERM during a script). `Some(code)`: exit.
+    fn drive(&mut self) -> Option<i32> {
+        loop {
+            self.sync_socket();
+            while let Some(t) = self.client.poll_transmit() {
+                if let Err(e) = self.sock.send(&self.link, &t) {
+                    // The client's schedule retransmits; nothing else to do.
+                    log::error!("sendto: {e}");
+                }
+            }
+            let event = self.client.poll_event()?;
+            if let Some(code) = self.event(event) {
+                return Some(code);
+            }
+        }
+    }
+
+    /// Opens or closes the socket to match the client's listen mode.
+    fn sync_socket(&mut self) {
+        let want = self.client.listen_mode();
+        if self.sock.mode() == want {
+            return;
+        }
+        // Close first: the kernel socket of the old mode may hold the port.
+        self.sock = ClientSocket::none();
+        if self.reopen_at.is_some_and(|t| clock::now() < t) {
+            return;
+        }
+        self.reopen_at = None;
+        match ClientSocket::open(want, &self.link) {
+            Ok(s) => self.sock = s,
+            Err(e) => {
+                log::error!("{e}");
+                self.reopen_at = Some(clock::now() + self.retry_wait());
+            }
+        }
+    }
+
+    fn retry_wait(&self) -> Duration {
+        Duration::from_secs(u64::from(self.args.timeout.max(1)))
+    }
+
+    fn event(&mut self, event: Event) -> Option<i32> {
+        let finished = self.client.is_finished();
+        match event {
+            Event::Script(e) => self.script(&e),
+            // Queued before a TERM that arrived during a script: moot now.
+            Event::Probe { .. } | Event::Background if finished => {}
+            Event::Probe { ip, timeout } => self.start_probe(ip, timeout),
+            Event::Background => self.background(),
+            Event::Exit(code) => return Some(code),
+        }
+        None
+    }
+
+    /// `PROG EVENT` with the event's environment, synchronously. A missing
+    /// script is ignored (BusyBox); TERM/INT meanwhile ends the client.
+    fn script(&mut self, e: &ScriptEvent) {
+        let script = Script::new(&self.args.script)
+            .arg(e.name())
+            .envs(e.env(&self.args.interface));
+        match process::run(&script, &mut self.signals, process::DEFAULT_TIMEOUT) {
+            Ok(Outcome::Interrupted(sig)) => {
+                log::debug!("script {} interrupted by {sig}", e.name());
+                self.client.handle_command(clock::now(), Command::Terminate);
+            }
+            Ok(Outcome::NotFound) => log::debug!("script {} not found", self.args.script),
+            Ok(Outcome::Exited(_) | Outcome::Signaled(_) | Outcome::TimedOut) => {}
+            Err(e) => log::error!("{}: {e}", self.args.script),
+        }
+    }
+
+    /// `-a`: probe `ip` in the poll loop. If the probe cannot be made the
+    /// address counts as free, as BusyBox's `arpping` returning -1.
+    fn start_probe(&mut self, ip: Ipv4Addr, timeout: Duration) {
+        let deadline = clock::now() + timeout;
+        let started = ArpProber::open(self.link.ifindex).and_then(|mut p| {
+            p.start(ip, Ipv4Addr::UNSPECIFIED, self.mac, None, deadline)?;
+            Ok(p)
+        });
+        match started {
+            Ok(p) => self.probe = Some(p),
+            Err(e) => {
+                log::debug!("arping {ip}: {e}");
+                self.probe = None;
+                self.client.handle_probe(clock::now(), false);
+            }
+        }
+    }
+
+    /// Fork; the child rewrites the pidfile and reports ready at once, the
+    /// parent then exits 0; the child goes on with syslog only.
+    fn background(&mut self) {
+        match daemon::daemonize() {
+            Ok(readiness) => {
+                // Pidfile first: once the parent has exited, the file
+                // names the daemon (rcS may `kill $(cat PIDFILE)` at once).
+                if let Some(p) = self.pidfile.as_mut() {
+                    if let Err(e) = p.rewrite_pid() {
+                        log::error!("{}: {e}", p.path().display());
+                    }
+                }
+                if let Err(e) = readiness.ready() {
+                    log::error!("daemon: {e}");
+                }
+            }
+            Err(e) => log::error!("can't go to the background: {e}"),
+        }
+    }
+
+    /// One `poll(2)` over the signal pipe, the socket and the prober, until
+    /// the earliest deadline.
+    fn wait(&self) -> nix::Result<Ready> {
+        let now = clock::now();
+        let deadline = [
+            self.client.poll_timeout(),
+            self.probe.as_ref().and_then(ArpProber::next_deadline),
+            self.reopen_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                // Round up: waking a fraction of a millisecond early
+                // would only spin until the deadline.
+                let ms = d.saturating_duration_since(now).as_micros().div_ceil(1000);
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let extra: [Option<BorrowedFd<'_>>; 2] =
+            [self.sock.fd(), self.probe.as_ref().map(ArpProber::fd)];
+        let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+        fds.extend(
+            extra
+                .iter()
+                .flatten()
+                .map(|fd| PollFd::new(*fd, PollFlags::POLLIN)),
+        );
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => return Ok(Ready::default()),
+            Err(e) => return Err(e),
+        }
+        let hit = |i: usize| {
+            fds.get(i)
+                .and_then(PollFd::revents)
+                .is_some_and(|r| !r.is_empty())
+        };
+        let mut i = 1;
+        let mut ready = Ready {
+            signals: hit(0),
+            ..Ready::default()
+        };
+        if extra[0].is_some() {
+            ready.sock = hit(i);
+            i += 1;
+        }
+        if extra[1].is_some() {
+            ready.probe = hit(i);
+        }
+        Ok(ready)
+    }
+
+    fn on_signals(&mut self, ready: Ready) -> Option<i32> {
+        if !ready.signals {
+            return None;
+        }
+        while let Some(sig) = self.signals.take() {
+            let command = match sig {
+                Signal::SIGUSR1 => Command::Renew,
+                Signal::SIGUSR2 => Command::Release,
+                Signal::SIGTERM | Signal::SIGINT => Command::Terminate,
+                _ => continue,
+            };
+            log::debug!("received {sig}");
+            self.client.handle_command(clock::now(), command);
+            if let Some(code) = self.drive() {
+                return Some(code);
+            }
+        }
+        None
+    }
+
+    fn on_socket(&mut self, ready: Ready, buf: &mut [u8]) -> Option<i32> {
+        if !ready.sock {
+            return None;
+        }
+        let mode = self.sock.mode();
+        for _ in 0..MAX_PACKETS_PER_WAKE {
+            match self.sock.recv(buf) {
+                Ok(Recv::Empty) => break,
+                Ok(Recv::Dropped) => continue,
+                Ok(Recv::Payload(p)) => self.client.handle_packet(clock::now(), p),
+                Err(e) => {
+                    log::info!("read error: {e}, reopening socket");
+                    self.sock = ClientSocket::none();
+                    self.reopen_at = Some(clock::now() + self.retry_wait());
+                    return self.drive();
+                }
+            }
+            if let Some(code) = self.drive() {
+                return Some(code);
+            }
+            if self.sock.mode() != mode {
+                break; // a new socket: read it after the next poll
+            }
+        }
+        None
+    }
+
+    fn on_probe(&mut self, ready: Ready) -> Option<i32> {
+        let prober = self.probe.as_mut()?;
+        let now = clock::now();
+        if ready.probe {
+            if let Err(e) = prober.handle_readable(now) {
+                log::debug!("arping: {e}");
+            }
+        }
+        prober.handle_timeout(now);
+        let (_, result) = prober.poll_result()?;
+        self.probe = None;
+        let in_use = matches!(result, ProbeResult::InUse(_));
+        self.client.handle_probe(now, in_use);
+        self.drive()
+    }
+
+    /// The client's deadline (and the reopen wait) passed: re-read the
+    /// interface as BusyBox does at every timer, then `handle_timeout`.
+    fn on_timer(&mut self) -> Option<i32> {
+        let now = clock::now();
+        if self.reopen_at.is_some_and(|t| now >= t) {
+            self.reopen_at = None;
+            if let Some(code) = self.drive() {
+                return Some(code);
+            }
+        }
+        if !self.client.poll_timeout().is_some_and(|d| now >= d) {
+            return None;
+        }
+        match Interface::query(&self.args.interface) {
+            Ok(i) => {
+                if i.mac != self.mac {
+                    log::trace!("MAC {}", i.mac);
+                    self.mac = i.mac;
+                    self.client.set_mac(i.mac);
+                }
+                if i.ifindex != self.link.ifindex {
+                    log::trace!("ifindex {}", i.ifindex);
+                    self.link.ifindex = i.ifindex;
+                    self.sock = ClientSocket::none();
+                    self.probe = None;
+                }
+            }
+            Err(e) => {
+                // BusyBox: the interface went away; exit as on SIGTERM.
+                log::error!("{e}");
+                self.client.handle_command(now, Command::Terminate);
+                return self.drive();
+            }
+        }
+        self.client.handle_timeout(now);
+        self.drive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 9]);
+
+    fn config(words: &[&str]) -> client::Config {
+        let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        client_config(&parse_args(&args).unwrap(), MAC)
+    }
+
+    #[test]
+    fn defaults_map_to_busybox_behaviour() {
+        let c = config(&["-i", "eth1"]);
+        assert_eq!(c.retries, 3);
+        assert_eq!(c.timeout, Duration::from_secs(3));
+        assert_eq!(c.tryagain, Duration::from_secs(20));
+        assert_eq!(c.arping, None);
+        assert!(!c.foreground && !c.exit_on_fail && !c.quit_after_lease);
+        assert_eq!(c.request_list, client::request_list(false, &[]));
+        assert_eq!(
+            c.send_options.get(60),
+            Some(DEFAULT_VENDOR.as_bytes()),
+            "-V default"
+        );
+        assert_eq!(c.send_options.get(61), Some(&[1, 2, 0, 0, 0, 0, 9][..]));
+    }
+
+    #[test]
+    fn flags_map_to_the_client_config() {
+        let c = config(&[
+            "-fqnRbB",
+            "-a",
+            "-t",
+            "5",
+            "-T",
+            "1",
+            "-A",
+            "7",
+            "-r",
+            "10.0.0.9",
+            "-V",
+            "",
+            "-C",
+            "-o",
+            "-O",
+            "mtu",
+            "-x",
+            "hostname:box",
+            "-F",
+            "box.lan",
+        ]);
+        assert!(c.foreground && c.quit_after_lease && c.exit_on_fail);
+        assert!(c.release_on_exit && c.background_on_fail && c.broadcast_flag);
+        assert_eq!(c.arping, Some(Duration::from_millis(2000)));
+        assert_eq!(
+            (c.retries, c.timeout.as_secs(), c.tryagain.as_secs()),
+            (5, 1, 7)
+        );
+        assert_eq!(c.requested_ip, Some(Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(c.request_list, [26]);
+        let codes: Vec<u8> = c.send_options.iter().map(|(code, _)| code).collect();
+        assert_eq!(codes, [12, 81], "-V '' and -C drop 60 and 61");
+        assert_eq!(config(&["-a0"]).arping, None);
+        assert_eq!(config(&["-a500"]).arping, Some(Duration::from_millis(500)));
     }
 }

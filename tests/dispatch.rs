@@ -1,9 +1,9 @@
 //! The built binary under each of its names: argv[0] dispatch, the `udhcp`
 //! multiplexer (--help, --list, --install) and the applets' usage paths.
 //!
-//! No test may start DHCP on a network. The applets only parse their
-//! arguments for now ("not implemented yet"); the invocations still name an
-//! interface that does not exist, so that stays true when they grow a loop.
+//! No test may start DHCP on a network: every udhcpc invocation here names
+//! an interface that does not exist, so it stops before opening a socket
+//! (the real runs are in tests/udhcpc_e2e.rs, inside namespaces).
 
 use std::ffi::OsStr;
 use std::fs;
@@ -289,26 +289,36 @@ fn non_utf8_argument_is_a_usage_error() {
 }
 
 #[test]
+fn udhcpc_on_a_missing_interface_exits_1() {
+    let dir = TempDir::new("udhcpc-noif");
+    let link = dir.link("udhcpc");
+    let args = [
+        "-fqn",
+        "-t",
+        "1",
+        "-T",
+        "1",
+        "-i",
+        NO_IFACE,
+        "-s",
+        "/bin/false",
+    ];
+    let out = run(&link, &args);
+    assert_eq!(out.status.code(), Some(1));
+    // Too long for IFNAMSIZ, so refused before any ioctl.
+    assert_eq!(
+        stderr(&out),
+        format!("udhcpc: interface '{NO_IFACE}': invalid interface name\n")
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn real_invocations_are_not_implemented_yet() {
     let dir = TempDir::new("real");
-    // dumpleases is implemented: its invocations are in tests/dumpleases.rs.
-    let cases: [(&str, &[&str]); 2] = [
-        (
-            "udhcpc",
-            &[
-                "-fqn",
-                "-t",
-                "1",
-                "-T",
-                "1",
-                "-i",
-                NO_IFACE,
-                "-s",
-                "/bin/false",
-            ],
-        ),
-        ("udhcpd", &["-f", "/nonexistent/udhcpd.conf"]),
-    ];
+    // dumpleases and udhcpc are implemented: their invocations are tested
+    // in tests/dumpleases.rs and tests/udhcpc_e2e.rs.
+    let cases: [(&str, &[&str]); 1] = [("udhcpd", &["-f", "/nonexistent/udhcpd.conf"])];
     for (name, args) in cases {
         let link = dir.link(name);
         let out = run(&link, args);

@@ -6,6 +6,7 @@
 //! - [`raw`]: the AF_PACKET IPv4 socket: our own IPv4+UDP header out, every
 //!   IPv4 frame in, validated in user space by [`crate::wire::udp`].
 //! - [`udp`]: the kernel UDP socket on port 67/68 bound to the interface.
+//! - [`client`]: udhcpc's socket per listen mode and its send path.
 //! - [`arp`]: ARP probing that never blocks the poll loop, its pure
 //!   bookkeeping, and a bounded blocking `arping` for udhcpc `-a`.
 //!
@@ -21,6 +22,7 @@
 //! dependency (memoffset) to the build.
 
 pub mod arp;
+pub mod client;
 pub mod iface;
 pub mod raw;
 pub mod udp;
