@@ -56,7 +56,7 @@
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddrV4, ToSocketAddrs};
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use argh::FromArgs;
@@ -248,7 +248,13 @@ fn conf_name(args: &UdhcpdArgs) -> &str {
 
 /// Reads and validates the configuration: `Ok` with the config and its
 /// warnings, or the message to log (`can't open 'F': …`, `F:N: …`).
-fn load_config(args: &UdhcpdArgs) -> Result<(ServerConfig, Vec<String>), String> {
+///
+/// Relative paths (CONFFILE, `lease_file`, `pidfile`) are taken relative
+/// to `base`, the directory udhcpd was started in, also after the daemon
+/// has moved to `/` (a SIGHUP re-read). BusyBox daemonizes before reading
+/// anything, so its relative paths are relative to `/` in the background
+/// and to the start directory with `-f`.
+fn load_config(args: &UdhcpdArgs, base: &Path) -> Result<(ServerConfig, Vec<String>), String> {
     let name = conf_name(args);
     let bytes = if args.conf_from_stdin() {
         let mut b = Vec::new();
@@ -258,10 +264,16 @@ fn load_config(args: &UdhcpdArgs) -> Result<(ServerConfig, Vec<String>), String>
             .map_err(|e| format!("can't read {name}: {}", strerror(&e)))?;
         b
     } else {
-        std::fs::read(&args.conf_file)
+        std::fs::read(base.join(&args.conf_file))
             .map_err(|e| format!("can't open '{name}': {}", strerror(&e)))?
     };
-    parse_config(&bytes, name)
+    let (mut config, warnings) = parse_config(&bytes, name)?;
+    for path in [&mut config.lease_file, &mut config.pidfile] {
+        if Path::new(path.as_str()).is_relative() {
+            *path = base.join(path.as_str()).to_string_lossy().into_owned();
+        }
+    }
+    Ok((config, warnings))
 }
 
 /// Parses config bytes; invalid UTF-8 is reported with its line.
@@ -314,6 +326,8 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 #[derive(Debug)]
 struct Daemon {
     args: UdhcpdArgs,
+    /// The start directory (relative paths in the config).
+    cwd: PathBuf,
     iface: Interface,
     server_ip: Ipv4Addr,
     server: Server,
@@ -344,7 +358,8 @@ struct Daemon {
 impl Daemon {
     /// Everything up to and including "ready" (see the module doc).
     fn start(args: &UdhcpdArgs) -> Result<Daemon, String> {
-        let (config, warnings) = load_config(args)?;
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let (config, warnings) = load_config(args, &cwd)?;
         for w in &warnings {
             warn!("{w}");
         }
@@ -404,6 +419,7 @@ impl Daemon {
         server.load(now, records);
         let mut d = Daemon {
             args: args.clone(),
+            cwd,
             iface,
             server_ip,
             server,
@@ -810,7 +826,7 @@ impl Daemon {
             warn!("config was read from stdin, can't re-read it; keeping it");
             return;
         }
-        let (mut config, warnings) = match load_config(&self.args) {
+        let (mut config, warnings) = match load_config(&self.args, &self.cwd) {
             Ok(c) => c,
             Err(msg) => {
                 error!("{msg}; keeping the old config");

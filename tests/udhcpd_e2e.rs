@@ -1266,3 +1266,59 @@ fn conflict_probe_does_not_stall_other_clients() {
         .iter()
         .any(|r| r.ip == conflict && r.mac == "00:00:00:00:00:00"));
 }
+
+#[test]
+fn notify_file_runs_without_blocking_and_leaves_no_child() {
+    let _s = serial();
+    let Some(lab) = Lab::new(2) else { return };
+    let dir = TempDir::new("notify");
+    let notified = dir.path("notified");
+    // A slow hook: it logs its argument and its pid, then hangs.
+    write_script(
+        &dir.path("notify"),
+        &format!(
+            "#!/bin/sh\necho \"$$ $1\" >> {}\nsleep 30\n",
+            notified.display()
+        ),
+    );
+    fs::write(
+        dir.path("udhcpd.conf"),
+        conf(
+            &dir,
+            "10.99.0.10",
+            "10.99.0.20",
+            &format!("notify_file {}\n", dir.s("notify")),
+        ),
+    )
+    .unwrap();
+    let mut d = Udhcpd::start(lab.ns(0), &dir, &["-v", "-a", "0"]);
+    d.proc.signal(Signal::SIGUSR1);
+    assert!(eventually(Duration::from_secs(5), || read(&notified)
+        .lines()
+        .count()
+        == 1));
+    let first = read(&notified);
+    let (hook_pid, arg) = first.trim().split_once(' ').expect("pid arg");
+    assert_eq!(arg, dir.s("udhcpd.leases"));
+    let hook_pid: u32 = hook_pid.parse().unwrap();
+    assert!(alive(hook_pid));
+    // The loop still serves while the hook runs.
+    let t = now();
+    let offer = lab
+        .ns(1)
+        .run_in(|| discover(mac_n(0xf0, 1), None, Duration::from_secs(3)));
+    assert!(offer.is_some(), "no OFFER while notify_file runs");
+    assert!((now() - t) < Duration::from_millis(500));
+    // A second rewrite while it runs: queued, not run concurrently.
+    d.proc.signal(Signal::SIGUSR1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(read(&notified).lines().count(), 1);
+    // TERM: the hook is killed, the final rewrite's run is bounded, and
+    // nothing is left in the namespace.
+    d.proc.signal(Signal::SIGTERM);
+    let st = d.proc.wait(Duration::from_secs(15)).expect("udhcpd exited");
+    assert_eq!(st.code(), Some(0), "{}", d.log());
+    assert!(!alive(hook_pid));
+    assert_eq!(ns_pids(lab.ns(0)), Vec::<u32>::new(), "{}", d.log());
+    assert!(!dir.path("udhcpd.pid").exists());
+}
