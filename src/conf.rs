@@ -1269,21 +1269,7 @@ static_lease 02:00:00:00:00:03 192.168.5.5 nas-1
         assert!(validate(&c, "f").is_err());
     }
 
-    /// xorshift64: deterministic, no dependency.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::testutil::XorShift as Rng;
 
     #[test]
     fn random_text_never_panics() {

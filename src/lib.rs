@@ -24,3 +24,6 @@ pub mod server;
 pub mod sys;
 pub mod time;
 pub mod wire;
+
+#[cfg(test)]
+mod testutil;

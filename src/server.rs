@@ -978,28 +978,16 @@ mod tests {
             options.add_text(line).unwrap();
         }
         ServerConfig {
-            start: ip("192.168.0.20"),
-            end: ip("192.168.0.254"),
-            interface: "eth0".into(),
-            max_leases: 235,
-            auto_time: 7200,
-            decline_time: 3600,
-            conflict_time: 3600,
-            offer_time: 60,
-            min_lease: 60,
             max_lease: 3600,
             lease_file: "/tmp/udhcpd.leases".into(),
             pidfile: "/tmp/udhcpd.pid".into(),
-            notify_file: None,
-            siaddr: Ipv4Addr::UNSPECIFIED,
-            sname: None,
-            boot_file: None,
             static_leases: vec![StaticLease {
                 mac: mac(9),
                 ip: ip("192.168.0.10"),
                 hostname: Some("printer".into()),
             }],
             options,
+            ..ServerConfig::default()
         }
     }
 
@@ -2004,12 +1992,10 @@ mod tests {
             assert_eq!(s.poll_persist(), None, "case {i}");
         }
         // Random bytes behind a valid header: never a panic.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = crate::testutil::XorShift(0x9e37_79b9_7f4a_7c15);
         for i in 0..3000u64 {
             let mut p = good[..240].to_vec();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let n = (x % 300) as usize;
             for k in 0..n {
                 p.push((x >> (k % 57)) as u8 ^ k as u8);
@@ -2054,13 +2040,8 @@ mod tests {
             xid: u32,
             sent_at: u64,
         }
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut rnd = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rng = crate::testutil::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut rnd = move |n: u64| rng.next() % n;
         let mut cfg = small_pool("192.168.0.20", "192.168.0.69", 45);
         cfg.static_leases[0].ip = ip("192.168.0.25");
         let mut s = Server::new(cfg, SIP, 300);

@@ -4,11 +4,13 @@
 //! compared when `busybox` is installed (else skipped with a message, or a
 //! failure when UDHCP_REQUIRE_NETNS=1). All with TZ=UTC.
 
+mod common;
+
+use common::tempdir::TempDir;
 use std::fs;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use udhcp::lease::{file, Hostname, LeaseRecord};
 use udhcp::sys::clock;
@@ -22,29 +24,6 @@ const FIXTURE: &str = concat!(
 );
 const HEADER_IN: &str = "Mac Address       IP Address      Host Name           Expires in";
 const HEADER_AT: &str = "Mac Address       IP Address      Host Name           Expires at";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("udhcp-dumpleases-{}-{tag}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn busybox() -> Option<&'static str> {
     let ok = Command::new("busybox")

@@ -12,13 +12,15 @@
 //!
 //! `UDHCP_CRASH_ROUNDS` sets the number of kill rounds (default 12).
 
+mod common;
+
+use common::tempdir::TempDir;
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -28,30 +30,6 @@ use udhcp::sys::clock;
 use udhcp::sys::leasestore::LeaseStore;
 use udhcp::time::UnixTime;
 use udhcp::wire::MacAddr;
-
-/// A temp directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("udhcp-leasestore-{}-{tag}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `target/<profile>/examples/lease_writer`, next to this test's `deps/`.
 fn writer_bin() -> PathBuf {

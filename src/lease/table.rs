@@ -1389,28 +1389,15 @@ impl LeaseTable {
 mod tests {
     use super::*;
     use crate::conf::StaticLease;
-    use crate::wire::options::OptionSet;
 
     pub(crate) fn config(start: &str, end: &str, max: u32) -> ServerConfig {
         ServerConfig {
             start: start.parse().unwrap(),
             end: end.parse().unwrap(),
-            interface: "eth0".into(),
             max_leases: max,
-            auto_time: 7200,
-            decline_time: 3600,
-            conflict_time: 3600,
-            offer_time: 60,
-            min_lease: 60,
-            max_lease: 864000,
             lease_file: "/tmp/leases".into(),
             pidfile: "/tmp/pid".into(),
-            notify_file: None,
-            siaddr: Ipv4Addr::UNSPECIFIED,
-            sname: None,
-            boot_file: None,
-            static_leases: Vec::new(),
-            options: OptionSet::new(),
+            ..ServerConfig::default()
         }
     }
 
@@ -1686,11 +1673,9 @@ mod tests {
         // Random inserts and removals against a model.
         let mut tb = table("10.1.0.0", "10.1.3.255", 600);
         let mut model: HashMap<MacAddr, Ipv4Addr> = HashMap::new();
-        let mut x: u64 = 0x1234_5678;
+        let mut rng = crate::testutil::XorShift(0x1234_5678);
         for round in 0..6_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let m = mac((x % 900) as u32);
             let now = t(round * 1000);
             let c = Client::by_mac(m);

@@ -80,6 +80,25 @@ fn ctx(what: &str, path: &Path, err: io::Error) -> io::Error {
     )
 }
 
+/// The warnings for what a decoded lease file had to skip: a partial last
+/// record (a torn write) and damaged records. The valid ones are kept.
+fn warn_partial(path: &Path, decoded: &file::Decoded, warnings: &mut Vec<String>) {
+    if decoded.trailing_bytes > 0 {
+        warnings.push(format!(
+            "'{}': ignoring {} bytes of a partial last record",
+            path.display(),
+            decoded.trailing_bytes
+        ));
+    }
+    if decoded.bad_records > 0 {
+        warnings.push(format!(
+            "'{}': ignoring {} damaged records",
+            path.display(),
+            decoded.bad_records
+        ));
+    }
+}
+
 /// `path` with `suffix` appended to its file name.
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_os_string();
@@ -183,20 +202,7 @@ impl LeaseStore {
         let base = match fs::read(&path) {
             Ok(bytes) => match file::decode(&bytes) {
                 Ok(decoded) => {
-                    if decoded.trailing_bytes > 0 {
-                        warnings.push(format!(
-                            "'{}': ignoring {} bytes of a partial last record",
-                            path.display(),
-                            decoded.trailing_bytes
-                        ));
-                    }
-                    if decoded.bad_records > 0 {
-                        warnings.push(format!(
-                            "'{}': ignoring {} damaged records",
-                            path.display(),
-                            decoded.bad_records
-                        ));
-                    }
+                    warn_partial(&path, &decoded, &mut warnings);
                     file::age_records(decoded, now)
                 }
                 Err(err) => {
@@ -408,20 +414,7 @@ pub fn read_snapshot(path: &Path, now: UnixTime) -> Result<Snapshot, SnapshotErr
     let base = match fs::read(&path) {
         Ok(bytes) => {
             let decoded = file::decode(&bytes).map_err(SnapshotError::Format)?;
-            if decoded.trailing_bytes > 0 {
-                warnings.push(format!(
-                    "'{}': ignoring {} bytes of a partial last record",
-                    path.display(),
-                    decoded.trailing_bytes
-                ));
-            }
-            if decoded.bad_records > 0 {
-                warnings.push(format!(
-                    "'{}': ignoring {} damaged records",
-                    path.display(),
-                    decoded.bad_records
-                ));
-            }
+            warn_partial(&path, &decoded, &mut warnings);
             file::age_records(decoded, now)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound && journal_bytes.is_some() => Vec::new(),

@@ -7,9 +7,12 @@ use crate::time::UnixTime;
 /// `t` broken down in the local time zone, or `None` if the C library
 /// cannot represent it (a year beyond `int`).
 pub fn local(t: UnixTime) -> Option<CivilTime> {
-    // time_t is 32 bits on some 32-bit targets: out of range → None.
+    // time_t is 32 bits on some 32-bit targets: out of range → None. Its
+    // type is inferred from localtime_r's signature rather than named: the
+    // libc crate deprecates the `time_t` alias on musl (it will become
+    // 64-bit there), and inference follows whatever it is.
     #[allow(clippy::useless_conversion)]
-    let secs: libc::time_t = t.as_secs().try_into().ok()?;
+    let secs = t.as_secs().try_into().ok()?;
     // SAFETY: an all-zero `tm` is a valid value of this plain C struct
     // (its `tm_zone` pointer is only read after localtime_r sets it).
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };

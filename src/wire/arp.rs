@@ -401,13 +401,8 @@ mod tests {
 
     #[test]
     fn soup_never_panics() {
-        let mut x: u64 = 0xdead_beef_cafe_f00d;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testutil::XorShift(0xdead_beef_cafe_f00d);
+        let mut next = move || rng.next();
         let mut parsed = 0;
         for round in 0..20_000 {
             let n = (next() % 64) as usize;

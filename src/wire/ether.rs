@@ -217,11 +217,9 @@ mod tests {
 
     #[test]
     fn frame_soup_never_panics() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = crate::testutil::XorShift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..5_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let n = (x % 64) as usize;
             let bytes: Vec<u8> = (0..n).map(|i| (x >> (i % 56)) as u8).collect();
             if let Ok(f) = EthernetFrame::new_checked(&bytes[..]) {

@@ -431,13 +431,8 @@ mod tests {
 
     #[test]
     fn soup_never_panics() {
-        let mut x: u64 = 0x0123_4567_89ab_cdef;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testutil::XorShift(0x0123_4567_89ab_cdef);
+        let mut next = move || rng.next();
         let mut parsed = 0;
         for _ in 0..20_000 {
             let n = (next() % 100) as usize;

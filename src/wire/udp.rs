@@ -568,16 +568,7 @@ mod tests {
         assert_eq!((got.src, got.dst, got.payload), (src, dst, &b"odd"[..]));
     }
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::testutil::XorShift;
 
     fn poke_udp<T: AsRef<[u8]>>(p: &UdpPacket<T>) {
         let _ = (

@@ -1,3 +1,6 @@
-//! Helpers shared by the integration tests (`mod common;`).
+//! Helpers shared by the integration tests (`mod common;`). Each test crate
+//! uses a subset, hence the dead-code allowance.
+#![allow(dead_code)]
 
 pub mod netns;
+pub mod tempdir;

@@ -800,9 +800,9 @@ fn cve_2016_2148_6rd() {
     assert_eq!(fmt(212, &bad), "", "97 + 32 - 0 > 128");
     bad[1] = 96;
     assert!(!fmt(212, &bad).is_empty());
-    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut x = XorShift(0x2545_f491_4f6c_dd1d);
     for len in 0..=255 {
-        let data: Vec<u8> = (0..len).map(|_| xorshift(&mut x) as u8).collect();
+        let data: Vec<u8> = (0..len).map(|_| x.next() as u8).collect();
         let _ = format_option(212, &data);
     }
 }
@@ -860,20 +860,15 @@ fn cve_2016_2147_and_dns_decoding() {
 
 // ---- deterministic fuzzing ----
 
-fn xorshift(x: &mut u64) -> u64 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
-}
+use crate::testutil::XorShift;
 
 #[test]
 fn random_bytes_never_panic() {
-    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut x = XorShift(0x9e37_79b9_7f4a_7c15);
     for code in 0..=255u8 {
         for _ in 0..200 {
-            let len = (xorshift(&mut x) % 300) as usize;
-            let data: Vec<u8> = (0..len).map(|_| xorshift(&mut x) as u8).collect();
+            let len = (x.next() % 300) as usize;
+            let data: Vec<u8> = (0..len).map(|_| x.next() as u8).collect();
             let _ = format_option(code, &data);
             let _ = mask_prefix_len(&data);
         }
@@ -881,10 +876,10 @@ fn random_bytes_never_panic() {
     // DNS-shaped bytes: small label lengths and pointers are likelier.
     let alphabet = [0u8, 1, 2, 3, 0x3f, 0x40, 0xbf, 0xc0, 0xc1, 0xff, b'a'];
     for _ in 0..20_000 {
-        let len = (xorshift(&mut x) % 40) as usize;
+        let len = (x.next() % 40) as usize;
         let data: Vec<u8> = (0..len)
             .map(|_| {
-                let r = xorshift(&mut x);
+                let r = x.next();
                 if r % 3 == 0 {
                     (r >> 8) as u8 % 16
                 } else {
@@ -931,14 +926,14 @@ fn random_text_never_panics() {
     ];
     let mut names: Vec<&str> = known_names().collect();
     names.extend(["0x3d", "61", "0", "254", "255", "bogus", ""]);
-    let mut x = 0x1234_5678_9abc_def1_u64;
+    let mut x = XorShift(0x1234_5678_9abc_def1);
     for _ in 0..30_000 {
         let mut s = OptionSet::new();
         for _ in 0..3 {
-            let mut line = String::from(names[(xorshift(&mut x) as usize) % names.len()]);
-            line.push_str([" ", "=", ":", "\t"][(xorshift(&mut x) % 4) as usize]);
-            for _ in 0..(xorshift(&mut x) % 12) {
-                line.push_str(pieces[(xorshift(&mut x) as usize) % pieces.len()]);
+            let mut line = String::from(names[(x.next() as usize) % names.len()]);
+            line.push_str([" ", "=", ":", "\t"][(x.next() % 4) as usize]);
+            for _ in 0..(x.next() % 12) {
+                line.push_str(pieces[(x.next() as usize) % pieces.len()]);
             }
             let _ = s.add_text(&line);
             let _ = parse_code(&line);
