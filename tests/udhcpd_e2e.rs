@@ -20,11 +20,12 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::netns::{now, Lab, Ns, NsSpec};
+use common::tempdir::TempDir;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -47,29 +48,14 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_udhcp")
 }
 
-/// A temp directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("udhcpd-e2e-{}-{tag}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn s(&self, name: &str) -> String {
-        self.path(name).to_str().expect("utf-8 path").to_owned()
-    }
+/// Paths inside a [`TempDir`] as strings, for argv.
+trait PathStr {
+    fn s(&self, name: &str) -> String;
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+impl PathStr for TempDir {
+    fn s(&self, name: &str) -> String {
+        self.path(name).to_str().expect("utf-8 path").to_owned()
     }
 }
 
