@@ -1,10 +1,102 @@
 //! udhcpd, the DHCPv4 server applet: its command line (BusyBox getopt
-//! `fSI:va:P:`, no long options, optional CONFFILE) and, in a later issue,
-//! the server loop.
+//! `fSI:va:P:`, no long options, optional CONFFILE), startup, and the poll
+//! loop that drives the sans-I/O [`Server`] (src/server.rs).
+//!
+//! **Startup** (everything that can fail happens *before* the fork, so
+//! `udhcpd || echo failed` in rcS is truthful; BusyBox forks before it even
+//! reads the config): read CONFFILE (`-` = stdin) → `conf::parse` (warnings
+//! logged, errors `udhcpd: FILE:N: …`, exit 1) → interface → server address
+//! (`-I`, else the interface's) → pidfile → lease store (lease file +
+//! journal; replayed, then compacted) → UDP socket on `-P` (67), raw
+//! sender, ARP prober → signal pipe → fork (unless `-f`) → `started, vX`
+//! → ready (the parent exits 0 only now).
+//!
+//! **Loop.** One `poll` on the signal pipe, the UDP socket and the ARP
+//! socket, with the earliest of: the server's probe deadline, the prober's,
+//! `auto_time`, a journal-write retry, the notify script's deadline and the
+//! notify debounce. Per wake-up at most [`BATCH`] datagrams go into
+//! `Server::handle_packet`; then probes are started, the lease records of
+//! the whole batch are made durable with **one** `append` (one write + one
+//! fdatasync: group commit) and only then are replies (the ACKs among
+//! them) sent.
+//!
+//! **A failing journal write** (disk full, I/O error): the batch is kept
+//! and `handle_persisted` is *not* called, so its ACKs stay unsent (clients
+//! retransmit; OFFERs, NAKs and INFORM replies still go out). Every
+//! [`RETRY`] the kept records (plus newer ones) are appended again; if that
+//! fails too, a compaction is tried, which writes the whole table and so
+//! covers them as well. Either success releases the held ACKs.
+//!
+//! **Compaction** (BusyBox's lease-file rewrite, done atomically by
+//! `LeaseStore::compact`): at startup, every `auto_time` s, on SIGUSR1, on
+//! TERM/INT, after a SIGHUP that changed the config, and when the journal
+//! has grown by more than max([`JOURNAL_BUDGET_MIN`], 2 × the lease file)
+//! since the last one — so replay at startup stays short and the journal
+//! bounded, while a burst of ACKs costs one fdatasync per batch, not one
+//! file rewrite per ACK.
+//!
+//! **notify_file** runs as `PROG LEASE_FILE` after every lease-file
+//! rewrite, started with `sys::process::start` (never waited for in the
+//! loop; reaped on SIGCHLD; its process group killed after
+//! [`NOTIFY_LIMIT`]). One run at a time: a rewrite while it runs queues
+//! exactly one rerun. BusyBox also runs it after every ACK; so, when
+//! `notify_file` is set, lease changes made durable in the journal trigger
+//! a rewrite + run at most once per [`NOTIFY_DEBOUNCE`] (the script sees a
+//! lease file holding the new lease, as with BusyBox). On TERM the running
+//! script is killed, then the final rewrite's run is waited for (bounded by
+//! [`NOTIFY_FINAL_LIMIT`]), so no child outlives the daemon.
+//!
+//! **Signals**: USR1 `received SIGUSR1`, rewrite + notify, `auto_time`
+//! restarts; USR2 ignored (as BusyBox); HUP re-reads CONFFILE: a valid one
+//! is applied by `Server::reconfigure` (leases kept; `interface`,
+//! `lease_file` and `pidfile` changes are logged and ignored until a
+//! restart), an invalid one is logged with its line and the old one stays;
+//! TERM/INT `received SIGTERM`, final rewrite, pidfile removed, exit 0.
+
+use std::io::{self, Read};
+use std::net::{Ipv4Addr, SocketAddrV4, ToSocketAddrs};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use argh::FromArgs;
+use log::{debug, error, info, warn};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+use udhcp::conf::{self, ServerConfig};
+use udhcp::lease::LeaseRecord;
+use udhcp::server::{Destination, Server};
+use udhcp::sys::leasestore::LeaseStore;
+use udhcp::sys::net::arp::{ArpProber, ProbeResult};
+use udhcp::sys::net::iface::Interface;
+use udhcp::sys::net::raw::RawSender;
+use udhcp::sys::net::udp::UdpSocket;
+use udhcp::sys::pidfile::{AlreadyRunning, Pidfile};
+use udhcp::sys::process::{self, Outcome, Running, Script};
+use udhcp::sys::signal::{Signal, SignalPipe};
+use udhcp::sys::{clock, daemon};
+use udhcp::time::Instant;
+use udhcp::wire::dhcp::MAX_LEN;
+use udhcp::wire::MacAddr;
 
 use crate::cli::{self, Arg, Exit, OptSpec};
+
+/// Most datagrams read per wake-up: one group-commit batch.
+pub const BATCH: usize = 64;
+/// Wait before retrying a failed journal write.
+pub const RETRY: Duration = Duration::from_secs(1);
+/// The journal may grow by this much (or twice the lease file, if more)
+/// before a compaction.
+pub const JOURNAL_BUDGET_MIN: u64 = 64 * 1024;
+/// A notify_file run still going after this is killed (its whole group).
+pub const NOTIFY_LIMIT: Duration = process::DEFAULT_TIMEOUT;
+/// Bound on the notify_file run that follows the final rewrite on TERM.
+pub const NOTIFY_FINAL_LIMIT: Duration = Duration::from_secs(5);
+/// At most one ACK-triggered rewrite + notify per this interval.
+pub const NOTIFY_DEBOUNCE: Duration = Duration::from_secs(1);
+/// Bytes of one lease-file record.
+const RECORD_LEN: u64 = 36;
 
 /// Default CONFFILE.
 pub const DEFAULT_CONF_FILE: &str = "/etc/udhcpd.conf";
@@ -71,7 +163,6 @@ struct RawArgs {
 
 /// udhcpd's validated command line, with BusyBox's defaults filled in.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // read by the server loop (later issue) and the tests
 pub struct UdhcpdArgs {
     /// `-f`: do not daemonize.
     pub foreground: bool,
@@ -91,7 +182,6 @@ pub struct UdhcpdArgs {
 
 impl UdhcpdArgs {
     /// CONFFILE was `-`: read the configuration from standard input.
-    #[allow(dead_code)] // used by the server loop (later issue) and the tests
     pub fn conf_from_stdin(&self) -> bool {
         self.conf_file == "-"
     }
@@ -127,10 +217,668 @@ pub fn parse_args(args: &[String]) -> Result<UdhcpdArgs, Exit> {
 /// The applet entry point: `args` excludes argv\[0\].
 pub fn main(name: &str, args: &[String]) -> i32 {
     match parse_args(args) {
-        Ok(_config) => {
-            eprintln!("{name}: not implemented yet");
+        Ok(args) => run(&args),
+        Err(exit) => cli::report(name, USAGE, &exit),
+    }
+}
+
+/// Starts the daemon and runs it until TERM/INT; the exit status.
+fn run(args: &UdhcpdArgs) -> i32 {
+    if udhcp::sys::log::init("udhcpd", args.verbose, args.syslog).is_err() {
+        eprintln!("udhcpd: can't install the logger");
+        return 1;
+    }
+    match Daemon::start(args) {
+        Ok(mut d) => d.run(),
+        Err(msg) => {
+            error!("{msg}");
             1
         }
-        Err(exit) => cli::report(name, USAGE, &exit),
+    }
+}
+
+/// The name CONFFILE is reported under.
+fn conf_name(args: &UdhcpdArgs) -> &str {
+    if args.conf_from_stdin() {
+        "stdin"
+    } else {
+        &args.conf_file
+    }
+}
+
+/// Reads and validates the configuration: `Ok` with the config and its
+/// warnings, or the message to log (`can't open 'F': …`, `F:N: …`).
+///
+/// Relative paths (CONFFILE, `lease_file`, `pidfile`) are taken relative
+/// to `base`, the directory udhcpd was started in, also after the daemon
+/// has moved to `/` (a SIGHUP re-read). BusyBox daemonizes before reading
+/// anything, so its relative paths are relative to `/` in the background
+/// and to the start directory with `-f`.
+fn load_config(args: &UdhcpdArgs, base: &Path) -> Result<(ServerConfig, Vec<String>), String> {
+    let name = conf_name(args);
+    let bytes = if args.conf_from_stdin() {
+        let mut b = Vec::new();
+        io::stdin()
+            .lock()
+            .read_to_end(&mut b)
+            .map_err(|e| format!("can't read {name}: {}", strerror(&e)))?;
+        b
+    } else {
+        std::fs::read(base.join(&args.conf_file))
+            .map_err(|e| format!("can't open '{name}': {}", strerror(&e)))?
+    };
+    let (mut config, warnings) = parse_config(&bytes, name)?;
+    for path in [&mut config.lease_file, &mut config.pidfile] {
+        if Path::new(path.as_str()).is_relative() {
+            *path = base.join(path.as_str()).to_string_lossy().into_owned();
+        }
+    }
+    Ok((config, warnings))
+}
+
+/// Parses config bytes; invalid UTF-8 is reported with its line.
+pub fn parse_config(bytes: &[u8], name: &str) -> Result<(ServerConfig, Vec<String>), String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let good = bytes.get(..e.valid_up_to()).unwrap_or_default();
+        let line = 1 + good.iter().filter(|&&b| b == b'\n').count();
+        format!("{name}:{line}: not valid UTF-8")
+    })?;
+    let parsed = conf::parse(text, name).map_err(|e| e.to_string())?;
+    Ok((parsed.config, parsed.warnings))
+}
+
+/// The bare strerror text of an I/O error.
+fn strerror(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => Errno::from_raw(code).desc().to_string(),
+        None => err.to_string(),
+    }
+}
+
+/// `-I ADDR`: a dotted quad, else a host name resolved with the system
+/// resolver (std's `getaddrinfo`), first IPv4 address; BusyBox resolves too.
+fn resolve_server_ip(text: &str) -> Result<Ipv4Addr, String> {
+    if let Ok(ip) = text.parse::<Ipv4Addr>() {
+        return Ok(ip);
+    }
+    (text, 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut it| {
+            it.find_map(|a| match a.ip() {
+                std::net::IpAddr::V4(v4) => Some(v4),
+                std::net::IpAddr::V6(_) => None,
+            })
+        })
+        .ok_or_else(|| format!("bad address '{text}'"))
+}
+
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// The running server with everything it owns.
+#[derive(Debug)]
+struct Daemon {
+    args: UdhcpdArgs,
+    /// The start directory (relative paths in the config).
+    cwd: PathBuf,
+    iface: Interface,
+    server_ip: Ipv4Addr,
+    server: Server,
+    store: LeaseStore,
+    udp: UdpSocket,
+    raw: RawSender,
+    prober: Option<ArpProber>,
+    signals: SignalPipe,
+    pidfile: Pidfile,
+    /// Records drained from the server, not yet durable.
+    unsynced: Vec<LeaseRecord>,
+    /// While journal writes fail: when to try again.
+    retry_at: Option<Instant>,
+    /// Next `auto_time` rewrite.
+    next_auto: Option<Instant>,
+    /// The notify_file run in progress.
+    notify: Option<Running>,
+    /// The lease file was rewritten while `notify` ran: run it once more.
+    notify_rerun: bool,
+    /// Leases changed since the last rewrite (only tracked with notify_file).
+    notify_dirty: bool,
+    /// Earliest moment for the next ACK-triggered rewrite + notify.
+    notify_not_before: Instant,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+}
+
+impl Daemon {
+    /// Everything up to and including "ready" (see the module doc).
+    fn start(args: &UdhcpdArgs) -> Result<Daemon, String> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let (config, warnings) = load_config(args, &cwd)?;
+        for w in &warnings {
+            warn!("{w}");
+        }
+        let iface = Interface::query(&config.interface).map_err(|e| e.to_string())?;
+        let server_ip = match &args.server_ip {
+            Some(text) => resolve_server_ip(text)?,
+            None => iface.ipv4.ok_or_else(|| {
+                format!(
+                    "is interface {} up and configured?: {}",
+                    config.interface,
+                    Errno::EADDRNOTAVAIL.desc()
+                )
+            })?,
+        };
+        debug!("IP {server_ip}");
+        let pidfile = Pidfile::create(&config.pidfile).map_err(|e| {
+            match e.get_ref().and_then(|i| i.downcast_ref::<AlreadyRunning>()) {
+                Some(ar) => format!("'{}': {ar}", config.pidfile),
+                None => format!("can't open '{}': {}", config.pidfile, strerror(&e)),
+            }
+        })?;
+        let (store, records, store_warnings) =
+            LeaseStore::open(Path::new(&config.lease_file), clock::wall_now())
+                .map_err(|e| e.to_string())?;
+        for w in &store_warnings {
+            warn!("{w}");
+        }
+        let udp = UdpSocket::open(
+            &config.interface,
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.port),
+        )
+        .map_err(|e| e.to_string())?;
+        let raw = RawSender::open(iface.ifindex).map_err(|e| format!("socket(PACKET): {e}"))?;
+        let prober = if args.arping_ms == 0 {
+            None
+        } else {
+            match ArpProber::open(iface.ifindex) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    // BusyBox treats an ARP socket failure as "free".
+                    warn!("can't open ARP socket, offering without probing: {e}");
+                    None
+                }
+            }
+        };
+        let signals = SignalPipe::install(&[
+            Signal::SIGUSR1,
+            Signal::SIGUSR2,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGHUP,
+            Signal::SIGCHLD,
+        ])
+        .map_err(|e| format!("can't install signal handlers: {e}"))?;
+        let now = clock::now();
+        let mut server = Server::new(config, server_ip, args.arping_ms);
+        server.load(now, records);
+        let mut d = Daemon {
+            args: args.clone(),
+            cwd,
+            iface,
+            server_ip,
+            server,
+            store,
+            udp,
+            raw,
+            prober,
+            signals,
+            pidfile,
+            unsynced: Vec::new(),
+            retry_at: None,
+            next_auto: None,
+            notify: None,
+            notify_rerun: false,
+            notify_dirty: false,
+            notify_not_before: now,
+            rx: vec![0; MAX_LEN],
+            tx: vec![0; MAX_LEN],
+        };
+        // The replayed journal folded into a fresh lease file. A failure is
+        // not fatal: the journal still holds every lease.
+        if let Err(e) = d.store.compact(clock::wall_now(), d.server.leases(now)) {
+            error!("{e}");
+        }
+        d.arm_auto(now);
+        if !d.args.foreground {
+            let ready = daemon::daemonize().map_err(|e| format!("can't fork: {e}"))?;
+            d.pidfile
+                .rewrite_pid()
+                .map_err(|e| format!("can't write '{}': {e}", d.server.config().pidfile))?;
+            info!("started, v{}", env!("CARGO_PKG_VERSION"));
+            ready.ready().map_err(|e| format!("can't detach: {e}"))?;
+        } else {
+            info!("started, v{}", env!("CARGO_PKG_VERSION"));
+        }
+        Ok(d)
+    }
+
+    fn arm_auto(&mut self, now: Instant) {
+        let secs = self.server.config().auto_time;
+        self.next_auto = (secs > 0).then(|| now + Duration::from_secs(u64::from(secs)));
+    }
+
+    /// The client port: server port + 1.
+    fn client_port(&self) -> u16 {
+        self.args.port.wrapping_add(1)
+    }
+
+    /// The loop; returns the exit status.
+    fn run(&mut self) -> i32 {
+        let mut sigs = Vec::new();
+        loop {
+            let now = clock::now();
+            let timeout = match self.next_deadline() {
+                None => PollTimeout::NONE,
+                Some(d) => {
+                    let ms = d.saturating_duration_since(now).as_millis();
+                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let (sig_ready, udp_ready, arp_ready) = {
+                let mut fds = vec![
+                    PollFd::new(self.signals.fd(), PollFlags::POLLIN),
+                    PollFd::new(self.udp.as_fd(), PollFlags::POLLIN),
+                ];
+                if let Some(p) = &self.prober {
+                    fds.push(PollFd::new(p.fd(), PollFlags::POLLIN));
+                }
+                match nix::poll::poll(&mut fds, timeout) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => {
+                        error!("poll: {e}");
+                        return 1;
+                    }
+                }
+                let ready = |i: usize| {
+                    fds.get(i)
+                        .and_then(PollFd::revents)
+                        .is_some_and(|r| !r.is_empty())
+                };
+                (ready(0), ready(1), ready(2))
+            };
+            let now = clock::now();
+            if sig_ready {
+                sigs.clear();
+                self.signals.drain(&mut sigs);
+                for &sig in &sigs {
+                    if let Some(code) = self.handle_signal(sig) {
+                        return code;
+                    }
+                }
+            }
+            if udp_ready {
+                if let Err(msg) = self.receive(now) {
+                    error!("{msg}");
+                    return 1;
+                }
+            }
+            self.handle_probes(now, arp_ready);
+            if self.server.poll_timeout().is_some_and(|t| t <= now) {
+                self.server.handle_timeout(now);
+            }
+            self.pump(now);
+            self.housekeeping(now);
+        }
+    }
+
+    /// The earliest moment the loop must wake without I/O.
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut d = self.server.poll_timeout();
+        d = earliest(d, self.prober.as_ref().and_then(ArpProber::next_deadline));
+        d = earliest(d, self.next_auto);
+        if !self.unsynced.is_empty() {
+            d = earliest(d, self.retry_at);
+        }
+        d = earliest(d, self.notify.as_ref().map(Running::deadline));
+        if self.notify_dirty && self.notify.is_none() {
+            d = earliest(d, Some(self.notify_not_before));
+        }
+        d
+    }
+
+    /// Reads up to [`BATCH`] datagrams into the server. `Err`: the socket
+    /// failed and could not be reopened (BusyBox dies there too).
+    fn receive(&mut self, now: Instant) -> Result<(), String> {
+        for _ in 0..BATCH {
+            match self.udp.recv(&mut self.rx) {
+                Ok(None) => break,
+                Ok(Some(got)) if got.truncated => {
+                    debug!("oversized packet from {}, ignoring", got.src);
+                }
+                Ok(Some(got)) => {
+                    let bytes = self.rx.get(..got.len).unwrap_or_default();
+                    self.server.handle_packet(now, bytes);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!("read error: {}, reopening socket", strerror(&e));
+                    self.udp = UdpSocket::open(
+                        &self.iface.name,
+                        SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, self.args.port),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads ARP answers, expires probes, and feeds results to the server.
+    fn handle_probes(&mut self, now: Instant, readable: bool) {
+        let Some(prober) = self.prober.as_mut() else {
+            return;
+        };
+        if readable {
+            if let Err(e) = prober.handle_readable(now) {
+                debug!("ARP read error: {e}");
+            }
+        }
+        prober.handle_timeout(now);
+        while let Some((ip, result)) = prober.poll_result() {
+            let in_use = match result {
+                ProbeResult::InUse(mac) => {
+                    debug!("ARP reply received for this address ({ip} at {mac})");
+                    true
+                }
+                ProbeResult::Free => false,
+            };
+            self.server.handle_probe(now, ip, in_use);
+        }
+    }
+
+    /// Drains the server's outputs: probes, then durability, then replies.
+    fn pump(&mut self, now: Instant) {
+        while let Some(p) = self.server.poll_probe() {
+            let deadline = now + Duration::from_millis(u64::from(self.args.arping_ms));
+            let started = match self.prober.as_mut() {
+                Some(prober) => prober
+                    .start(
+                        p.ip,
+                        self.server_ip,
+                        self.iface.mac,
+                        Some(p.safe_mac),
+                        deadline,
+                    )
+                    .map_err(|e| debug!("ARP probe of {} not sent: {e}", p.ip))
+                    .is_ok(),
+                None => false,
+            };
+            if !started {
+                // No prober, or the send failed: the address counts as free.
+                self.server.handle_probe(now, p.ip, false);
+            }
+        }
+        self.persist(now);
+        self.transmit();
+    }
+
+    /// Makes the drained lease records durable (one append = one
+    /// fdatasync), then releases the ACKs that waited for them.
+    fn persist(&mut self, now: Instant) {
+        while let Some(r) = self.server.poll_persist() {
+            self.unsynced.push(r);
+        }
+        if self.unsynced.is_empty() || self.retry_at.is_some_and(|t| now < t) {
+            return;
+        }
+        let failing = self.retry_at.is_some();
+        match self.store.append(clock::wall_now(), &self.unsynced) {
+            Ok(()) => {}
+            Err(e) if !failing => {
+                error!("{e}; ACKs held until the lease journal can be written");
+                self.retry_at = Some(now + RETRY);
+                return;
+            }
+            Err(e) => {
+                debug!("{e}; trying a compaction instead");
+                if !self.compact_quiet(now) {
+                    self.retry_at = Some(now + RETRY);
+                    return;
+                }
+            }
+        }
+        if failing {
+            info!("lease journal writable again, sending held ACKs");
+        }
+        self.retry_at = None;
+        self.unsynced.clear();
+        self.server.handle_persisted(now);
+        if self.server.config().notify_file.is_some() {
+            self.notify_dirty = true;
+        }
+    }
+
+    /// Sends every queued reply.
+    fn transmit(&mut self) {
+        let (sport, cport) = (self.args.port, self.client_port());
+        while let Some(t) = self.server.poll_transmit(&mut self.tx) {
+            let payload = self.tx.get(..t.len).unwrap_or_default();
+            let sent = match t.dest {
+                Destination::Relay(giaddr) => {
+                    self.udp.send_to(payload, SocketAddrV4::new(giaddr, sport))
+                }
+                Destination::Broadcast => self.raw.send(
+                    MacAddr::BROADCAST,
+                    self.server_ip,
+                    sport,
+                    Ipv4Addr::BROADCAST,
+                    cport,
+                    payload,
+                ),
+                Destination::Unicast { ip, mac } => {
+                    self.raw
+                        .send(mac, self.server_ip, sport, ip, cport, payload)
+                }
+            };
+            if let Err(e) = sent {
+                warn!("sendto {:?}: {}", t.dest, strerror(&e));
+            }
+        }
+    }
+
+    /// Timers: auto_time, the journal budget, the notify script.
+    fn housekeeping(&mut self, now: Instant) {
+        if self.next_auto.is_some_and(|t| now >= t) {
+            self.compact(now);
+            self.arm_auto(now);
+        }
+        let grown = self
+            .store
+            .journal_len()
+            .saturating_sub(self.store.compacted_len());
+        let file_len = 8 + RECORD_LEN * self.server.table().len() as u64;
+        if grown > JOURNAL_BUDGET_MIN.max(2 * file_len) {
+            debug!("journal grew by {grown} bytes, compacting");
+            self.compact(now);
+        }
+        if let Some(r) = &self.notify {
+            if now >= r.deadline() {
+                error!(
+                    "notify_file '{}' still running after {} s, killing it",
+                    r.program().display(),
+                    NOTIFY_LIMIT.as_secs()
+                );
+                if let Some(r) = self.notify.take() {
+                    let _ = r.kill();
+                }
+            }
+        }
+        if self.notify.is_none() {
+            if self.notify_rerun {
+                self.notify_rerun = false;
+                self.spawn_notify(now);
+            } else if self.notify_dirty && now >= self.notify_not_before {
+                self.compact(now);
+            }
+        }
+    }
+
+    /// Rewrites the lease file (atomically) from the table; then notify.
+    fn compact(&mut self, now: Instant) -> bool {
+        if !self.compact_quiet(now) {
+            return false;
+        }
+        if self.server.config().notify_file.is_some() {
+            if self.notify.is_some() {
+                self.notify_rerun = true;
+            } else {
+                self.spawn_notify(now);
+            }
+        }
+        true
+    }
+
+    /// The rewrite itself. The table holds every change the server made,
+    /// so a successful rewrite also makes the records not yet appended
+    /// durable: their ACKs are released.
+    fn compact_quiet(&mut self, now: Instant) -> bool {
+        while let Some(r) = self.server.poll_persist() {
+            self.unsynced.push(r);
+        }
+        match self
+            .store
+            .compact(clock::wall_now(), self.server.leases(now))
+        {
+            Ok(()) => {
+                self.notify_dirty = false;
+                if !self.unsynced.is_empty() {
+                    self.unsynced.clear();
+                    self.retry_at = None;
+                    self.server.handle_persisted(now);
+                }
+                true
+            }
+            Err(e) => {
+                error!("{e}");
+                false
+            }
+        }
+    }
+
+    /// Starts `notify_file LEASE_FILE` without waiting.
+    fn spawn_notify(&mut self, now: Instant) {
+        let config = self.server.config();
+        let Some(prog) = config.notify_file.clone() else {
+            return;
+        };
+        let script = Script::new(&prog).arg(&config.lease_file);
+        self.notify_not_before = now + NOTIFY_DEBOUNCE;
+        match process::start(&script, NOTIFY_LIMIT) {
+            Ok(r) => {
+                debug!("notify_file '{prog}' started, pid {}", r.pid());
+                self.notify = Some(r);
+            }
+            // BusyBox ignores a missing script silently.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                debug!("notify_file '{prog}': {}", strerror(&e));
+            }
+            Err(e) => warn!("can't run notify_file '{prog}': {}", strerror(&e)),
+        }
+    }
+
+    /// Reaps a finished notify_file run.
+    fn reap_notify(&mut self) {
+        let Some(r) = self.notify.as_mut() else {
+            return;
+        };
+        match r.try_reap() {
+            Ok(None) => {}
+            Ok(Some(outcome)) => {
+                debug!("notify_file '{}': {outcome:?}", r.program().display());
+                self.notify = None;
+            }
+            Err(e) => {
+                debug!("notify_file: {e}");
+                self.notify = None;
+            }
+        }
+    }
+
+    /// One signal; `Some(status)` to exit.
+    fn handle_signal(&mut self, sig: Signal) -> Option<i32> {
+        let now = clock::now();
+        match sig {
+            Signal::SIGUSR1 => {
+                info!("received SIGUSR1");
+                self.compact(now);
+                self.arm_auto(now);
+            }
+            Signal::SIGUSR2 => {}
+            Signal::SIGCHLD => self.reap_notify(),
+            Signal::SIGHUP => self.reload(now),
+            Signal::SIGTERM | Signal::SIGINT => return Some(self.shutdown(sig)),
+            _ => {}
+        }
+        None
+    }
+
+    /// SIGHUP: re-read CONFFILE; apply it if valid, else keep the old one.
+    fn reload(&mut self, now: Instant) {
+        info!("received SIGHUP");
+        if self.args.conf_from_stdin() {
+            warn!("config was read from stdin, can't re-read it; keeping it");
+            return;
+        }
+        let (mut config, warnings) = match load_config(&self.args, &self.cwd) {
+            Ok(c) => c,
+            Err(msg) => {
+                error!("{msg}; keeping the old config");
+                return;
+            }
+        };
+        for w in &warnings {
+            warn!("{w}");
+        }
+        let old = self.server.config();
+        let fixed: [(&str, &mut String, &String); 3] = [
+            ("interface", &mut config.interface, &old.interface),
+            ("lease_file", &mut config.lease_file, &old.lease_file),
+            ("pidfile", &mut config.pidfile, &old.pidfile),
+        ];
+        for (kw, new, old) in fixed {
+            if new != old {
+                warn!("{kw} changed to '{new}': ignored until restart");
+                new.clone_from(old);
+            }
+        }
+        // Replies and records already queued stay; so do the leases.
+        self.pump(now);
+        self.server.reconfigure(config, now);
+        info!("config '{}' reloaded", self.args.conf_file);
+        self.compact(now);
+        self.arm_auto(now);
+    }
+
+    /// TERM/INT: final rewrite (+ notify, bounded), pidfile removed, exit 0.
+    fn shutdown(&mut self, sig: Signal) -> i32 {
+        info!("received {}", sig.as_str());
+        if let Some(r) = self.notify.take() {
+            let _ = r.kill();
+        }
+        let now = clock::now();
+        // ACKs still held are not sent; their records are still written.
+        if self.compact_quiet(now) {
+            if let Some(prog) = self.server.config().notify_file.clone() {
+                let script = Script::new(&prog).arg(&self.server.config().lease_file);
+                match process::run(&script, &mut self.signals, NOTIFY_FINAL_LIMIT) {
+                    Ok(o @ (Outcome::TimedOut | Outcome::Interrupted(_))) => {
+                        warn!("notify_file '{prog}': {o:?}");
+                    }
+                    Ok(_) => {}
+                    Err(e) => warn!("can't run notify_file '{prog}': {e}"),
+                }
+            }
+        }
+        if let Err(e) = self.pidfile.remove() {
+            warn!("can't remove '{}': {e}", self.pidfile.path().display());
+        }
+        0
     }
 }

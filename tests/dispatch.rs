@@ -1,9 +1,10 @@
 //! The built binary under each of its names: argv[0] dispatch, the `udhcp`
 //! multiplexer (--help, --list, --install) and the applets' usage paths.
 //!
-//! No test may start DHCP on a network: every udhcpc invocation here names
-//! an interface that does not exist, so it stops before opening a socket
-//! (the real runs are in tests/udhcpc_e2e.rs, inside namespaces).
+//! No test may start DHCP on a network: the invocations name an interface
+//! that does not exist or a config that cannot be read, so every applet
+//! exits before it opens a socket (the real runs are in tests/udhcpc_e2e.rs
+//! and tests/udhcpd_e2e.rs, inside namespaces).
 
 use std::ffi::OsStr;
 use std::fs;
@@ -314,16 +315,39 @@ fn udhcpc_on_a_missing_interface_exits_1() {
 }
 
 #[test]
-fn real_invocations_are_not_implemented_yet() {
-    let dir = TempDir::new("real");
-    // dumpleases and udhcpc are implemented: their invocations are tested
-    // in tests/dumpleases.rs and tests/udhcpc_e2e.rs.
-    let cases: [(&str, &[&str]); 1] = [("udhcpd", &["-f", "/nonexistent/udhcpd.conf"])];
-    for (name, args) in cases {
-        let link = dir.link(name);
-        let out = run(&link, args);
-        assert_eq!(out.status.code(), Some(1), "{name}");
-        assert_eq!(stderr(&out), format!("{name}: not implemented yet\n"));
-        assert!(out.stdout.is_empty());
-    }
+fn udhcpd_without_its_config_fails_before_doing_anything() {
+    // BusyBox would serve its defaults on eth0; we refuse (exit 1) before
+    // any socket is opened. The real server runs in tests/udhcpd_e2e.rs.
+    let dir = TempDir::new("udhcpd");
+    let link = dir.link("udhcpd");
+    let out = run(&link, &["-f", "/nonexistent/udhcpd.conf"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "udhcpd: can't open '/nonexistent/udhcpd.conf': No such file or directory\n"
+    );
+    assert!(out.stdout.is_empty());
+    // A config naming an interface that does not exist: still exit 1,
+    // the interface named, nothing started.
+    let conf = dir.0.join("u.conf");
+    fs::write(
+        &conf,
+        format!(
+            "interface nosuchif0\nlease_file {0}/l\npidfile {0}/p\n",
+            dir.0.display()
+        ),
+    )
+    .unwrap();
+    let out = run(&link, &["-f", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err, "udhcpd: interface 'nosuchif0': No such device\n");
+    // Invalid UTF-8 names the file and the line.
+    fs::write(&conf, b"start 10.0.0.1\nend \xff\n").unwrap();
+    let out = run(&link, &["-f", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!("udhcpd: {}:2: not valid UTF-8\n", conf.display())
+    );
 }

@@ -37,6 +37,12 @@
 //!
 //! Install `SIGCHLD` in the `SignalPipe` for an immediate wake when the
 //! script exits; without it, `run` checks every 10 ms.
+//!
+//! **Not waiting.** [`start`] spawns with the same hygiene and returns a
+//! [`Running`] handle; the daemon's own loop reaps it on `SIGCHLD`
+//! ([`Running::try_reap`]) and kills its group past its deadline or on
+//! shutdown ([`Running::kill`]; also on drop), so a hook never blocks the
+//! loop and never outlives the daemon.
 
 use std::ffi::OsString;
 use std::io;
@@ -159,6 +165,92 @@ pub fn run(script: &Script, signals: &mut SignalPipe, timeout: Duration) -> io::
     }
 }
 
+/// A script started by [`start`], not yet reaped: the non-blocking
+/// counterpart of [`run`] for daemons that must keep serving while a hook
+/// runs (udhcpd's `notify_file`).
+///
+/// The owner polls [`try_reap`](Running::try_reap) (on `SIGCHLD`, which
+/// the [`SignalPipe`] should handle) and calls [`kill`](Running::kill) once
+/// [`deadline`](Running::deadline) has passed or on shutdown. Dropping a
+/// `Running` that was not reaped kills its process group and reaps it, so
+/// no child outlives its owner.
+#[derive(Debug)]
+pub struct Running {
+    pid: Pid,
+    program: PathBuf,
+    deadline: crate::time::Instant,
+    reaped: bool,
+}
+
+/// Start `script` without waiting for it, with the same child hygiene as
+/// [`run`] (default dispositions, empty signal mask, own process group,
+/// every fd above 2 close-on-exec). `timeout` only sets
+/// [`Running::deadline`]; enforcing it is the owner's job. A missing
+/// program is an error of kind `NotFound`.
+pub fn start(script: &Script, timeout: Duration) -> io::Result<Running> {
+    let pid = spawn(script)?;
+    Ok(Running {
+        pid,
+        program: script.program.clone(),
+        deadline: clock::now() + timeout,
+        reaped: false,
+    })
+}
+
+impl Running {
+    /// The child's pid (also its process-group id).
+    pub fn pid(&self) -> u32 {
+        u32::try_from(self.pid.as_raw()).unwrap_or(0)
+    }
+
+    /// The program started.
+    pub fn program(&self) -> &std::path::Path {
+        &self.program
+    }
+
+    /// When the owner should give up on it and [`kill`](Self::kill) it.
+    pub fn deadline(&self) -> crate::time::Instant {
+        self.deadline
+    }
+
+    /// Reaps the child if it has exited: `Some(Exited|Signaled)`, else
+    /// `None` (still running). Never blocks. After `Some`, the value is
+    /// spent: dropping it does nothing more.
+    pub fn try_reap(&mut self) -> io::Result<Option<Outcome>> {
+        if self.reaped {
+            return Ok(None);
+        }
+        let got = try_reap(self.pid);
+        if !matches!(got, Ok(None)) {
+            // Reaped, or not our child any more (ECHILD): never signal
+            // its group again.
+            self.reaped = true;
+        }
+        got
+    }
+
+    /// Kills the whole process group (TERM, then KILL after
+    /// [`KILL_GRACE`]) and reaps the child. Blocks for at most
+    /// `KILL_GRACE` plus the reap.
+    pub fn kill(mut self) -> io::Result<()> {
+        self.kill_inner()
+    }
+
+    fn kill_inner(&mut self) -> io::Result<()> {
+        if self.reaped {
+            return Ok(());
+        }
+        self.reaped = true;
+        kill_group_and_reap(self.pid)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.kill_inner();
+    }
+}
+
 /// Fork and exec the script with signals blocked around the fork.
 fn spawn(script: &Script) -> io::Result<Pid> {
     let mut cmd = Command::new(&script.program);
@@ -264,5 +356,91 @@ fn kill_group_and_reap(pid: Pid) -> io::Result<()> {
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(cmd: &str) -> Script {
+        Script::new("/bin/sh").arg("-c").arg(cmd)
+    }
+
+    fn reap_within(r: &mut Running, limit: Duration) -> Option<Outcome> {
+        let end = clock::now() + limit;
+        while clock::now() < end {
+            if let Some(o) = r.try_reap().expect("waitpid") {
+                return Some(o);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
+    /// No live (non-zombie) process is left in group `pgid`. Killed
+    /// grandchildren are reparented to init or a subreaper, which reaps
+    /// them in its own time, so zombies are not counted.
+    fn group_gone(pgid: u32) -> bool {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return true;
+        };
+        for e in dir.flatten() {
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid pgrp ...
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            if f.get(2) == Some(&pgid.to_string().as_str()) && f.first() != Some(&"Z") {
+                return false;
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn start_does_not_wait_and_reports_the_exit_status() {
+        let t0 = clock::now();
+        let mut r = start(&sh("sleep 0.2; exit 3"), DEFAULT_TIMEOUT).expect("start");
+        assert!(
+            clock::now() - t0 < Duration::from_millis(150),
+            "start waited"
+        );
+        assert_eq!(r.try_reap().expect("waitpid"), None);
+        assert_eq!(
+            reap_within(&mut r, Duration::from_secs(5)),
+            Some(Outcome::Exited(3))
+        );
+        assert_eq!(r.try_reap().expect("spent"), None);
+        assert!(r.deadline() >= t0 + DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn kill_takes_the_whole_group() {
+        let r = start(&sh("sleep 30 & sleep 30"), DEFAULT_TIMEOUT).expect("start");
+        let pgid = r.pid();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!group_gone(pgid));
+        r.kill().expect("kill");
+        assert!(group_gone(pgid), "a member of group {pgid} survived");
+    }
+
+    #[test]
+    fn drop_kills_and_reaps() {
+        let r = start(&sh("sleep 30"), DEFAULT_TIMEOUT).expect("start");
+        let pid = r.pid();
+        drop(r);
+        assert!(group_gone(pid));
+        // Reaped: no zombie left under our pid.
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn missing_program_is_not_found() {
+        let err = start(&Script::new("/nonexistent/notify"), DEFAULT_TIMEOUT).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 }

@@ -176,6 +176,48 @@ impl AsRawFd for RawSocket {
     }
 }
 
+/// A send-only raw IPv4 socket on one interface (protocol 0: it never
+/// queues received frames), kept open for the daemon's life: udhcpd's
+/// broadcast and unicast replies go out here instead of through a new
+/// socket per packet as in BusyBox (reference §5.4).
+#[derive(Debug)]
+pub struct RawSender {
+    sock: PacketSocket,
+    ifindex: u32,
+}
+
+impl RawSender {
+    /// Opens the socket for interface `ifindex`.
+    pub fn open(ifindex: u32) -> io::Result<RawSender> {
+        Ok(RawSender {
+            sock: PacketSocket::new(0)?,
+            ifindex,
+        })
+    }
+
+    /// Sends `payload` in an IPv4+UDP datagram, as [`RawSocket::send`].
+    pub fn send(
+        &self,
+        dst_mac: MacAddr,
+        src_ip: Ipv4Addr,
+        src_port: u16,
+        dst_ip: Ipv4Addr,
+        dst_port: u16,
+        payload: &[u8],
+    ) -> io::Result<()> {
+        send_on(
+            &self.sock,
+            self.ifindex,
+            dst_mac,
+            src_ip,
+            src_port,
+            dst_ip,
+            dst_port,
+            payload,
+        )
+    }
+}
+
 /// One-shot raw send from interface `ifindex`, on a fresh send-only socket
 /// (protocol 0: it never queues received frames), as udhcpd does for each
 /// reply it cannot give the kernel (reference §2.12, §5.4).
