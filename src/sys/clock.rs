@@ -63,9 +63,17 @@ pub fn wall_now() -> UnixTime {
     UnixTime::from_secs(secs)
 }
 
+/// getrandom(2) as a raw system call, not through the C library's wrapper:
+/// the wrapper is missing from some C libraries (uClibc, older musl and
+/// glibc), and in a static musl link the `libc::getrandom` declaration was
+/// left as an unresolved weak symbol, so calling it jumped to address 0
+/// (udhcpc crashed at its first DISCOVER). The system call exists since
+/// Linux 3.17; on an older kernel it fails with ENOSYS and the caller falls
+/// back.
 fn getrandom(buf: &mut [u8], flags: libc::c_uint) -> bool {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), flags) };
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; the kernel
+    // writes at most that many.
+    let n = unsafe { libc::syscall(libc::SYS_getrandom, buf.as_mut_ptr(), buf.len(), flags) };
     usize::try_from(n).is_ok_and(|n| n == buf.len())
 }
 
