@@ -195,37 +195,51 @@ start_server() {
 }
 
 vmhwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
+# utime + stime of a process in clock ticks (fields 14 and 15 of
+# /proc/PID/stat; the command name, which may hold spaces, is cut first).
+cputicks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }' || echo 0; }
+HZ=$(getconf CLK_TCK)
 
 # step NAME CLIENTS RATE: one fresh server, one perfdhcp run. Sets STEP to
-# "PASS|FAIL achieved loss% rss_kib" and appends the details to $TMP/steps.
+# "PASS|FAIL achieved loss% rss_kib cpu_us" and appends the details to
+# $TMP/steps. cpu_us is the server's CPU time (user + system) during the
+# perfdhcp run per completed exchange: on a small machine perfdhcp itself
+# can be the bottleneck (it needs more CPU than a fast server), and then the
+# rate is the generator's ceiling while CPU per exchange still compares the
+# servers.
 # Runs in this shell (not a $(...) subshell), so the EXIT trap knows the PIDs.
 step() {
 	local name=$1 clients=$2 rate=$3 dir=$TMP/run out=$TMP/perfdhcp.out rc=0
 	start_server "$name" "$dir" || return $?
+	local cpu0
+	cpu0=$(cputicks "$SRV_PID")
 	timeout -s INT $((PERIOD + 15)) ip netns exec "$NS_PERF" \
 		perfdhcp -4 -l eth0 -r "$rate" -R "$clients" -p "$PERIOD" -W 500000 >"$out" 2>&1 &
 	PERF_PID=$!
 	wait "$PERF_PID" || rc=$?
 	PERF_PID=
-	local rss
+	local rss cpu
 	rss=$(vmhwm "$SRV_PID")
+	cpu=$(($(cputicks "$SRV_PID") - cpu0))
 	stop_server
 	# perfdhcp exits 3 when some exchanges did not complete: still a report.
 	# perfdhcp's "Rate:" divides by the whole run including the -W wait, so
 	# the rate used here is completed exchanges (ACKs) per second of sending.
 	# A step passes if perfdhcp really offered >= 90 % of the target rate
 	# and fewer than LOSS % of the exchanges it started were lost.
-	STEP=$(awk -v rate="$rate" -v loss="$LOSS" -v rss="$rss" -v rc="$rc" -v period="$PERIOD" '
+	STEP=$(awk -v rate="$rate" -v loss="$LOSS" -v rss="$rss" -v rc="$rc" -v period="$PERIOD" \
+		-v cpu="$cpu" -v hz="$HZ" '
 		/Statistics for: DISCOVER-OFFER/ { ex = "do" }
 		/Statistics for: REQUEST-ACK/ { ex = "ra" }
 		/^sent packets:/ { sent[ex] = $3 }
 		/^received packets:/ { recv[ex] = $3 }
 		END {
-			if (sent["do"] == 0) { printf "FAIL 0 100.00 %s (perfdhcp rc %s, no report)\n", rss, rc; exit }
+			if (sent["do"] == 0) { printf "FAIL 0 100.00 %s ? (perfdhcp rc %s, no report)\n", rss, rc; exit }
 			lost = 100 * (sent["do"] - recv["ra"]) / sent["do"]
 			achieved = recv["ra"] / period
 			ok = lost < loss && sent["do"] >= 0.9 * rate * period
-			printf "%s %.1f %.2f %s\n", ok ? "PASS" : "FAIL", achieved, lost, rss
+			us = recv["ra"] > 0 ? cpu * 1e6 / hz / recv["ra"] : 0
+			printf "%s %.1f %.2f %s %.1f\n", ok ? "PASS" : "FAIL", achieved, lost, rss, us
 		}' "$out")
 	{
 		echo "== $name clients=$clients rate=$rate rc=$rc"
@@ -234,7 +248,7 @@ step() {
 }
 
 # --- the search -------------------------------------------------------------
-declare -A RATE RSS TARGET
+declare -A RATE RSS CPU TARGET
 t_start=$SECONDS
 printf '# udhcp server bench: perfdhcp %s, DORA, %s s per step, <%s%% lost, pool %s addresses, lease %s s\n' \
 	"$(perfdhcp -v 2>&1 | awk '/VERSION/ { print $2 }')" "$PERIOD" "$LOSS" "$POOL_SIZE" "$LEASE" >&2
@@ -251,7 +265,7 @@ for clients in $CLIENTS; do
 			RATE[$key]=n/a
 			continue
 		fi
-		lo=0 hi=0 best="" bestrss="" r=$START
+		lo=0 hi=0 best="" bestrss="" bestcpu="" r=$START
 		# Doubling (or halving, if the first rate fails), then bisection.
 		phase=up
 		while :; do
@@ -269,11 +283,11 @@ for clients in $CLIENTS; do
 				best="error"
 				break
 			fi
-			read -r verdict achieved lost rss _ <<<"$STEP"
-			printf '  %-8s R=%-6s r=%-6s achieved %-10s lost %6s%%  VmHWM %s KiB  %s\n' \
-				"$name" "$clients" "$r" "$achieved" "$lost" "$rss" "$verdict" >&2
+			read -r verdict achieved lost rss cpu _ <<<"$STEP"
+			printf '  %-8s R=%-6s r=%-6s achieved %-10s lost %6s%%  VmHWM %s KiB  CPU %s us/DORA  %s\n' \
+				"$name" "$clients" "$r" "$achieved" "$lost" "$rss" "$cpu" "$verdict" >&2
 			if [ "$verdict" = PASS ]; then
-				lo=$r best=$achieved bestrss=$rss TARGET[$key]=$r
+				lo=$r best=$achieved bestrss=$rss bestcpu=$cpu TARGET[$key]=$r
 			else
 				hi=$r
 			fi
@@ -309,18 +323,19 @@ for clients in $CLIENTS; do
 		done
 		RATE[$key]=${best:-"<$FLOOR"}
 		RSS[$key]=${bestrss:-}
+		CPU[$key]=${bestcpu:-}
 	done
 done
 
 # --- report -----------------------------------------------------------------
 echo
 echo "DHCPv4 server bench ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r); perfdhcp and server share them)"
-printf '%-10s %8s %14s %8s %14s\n' server clients "max DORA/s" "(target)" "peak RSS KiB"
+printf '%-10s %8s %14s %8s %14s %14s\n' server clients "max DORA/s" "(target)" "peak RSS KiB" "CPU us/DORA"
 for clients in $CLIENTS; do
 	for name in $SERVERS; do
 		key="$name/$clients"
-		printf '%-10s %8s %14s %8s %14s\n' "$name" "$clients" "${RATE[$key]:-n/a}" \
-			"${TARGET[$key]:-}" "${RSS[$key]:-n/a}"
+		printf '%-10s %8s %14s %8s %14s %14s\n' "$name" "$clients" "${RATE[$key]:-n/a}" \
+			"${TARGET[$key]:-}" "${RSS[$key]:-n/a}" "${CPU[$key]:-n/a}"
 	done
 done
 echo
@@ -328,10 +343,12 @@ num() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 for clients in $CLIENTS; do
 	ours=${RATE[udhcp/$clients]:-n/a}
 	ours_rss=${RSS[udhcp/$clients]:-}
+	ours_cpu=${CPU[udhcp/$clients]:-}
 	for name in $SERVERS; do
 		[ "$name" = udhcp ] && continue
 		theirs=${RATE[$name/$clients]:-n/a}
 		theirs_rss=${RSS[$name/$clients]:-}
+		theirs_cpu=${CPU[$name/$clients]:-}
 		if num "$ours" && num "$theirs" && [ "$theirs" != 0 ]; then
 			rr=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f×", a / b }')
 		else
@@ -342,8 +359,13 @@ for clients in $CLIENTS; do
 		else
 			mr="n/a"
 		fi
-		printf 'clients %-6s rate udhcp/%-8s = %-8s RSS udhcp/%-8s = %s\n' \
-			"$clients" "$name" "$rr" "$name" "$mr"
+		if num "$ours_cpu" && num "$theirs_cpu" && [ "$theirs_cpu" != 0.0 ]; then
+			cr=$(awk -v a="$ours_cpu" -v b="$theirs_cpu" 'BEGIN { printf "%.2f×", a / b }')
+		else
+			cr="n/a"
+		fi
+		printf 'clients %-6s rate udhcp/%-8s = %-8s RSS udhcp/%-8s = %-8s CPU/DORA udhcp/%-8s = %s\n' \
+			"$clients" "$name" "$rr" "$name" "$mr" "$name" "$cr"
 	done
 done
 echo "(total $((SECONDS - t_start)) s)"
