@@ -27,7 +27,7 @@ use argh::FromArgs;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
-use udhcp::client::{self, Client, Command, Event, ScriptEvent};
+use udhcp::client::{self, Client, Command, Event, ListenMode, ScriptEvent};
 use udhcp::sys::net::arp::{ArpProber, ProbeResult};
 use udhcp::sys::net::client::{ClientSocket, Link, Recv};
 use udhcp::sys::net::iface::Interface;
@@ -497,14 +497,18 @@ impl Driver<'_> {
     /// may feed an input, e.g. TERM during a script). `Some(code)`: exit.
     fn drive(&mut self) -> Option<i32> {
         loop {
-            self.sync_socket();
+            self.sync_socket(false);
             while let Some(t) = self.client.poll_transmit() {
                 if let Err(e) = self.sock.send(&self.link, &t) {
                     // The client's schedule retransmits; nothing else to do.
                     log::error!("sendto: {e}");
                 }
             }
-            let event = self.client.poll_event()?;
+            let Some(event) = self.client.poll_event() else {
+                // A close deferred above happens now, after the scripts.
+                self.sync_socket(true);
+                return None;
+            };
             if let Some(code) = self.event(event) {
                 return Some(code);
             }
@@ -512,9 +516,16 @@ impl Driver<'_> {
     }
 
     /// Opens or closes the socket to match the client's listen mode.
-    fn sync_socket(&mut self) {
+    ///
+    /// Going to "no socket" (bound, released) is deferred until the events
+    /// are handled unless `close_now`: closing an AF_PACKET socket waits for
+    /// an RCU grace period in the kernel (`synchronize_net`, ~15 ms
+    /// measured), and doing it between the ACK and the `bound` script put
+    /// that wait on the path every boot waits for. A socket kept open a few
+    /// milliseconds longer is harmless: the client ignores what it reads.
+    fn sync_socket(&mut self, close_now: bool) {
         let want = self.client.listen_mode();
-        if self.sock.mode() == want {
+        if self.sock.mode() == want || (want == ListenMode::None && !close_now) {
             return;
         }
         // Close first: the kernel socket of the old mode may hold the port.

@@ -10,7 +10,9 @@
 //!
 //! Sending follows [`Transmit::via`]: [`Via::Raw`] builds the IPv4/UDP
 //! frame ourselves (source `src_ip`, usually 0.0.0.0) and sends it to the
-//! Ethernet broadcast address, as BusyBox always does for raw sends;
+//! Ethernet broadcast address, as BusyBox always does for raw sends, on the
+//! open raw socket when there is one (BusyBox opens a socket per packet;
+//! closing one costs a kernel RCU grace period, 15-20 ms);
 //! [`Via::Kernel`] goes through the listening UDP socket when there is one,
 //! else through a send-only one opened for the occasion (a RELEASE while
 //! nothing listens), and the kernel routes it.
@@ -148,15 +150,30 @@ impl ClientSocket {
             Destination::Unicast(ip) => ip,
         };
         match t.via {
-            Via::Raw => raw::send(
-                link.ifindex,
-                MacAddr::BROADCAST,
-                t.src_ip,
-                link.client_port,
-                dst_ip,
-                link.server_port(),
-                &t.message,
-            ),
+            // On the open raw socket when there is one. A one-shot socket
+            // only where none is open (DECLINE/RELEASE, a broadcast renew
+            // without server id): closing an AF_PACKET socket waits for an
+            // RCU grace period (`synchronize_net`, 15-20 ms measured), which
+            // a socket per DISCOVER/REQUEST put on the path to `bound`.
+            Via::Raw => match &self.sock {
+                Sock::Raw(s) => s.send(
+                    MacAddr::BROADCAST,
+                    t.src_ip,
+                    link.client_port,
+                    dst_ip,
+                    link.server_port(),
+                    &t.message,
+                ),
+                _ => raw::send(
+                    link.ifindex,
+                    MacAddr::BROADCAST,
+                    t.src_ip,
+                    link.client_port,
+                    dst_ip,
+                    link.server_port(),
+                    &t.message,
+                ),
+            },
             Via::Kernel => {
                 let dst = SocketAddrV4::new(dst_ip, link.server_port());
                 if let Sock::Kernel(s) = &self.sock {
