@@ -18,14 +18,14 @@ mod common;
 
 use std::fs;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::netns::{self, Lab, Ns, NsSpec};
+use common::tempdir::TempDir;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -53,53 +53,6 @@ fn lab() -> Option<Lab> {
 
 // ---------------------------------------------------------------------------
 // Temp dirs, processes, waiting
-
-static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let k = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("udhcpc-e2e-{}-{k}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-        TempDir(p)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.join(name);
-        fs::write(&p, text).unwrap();
-        p
-    }
-
-    /// An executable shell script. Written by a child process (`cp` of a
-    /// file written here) so no fd of ours is open for writing on it when
-    /// it is executed (ETXTBSY).
-    fn script(&self, name: &str, body: &str) -> PathBuf {
-        let src = self.write(&format!(".{}.src", name.replace('/', "_")), body);
-        let p = self.join(name);
-        if let Some(parent) = p.parent() {
-            fs::create_dir_all(parent).unwrap();
-        }
-        let st = Command::new("cp").arg(&src).arg(&p).status().unwrap();
-        assert!(st.success());
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A process inside a namespace, output to a log file; stopped by PID
 /// (TERM, then KILL) and reaped on drop. Its log is printed when dropped
@@ -263,24 +216,24 @@ impl Udhcpc {
 
     fn start_with_hooks(ns: &Ns, args: &[&str], hooks: &[(&str, &str)]) -> Udhcpc {
         let dir = TempDir::new("udhcpc");
-        let script = dir.script(
+        let script = dir.write_script(
             "default.script",
             &fs::read_to_string(DEFAULT_SCRIPT).unwrap(),
         );
-        dir.script("default.script.d/10-record", RECORD_HOOK);
+        dir.write_script("default.script.d/10-record", RECORD_HOOK);
         for (name, body) in hooks {
-            dir.script(&format!("default.script.d/{name}"), body);
+            dir.write_script(&format!("default.script.d/{name}"), body);
         }
-        fs::write(dir.join("resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
+        fs::write(dir.path("resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
         let script = script.to_str().unwrap().to_string();
         let mut argv = vec![bin(), "udhcpc", "-f", "-i", "eth0", "-s", &script];
         argv.extend_from_slice(args);
-        let resolv = dir.join("resolv.conf");
-        let events = dir.join("events");
+        let resolv = dir.path("resolv.conf");
+        let events = dir.path("events");
         let proc = Proc::spawn(
             ns,
             "udhcpc",
-            dir.join("udhcpc.log"),
+            dir.path("udhcpc.log"),
             &argv,
             &[
                 ("RESOLV_CONF", resolv.to_str().unwrap()),
@@ -291,7 +244,7 @@ impl Udhcpc {
     }
 
     fn events(&self) -> Vec<String> {
-        fs::read_to_string(self.dir.join("events"))
+        fs::read_to_string(self.dir.path("events"))
             .unwrap_or_default()
             .lines()
             .map(str::to_string)
@@ -321,7 +274,7 @@ impl Udhcpc {
     }
 
     fn resolv(&self) -> String {
-        fs::read_to_string(self.dir.join("resolv.conf")).unwrap()
+        fs::read_to_string(self.dir.path("resolv.conf")).unwrap()
     }
 
     fn log(&self) -> String {
@@ -562,23 +515,23 @@ fn background_after_bound_rewrites_pidfile() {
     let (srv, cli) = (lab.ns(0), lab.ns(1));
     let _server = BusyboxUdhcpd::start(srv, 600);
     let dir = TempDir::new("bg");
-    let pidfile = dir.join("udhcpc.pid");
+    let pidfile = dir.path("udhcpc.pid");
     let p = pidfile.to_str().unwrap().to_string();
     // No -f: after `bound` the parent exits 0 and the child goes on. The
     // guard kills the daemon if the test fails before it is stopped.
     let _guard = DaemonGuard(pidfile.clone());
     let scratch = TempDir::new("bg-run");
-    let script = scratch.script(
+    let script = scratch.write_script(
         "default.script",
         &fs::read_to_string(DEFAULT_SCRIPT).unwrap(),
     );
-    scratch.script("default.script.d/10-record", RECORD_HOOK);
-    let events = scratch.join("events");
-    let resolv = scratch.join("resolv.conf");
+    scratch.write_script("default.script.d/10-record", RECORD_HOOK);
+    let events = scratch.path("events");
+    let resolv = scratch.path("resolv.conf");
     let mut parent = Proc::spawn(
         cli,
         "udhcpc (background)",
-        scratch.join("log"),
+        scratch.path("log"),
         &[
             bin(),
             "udhcpc",
@@ -685,7 +638,7 @@ fn pidfile_refuses_second_instance_and_is_removed_on_term() {
     let Some(lab) = lab() else { return };
     let cli = lab.ns(1);
     let dir = TempDir::new("pid");
-    let pidfile = dir.join("udhcpc.pid");
+    let pidfile = dir.path("udhcpc.pid");
     let p = pidfile.to_str().unwrap();
     let mut first = Udhcpc::start(cli, &["-p", p, "-T", "1"]);
     assert!(
@@ -725,7 +678,7 @@ fn term_during_a_hanging_script_kills_its_group_and_exits() {
     // A hook that starts a background child and then hangs on deconfig.
     let hang = "#!/bin/sh\n[ \"$1\" = deconfig ] || exit 0\nsleep 300 &\necho started >\"$EVENTS.hang\"\nsleep 300\n";
     let mut c = Udhcpc::start_with_hooks(cli, &["-T", "1"], &[("90-hang", hang)]);
-    let marker = c.dir.join("events.hang");
+    let marker = c.dir.path("events.hang");
     assert!(wait_until(Duration::from_secs(5), || marker.exists()));
     c.proc.signal(Signal::SIGTERM);
     let st = c.proc.wait_exit(Duration::from_secs(5)).expect("exits");
@@ -744,8 +697,14 @@ fn term_during_a_hanging_script_kills_its_group_and_exits() {
 fn hostile_server_values_never_reach_a_shell() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
-    let dir = TempDir::new("canary");
-    let canary = dir.join("CANARY");
+    // The tag keeps the canary path as long as it was with this file's
+    // former private TempDir (`udhcpc-e2e-PID-K-canary`): the payloads
+    // embed it, and the crafted server leaves out options that do not fit,
+    // so its length decides which options reach the client (with a path
+    // 5 bytes shorter, option 119 fits in the last ACK and the search line
+    // then holds the word `touch`).
+    let dir = TempDir::new("canary-path");
+    let canary = dir.path("CANARY");
     let c_path = canary.to_str().unwrap().to_string();
     let evil = [
         format!("$(touch {c_path})"),
@@ -802,7 +761,7 @@ echo "$1 message=$message hostname=$hostname sname=$sname" >>"$EVENTS.values"
         c.events()
     );
     // The hook did see the values, defused (`$(`, backticks, `;` → `_`).
-    let values = fs::read_to_string(c.dir.join("events.values")).unwrap();
+    let values = fs::read_to_string(c.dir.path("events.values")).unwrap();
     assert!(values.contains("message=__touch "), "{values}");
     assert!(values.contains("hostname=bad"), "{values}");
     // The resolv.conf block holds only the good address.
@@ -1004,7 +963,7 @@ fn default_script_falls_back_to_ifconfig_and_route() {
     let ns = lab.ns(0);
     let dir = TempDir::new("noip");
     // A PATH with BusyBox applets and no `ip`.
-    let bb = dir.join("bin");
+    let bb = dir.path("bin");
     fs::create_dir_all(&bb).unwrap();
     let busybox = which("busybox");
     for app in [
@@ -1075,7 +1034,7 @@ struct BusyboxUdhcpd {
 impl BusyboxUdhcpd {
     fn start(ns: &Ns, lease: u32) -> BusyboxUdhcpd {
         let dir = TempDir::new("bb-udhcpd");
-        let leases = dir.join("udhcpd.leases");
+        let leases = dir.path("udhcpd.leases");
         let conf = dir.write(
             "udhcpd.conf",
             &format!(
@@ -1083,14 +1042,14 @@ impl BusyboxUdhcpd {
                  auto_time 0\nopt subnet 255.255.255.0\nopt router 10.99.0.1\nopt dns 10.99.0.1\n\
                  opt domain lab.example\nopt mtu 1400\nopt lease {lease}\n",
                 leases.display(),
-                dir.join("udhcpd.pid").display()
+                dir.path("udhcpd.pid").display()
             ),
         );
         fs::write(&leases, b"").unwrap();
         let proc = Proc::spawn(
             ns,
             "busybox udhcpd",
-            dir.join("log"),
+            dir.path("log"),
             &["busybox", "udhcpd", "-f", "-a", "0", conf.to_str().unwrap()],
             &[],
         );
@@ -1111,7 +1070,7 @@ impl BusyboxUdhcpd {
         std::thread::sleep(Duration::from_millis(200));
         let out = Command::new("busybox")
             .args(["dumpleases", "-f"])
-            .arg(self.dir.join("udhcpd.leases"))
+            .arg(self.dir.path("udhcpd.leases"))
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -1128,12 +1087,12 @@ struct Dnsmasq {
 impl Dnsmasq {
     fn start(ns: &Ns) -> Dnsmasq {
         let dir = TempDir::new("dnsmasq");
-        let leases = format!("--dhcp-leasefile={}", dir.join("leases").display());
-        let pid = format!("--pid-file={}", dir.join("pid").display());
+        let leases = format!("--dhcp-leasefile={}", dir.path("leases").display());
+        let pid = format!("--pid-file={}", dir.path("pid").display());
         let proc = Proc::spawn(
             ns,
             "dnsmasq",
-            dir.join("log"),
+            dir.path("log"),
             &[
                 "dnsmasq",
                 "--no-daemon",
@@ -1165,7 +1124,7 @@ impl Dnsmasq {
     }
 
     fn leases(&self) -> String {
-        fs::read_to_string(self.dir.join("leases")).unwrap_or_default()
+        fs::read_to_string(self.dir.path("leases")).unwrap_or_default()
     }
 }
 
@@ -1201,15 +1160,15 @@ impl Kea {
   "loggers": [ {{ "name": "kea-dhcp4", "output_options": [ {{ "output": "stdout" }} ], "severity": "INFO" }} ]
 }} }}
 "#,
-                sock = dir.join("kea4.sock").display(),
-                leases = dir.join("leases.csv").display()
+                sock = dir.path("kea4.sock").display(),
+                leases = dir.path("leases.csv").display()
             ),
         );
         let d = dir.0.to_str().unwrap().to_string();
         let proc = Proc::spawn(
             ns,
             "kea-dhcp4",
-            dir.join("log"),
+            dir.path("log"),
             &["kea-dhcp4", "-c", conf.to_str().unwrap()],
             &[("KEA_PIDFILE_DIR", &d), ("KEA_LOCKFILE_DIR", &d)],
         );
@@ -1221,7 +1180,7 @@ impl Kea {
     }
 
     fn leases(&self) -> String {
-        fs::read_to_string(self.dir.join("leases.csv")).unwrap_or_default()
+        fs::read_to_string(self.dir.path("leases.csv")).unwrap_or_default()
     }
 }
 
@@ -1244,11 +1203,11 @@ impl IscDhcpd {
              option interface-mtu 1350;\n}\n",
         );
         let leases = dir.write("dhcpd.leases", "");
-        let pid = dir.join("dhcpd.pid");
+        let pid = dir.path("dhcpd.pid");
         let proc = Proc::spawn(
             ns,
             "dhcpd",
-            dir.join("log"),
+            dir.path("log"),
             &[
                 "dhcpd",
                 "-f",
@@ -1272,7 +1231,7 @@ impl IscDhcpd {
     }
 
     fn leases(&self) -> String {
-        fs::read_to_string(self.dir.join("dhcpd.leases")).unwrap_or_default()
+        fs::read_to_string(self.dir.path("dhcpd.leases")).unwrap_or_default()
     }
 }
 
