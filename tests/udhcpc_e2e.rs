@@ -10,9 +10,7 @@
 //! `RESOLV_CONF` pointing into the test's temp dir; the script never
 //! touches the host. A failing test prints the logs of every peer.
 //!
-//! The server starters at the bottom are minimal and local to this file;
-//! they are meant to be replaced by `tests/common/peers.rs` once that
-//! harness lands on main.
+//! The real servers are started by `tests/common/peers.rs`.
 
 mod common;
 
@@ -25,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::netns::{self, Lab, Ns, NsSpec};
+use common::peers::{Pool, Server, ServerKind};
 use common::tempdir::TempDir;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -145,12 +144,6 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Whether something in `ns` has bound UDP port 67.
-fn port67_bound(ns: &Ns) -> bool {
-    let out = ns.exec(&["ss", "-Huln", "sport", "= :67"]);
-    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
 }
 
 /// Whether `pid` runs (a zombie waiting for an init that does not reap
@@ -332,7 +325,7 @@ fn assert_configured(ns: &Ns, c: &Udhcpc, expect_mtu: Option<&str>) -> Ipv4Addr 
 fn busybox_udhcpd_lease_renew_release_term() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
-    let mut server = BusyboxUdhcpd::start(srv, 600);
+    let mut server = busybox_udhcpd(srv);
     let mut c = Udhcpc::start(cli, &["-T", "1"]);
     c.wait_event("bound", 1, Duration::from_secs(20));
     let ip = assert_configured(cli, &c, Some("1400"));
@@ -402,7 +395,7 @@ fn busybox_udhcpd_lease_renew_release_term() {
 fn dnsmasq_static_routes_and_release_on_term_with_r() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
-    let server = Dnsmasq::start(srv);
+    let server = dnsmasq(srv);
     let mut c = Udhcpc::start(cli, &["-R", "-T", "1"]);
     c.wait_event("bound", 1, Duration::from_secs(20));
     let ip = assert_configured(cli, &c, Some("1300"));
@@ -425,10 +418,10 @@ fn dnsmasq_static_routes_and_release_on_term_with_r() {
     );
     assert!(
         wait_until(Duration::from_secs(5), || server
-            .leases()
+            .lease_text()
             .contains(&ip.to_string())),
         "dnsmasq lease file: {}",
-        server.leases()
+        server.lease_text()
     );
 
     // TERM with -R: RELEASE (dnsmasq drops the lease), deconfig, exit 0.
@@ -440,10 +433,10 @@ fn dnsmasq_static_routes_and_release_on_term_with_r() {
     assert!(!routes_of(cli).contains("10.200.0.0"), "{}", routes_of(cli));
     assert!(
         wait_until(Duration::from_secs(5), || !server
-            .leases()
+            .lease_text()
             .contains(&ip.to_string())),
         "dnsmasq kept the lease: {}",
-        server.leases()
+        server.lease_text()
     );
     assert!(pids_in(cli).is_empty());
 }
@@ -452,22 +445,22 @@ fn dnsmasq_static_routes_and_release_on_term_with_r() {
 fn kea_lease_with_quit_and_arping() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
-    let server = Kea::start(srv);
+    let server = kea(srv, &pool(), &[]);
     let mut c = Udhcpc::start(cli, &["-q", "-n", "-a500", "-T", "2", "-t", "5"]);
     let st = c
         .proc
         .wait_exit(Duration::from_secs(40))
         .expect("-q exits after bound");
-    assert_eq!(st.code(), Some(0), "{}\n{}", c.log(), server.proc.log());
+    assert_eq!(st.code(), Some(0), "{}\n{}", c.log(), server.peer.log());
     assert_eq!(c.event_names(), ["deconfig", "bound"], "{}", c.log());
     let ip = assert_configured(cli, &c, Some("1280"));
     assert!(routes_of(cli).contains("default via 10.99.0.1 dev eth0"));
     assert!(
         wait_until(Duration::from_secs(5), || server
-            .leases()
+            .lease_text()
             .contains(&ip.to_string())),
         "{}",
-        server.leases()
+        server.lease_text()
     );
     assert!(pids_in(cli).is_empty());
 }
@@ -477,10 +470,11 @@ fn kea_short_lease_renews_at_t1() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
     // T1 15 s (option 58, honoured), T2 25 s, lease 30 s.
-    let server = Kea::start_with(
-        srv,
-        r#""valid-lifetime": 30, "renew-timer": 15, "rebind-timer": 25"#,
-    );
+    let pool = Pool {
+        lease_secs: 30,
+        ..pool()
+    };
+    let server = kea(srv, &pool, &[r#""renew-timer": 15, "rebind-timer": 25"#]);
     let t0 = netns::now();
     let mut c = Udhcpc::start(cli, &["-T", "1"]);
     c.wait_event("bound", 1, Duration::from_secs(20));
@@ -497,7 +491,7 @@ fn kea_short_lease_renews_at_t1() {
             .contains("udhcpc: sending renew to server 10.99.0.1"),
         "{}\n{}",
         c.log(),
-        server.proc.log()
+        server.peer.log()
     );
     c.proc.signal(Signal::SIGTERM);
     assert_eq!(
@@ -513,7 +507,7 @@ fn kea_short_lease_renews_at_t1() {
 fn background_after_bound_rewrites_pidfile() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
-    let _server = BusyboxUdhcpd::start(srv, 600);
+    let _server = busybox_udhcpd(srv);
     let dir = TempDir::new("bg");
     let pidfile = dir.path("udhcpc.pid");
     let p = pidfile.to_str().unwrap().to_string();
@@ -583,11 +577,11 @@ fn background_after_bound_rewrites_pidfile() {
 fn isc_dhcpd_lease_with_quit_release() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
-    let server = IscDhcpd::start(srv);
+    let server = isc_dhcpd(srv);
     // -q -R: bound, then RELEASE and deconfig, exit 0.
     let mut c = Udhcpc::start(cli, &["-q", "-R", "-n", "-T", "2", "-t", "5"]);
     let st = c.proc.wait_exit(Duration::from_secs(40)).expect("exits");
-    assert_eq!(st.code(), Some(0), "{}\n{}", c.log(), server.proc.log());
+    assert_eq!(st.code(), Some(0), "{}\n{}", c.log(), server.peer.log());
     assert_eq!(c.event_names(), ["deconfig", "bound", "deconfig"]);
     let bound = &c.events()[1];
     assert!(bound.contains("mtu=1350"), "{bound}");
@@ -601,11 +595,11 @@ fn isc_dhcpd_lease_with_quit_release() {
         .to_string();
     assert!(
         wait_until(Duration::from_secs(5), || {
-            let l = server.leases();
+            let l = server.lease_text();
             l.contains(&format!("lease {ip} {{")) && l.contains("binding state free")
         }),
         "dhcpd did not free the lease: {}",
-        server.leases()
+        server.lease_text()
     );
     assert!(pids_in(cli).is_empty());
 }
@@ -1023,216 +1017,65 @@ fn which(prog: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------
-// Minimal server starters (to be replaced by tests/common/peers.rs)
+// Real servers (tests/common/peers.rs)
 
-/// BusyBox udhcpd on the server namespace: router, dns, domain, mtu 1400.
-struct BusyboxUdhcpd {
-    proc: Proc,
-    dir: TempDir,
+/// What every real server hands out here: 10.99.0.100–10.99.0.150 in
+/// 10.99.0.0/24, router and DNS 10.99.0.1, 600 s leases.
+fn pool() -> Pool {
+    Pool {
+        end: Ipv4Addr::new(10, 99, 0, 150),
+        lease_secs: 600,
+        ..Pool::lab()
+    }
 }
 
-impl BusyboxUdhcpd {
-    fn start(ns: &Ns, lease: u32) -> BusyboxUdhcpd {
-        let dir = TempDir::new("bb-udhcpd");
-        let leases = dir.path("udhcpd.leases");
-        let conf = dir.write(
-            "udhcpd.conf",
-            &format!(
-                "interface eth0\nstart 10.99.0.100\nend 10.99.0.150\nlease_file {}\npidfile {}\n\
-                 auto_time 0\nopt subnet 255.255.255.0\nopt router 10.99.0.1\nopt dns 10.99.0.1\n\
-                 opt domain lab.example\nopt mtu 1400\nopt lease {lease}\n",
-                leases.display(),
-                dir.path("udhcpd.pid").display()
-            ),
-        );
-        fs::write(&leases, b"").unwrap();
-        let proc = Proc::spawn(
-            ns,
-            "busybox udhcpd",
-            dir.path("log"),
-            &["busybox", "udhcpd", "-f", "-a", "0", conf.to_str().unwrap()],
-            &[],
-        );
-        let mut s = BusyboxUdhcpd { proc, dir };
-        s.wait_ready(ns);
-        s
-    }
-
-    fn wait_ready(&mut self, ns: &Ns) {
-        if !wait_until(Duration::from_secs(10), || port67_bound(ns)) {
-            panic!("server not listening:\n{}", self.proc.log());
-        }
-    }
-
-    /// SIGUSR1 (write the lease file), then `busybox dumpleases`.
-    fn dumpleases(&mut self) -> String {
-        self.proc.signal(Signal::SIGUSR1);
-        std::thread::sleep(Duration::from_millis(200));
-        let out = Command::new("busybox")
-            .args(["dumpleases", "-f"])
-            .arg(self.dir.path("udhcpd.leases"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
+/// BusyBox udhcpd: router, dns, domain, mtu 1400.
+fn busybox_udhcpd(ns: &Ns) -> Server {
+    ServerKind::BusyboxUdhcpd.start_with(ns, &pool(), &["opt domain lab.example", "opt mtu 1400"])
 }
 
 /// dnsmasq, DHCP only: router 10.99.0.253 plus option 121 with a default
 /// route via 10.99.0.1 and 10.200.0.0/16 via 10.99.0.254, mtu 1300.
-struct Dnsmasq {
-    _proc: Proc,
-    dir: TempDir,
+fn dnsmasq(ns: &Ns) -> Server {
+    let pool = Pool {
+        router: Some(Ipv4Addr::new(10, 99, 0, 253)),
+        ..pool()
+    };
+    ServerKind::Dnsmasq.start_with(
+        ns,
+        &pool,
+        &[
+            "--user=root",
+            "--dhcp-option=15,lab.example",
+            "--dhcp-option=26,1300",
+            "--dhcp-option=121,10.200.0.0/16,10.99.0.254,0.0.0.0/0,10.99.0.1",
+        ],
+    )
 }
 
-impl Dnsmasq {
-    fn start(ns: &Ns) -> Dnsmasq {
-        let dir = TempDir::new("dnsmasq");
-        let leases = format!("--dhcp-leasefile={}", dir.path("leases").display());
-        let pid = format!("--pid-file={}", dir.path("pid").display());
-        let proc = Proc::spawn(
-            ns,
-            "dnsmasq",
-            dir.path("log"),
-            &[
-                "dnsmasq",
-                "--no-daemon",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--port=0",
-                "--interface=eth0",
-                "--bind-interfaces",
-                "--no-ping",
-                "--dhcp-authoritative",
-                "--user=root",
-                &leases,
-                &pid,
-                "--dhcp-range=10.99.0.100,10.99.0.150,255.255.255.0,600",
-                "--dhcp-option=3,10.99.0.253",
-                "--dhcp-option=6,10.99.0.1",
-                "--dhcp-option=15,lab.example",
-                "--dhcp-option=26,1300",
-                "--dhcp-option=121,10.200.0.0/16,10.99.0.254,0.0.0.0/0,10.99.0.1",
-            ],
-            &[],
-        );
-        let d = Dnsmasq { _proc: proc, dir };
-        if !wait_until(Duration::from_secs(10), || port67_bound(ns)) {
-            panic!("dnsmasq not listening:\n{}", d._proc.log());
-        }
-        d
-    }
-
-    fn leases(&self) -> String {
-        fs::read_to_string(self.dir.path("leases")).unwrap_or_default()
-    }
+/// kea-dhcp4 (raw sockets, memfile): router, dns, domain, mtu 1280;
+/// `pool`'s lease time and the `timers` members, if any.
+fn kea(ns: &Ns, pool: &Pool, timers: &[&str]) -> Server {
+    let mut extra = vec![
+        r#""option-data": [
+    { "name": "domain-name", "data": "lab.example" },
+    { "name": "interface-mtu", "data": "1280" } ]"#,
+    ];
+    extra.extend_from_slice(timers);
+    ServerKind::Kea.start_with(ns, pool, &extra)
 }
 
-/// kea-dhcp4 (raw sockets, memfile): router, dns, domain, mtu 1280.
-struct Kea {
-    proc: Proc,
-    dir: TempDir,
-}
-
-impl Kea {
-    fn start(ns: &Ns) -> Kea {
-        Self::start_with(ns, r#""valid-lifetime": 600"#)
-    }
-
-    /// `timers`: the JSON members for the lease times.
-    fn start_with(ns: &Ns, timers: &str) -> Kea {
-        let dir = TempDir::new("kea");
-        let conf = dir.write(
-            "kea.json",
-            &format!(
-                r#"{{ "Dhcp4": {{
-  "interfaces-config": {{ "interfaces": ["eth0"], "dhcp-socket-type": "raw" }},
-  "control-socket": {{ "socket-type": "unix", "socket-name": "{sock}" }},
-  "lease-database": {{ "type": "memfile", "persist": true, "name": "{leases}", "lfc-interval": 0 }},
-  {timers},
-  "subnet4": [ {{ "id": 1, "subnet": "10.99.0.0/24",
-      "pools": [ {{ "pool": "10.99.0.100 - 10.99.0.150" }} ],
-      "option-data": [
-        {{ "name": "routers", "data": "10.99.0.1" }},
-        {{ "name": "domain-name-servers", "data": "10.99.0.1" }},
-        {{ "name": "domain-name", "data": "lab.example" }},
-        {{ "name": "interface-mtu", "data": "1280" }} ] }} ],
-  "loggers": [ {{ "name": "kea-dhcp4", "output_options": [ {{ "output": "stdout" }} ], "severity": "INFO" }} ]
-}} }}
-"#,
-                sock = dir.path("kea4.sock").display(),
-                leases = dir.path("leases.csv").display()
-            ),
-        );
-        let d = dir.0.to_str().unwrap().to_string();
-        let proc = Proc::spawn(
-            ns,
-            "kea-dhcp4",
-            dir.path("log"),
-            &["kea-dhcp4", "-c", conf.to_str().unwrap()],
-            &[("KEA_PIDFILE_DIR", &d), ("KEA_LOCKFILE_DIR", &d)],
-        );
-        let k = Kea { proc, dir };
-        if !wait_until(Duration::from_secs(15), || port67_bound(ns)) {
-            panic!("kea not listening:\n{}", k.proc.log());
-        }
-        k
-    }
-
-    fn leases(&self) -> String {
-        fs::read_to_string(self.dir.path("leases.csv")).unwrap_or_default()
-    }
-}
-
-/// ISC dhcpd 4.4: router, dns, domain, mtu 1350.
-struct IscDhcpd {
-    proc: Proc,
-    dir: TempDir,
-}
-
-impl IscDhcpd {
-    fn start(ns: &Ns) -> IscDhcpd {
-        let dir = TempDir::new("dhcpd");
-        let conf = dir.write(
-            "dhcpd.conf",
-            "authoritative;\nddns-update-style none;\nping-check false;\n\
-             default-lease-time 600;\nmax-lease-time 600;\n\
-             subnet 10.99.0.0 netmask 255.255.255.0 {\n  range 10.99.0.100 10.99.0.150;\n\
-             option subnet-mask 255.255.255.0;\n  option routers 10.99.0.1;\n\
-             option domain-name-servers 10.99.0.1;\n  option domain-name \"lab.example\";\n\
-             option interface-mtu 1350;\n}\n",
-        );
-        let leases = dir.write("dhcpd.leases", "");
-        let pid = dir.path("dhcpd.pid");
-        let proc = Proc::spawn(
-            ns,
-            "dhcpd",
-            dir.path("log"),
-            &[
-                "dhcpd",
-                "-f",
-                "-d",
-                "-4",
-                "-cf",
-                conf.to_str().unwrap(),
-                "-lf",
-                leases.to_str().unwrap(),
-                "-pf",
-                pid.to_str().unwrap(),
-                "eth0",
-            ],
-            &[],
-        );
-        let s = IscDhcpd { proc, dir };
-        if !wait_until(Duration::from_secs(10), || port67_bound(ns)) {
-            panic!("dhcpd not listening:\n{}", s.proc.log());
-        }
-        s
-    }
-
-    fn leases(&self) -> String {
-        fs::read_to_string(self.dir.path("dhcpd.leases")).unwrap_or_default()
-    }
+/// ISC dhcpd 4.4: router, dns, domain, mtu 1350, no ping check.
+fn isc_dhcpd(ns: &Ns) -> Server {
+    ServerKind::IscDhcpd.start_with(
+        ns,
+        &pool(),
+        &[
+            "ping-check false;",
+            "option domain-name \"lab.example\";",
+            "option interface-mtu 1350;",
+        ],
+    )
 }
 
 /// What the crafted server puts in an OFFER/ACK.

@@ -457,12 +457,25 @@ impl ServerKind {
     /// Starts the server on `ns`'s `eth0` serving `pool`, and waits until
     /// it has bound port 67. Panics (with its log) if it fails to.
     pub fn start(self, ns: &Ns, pool: &Pool) -> Server {
+        self.start_with(ns, pool, &[])
+    }
+
+    /// As [`start`](Self::start), with `extra` configuration in the
+    /// server's own syntax: udhcpd config lines (`opt mtu 1400`), dnsmasq
+    /// arguments (`--dhcp-option=26,1300`), kea-dhcp4 `Dhcp4` members
+    /// (`"renew-timer": 15`; global `option-data` applies to the subnet),
+    /// ISC dhcpd global statements (`option interface-mtu 1350;`).
+    pub fn start_with(self, ns: &Ns, pool: &Pool, extra: &[&str]) -> Server {
         let dir = TempDir::new(&self.to_string());
         let ifname = ns.ifname;
         let (argv, env, lease_file): (Vec<String>, Vec<(&str, String)>, PathBuf) = match self {
             ServerKind::Udhcp | ServerKind::BusyboxUdhcpd => {
                 let leases = dir.path("udhcpd.leases");
-                let conf = dir.write("udhcpd.conf", &udhcpd_conf(pool, ifname, &dir));
+                let mut conf = udhcpd_conf(pool, ifname, &dir);
+                for line in extra {
+                    conf += &format!("{line}\n");
+                }
+                let conf = dir.write("udhcpd.conf", &conf);
                 let mut argv: Vec<String> = if self == ServerKind::Udhcp {
                     vec![path_str(&udhcp_bin()).into(), "udhcpd".into()]
                 } else {
@@ -474,12 +487,18 @@ impl ServerKind {
             }
             ServerKind::Dnsmasq => {
                 let leases = dir.path("dnsmasq.leases");
-                let argv = dnsmasq_argv(pool, ifname, &dir, &leases);
+                let mut argv = dnsmasq_argv(pool, ifname, &dir, &leases);
+                argv.extend(extra.iter().map(|a| a.to_string()));
                 (argv, vec![], leases)
             }
             ServerKind::Kea => {
                 let leases = dir.path("kea-leases4.csv");
-                let conf = dir.write("kea-dhcp4.json", &kea_conf(pool, ifname, &dir, &leases));
+                let mut conf = kea_conf(pool, ifname, &dir, &leases);
+                if !extra.is_empty() {
+                    let members = format!("{{ \"Dhcp4\": {{\n  {},\n", extra.join(",\n  "));
+                    conf = conf.replacen("{ \"Dhcp4\": {\n", &members, 1);
+                }
+                let conf = dir.write("kea-dhcp4.json", &conf);
                 let d = path_str(dir.dir()).to_string();
                 let env = vec![("KEA_PIDFILE_DIR", d.clone()), ("KEA_LOCKFILE_DIR", d)];
                 let argv = vec!["kea-dhcp4".into(), "-c".into(), path_str(&conf).into()];
@@ -488,7 +507,11 @@ impl ServerKind {
             ServerKind::IscDhcpd => {
                 let leases = dir.write("dhcpd.leases", "");
                 let own = ns.addr;
-                let conf = dir.write("dhcpd.conf", &dhcpd_conf(pool, own));
+                let mut conf = dhcpd_conf(pool, own);
+                for line in extra {
+                    conf += &format!("{line}\n");
+                }
+                let conf = dir.write("dhcpd.conf", &conf);
                 let argv = vec![
                     "dhcpd".into(),
                     "-f".into(),
