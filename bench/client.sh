@@ -184,12 +184,8 @@ for name in $CLIENTS; do
 			if ! kill -0 "$CLI_PID" 2>/dev/null; then
 				wait "$CLI_PID" 2>/dev/null || true
 				CLI_PID=
-				if grep -q 'not implemented yet' "$BENCH_RUN/log"; then
-					status="n/a (not implemented yet)"
-				else
-					status="error: exited before bound (run $i)"
-					sed 's/^/  /' "$BENCH_RUN/log" >&2
-				fi
+				status="error: exited before bound (run $i)"
+				sed 's/^/  /' "$BENCH_RUN/log" >&2
 				break
 			fi
 			if [ $((SECONDS - t0)) -ge "$TIMEOUT" ]; then

@@ -6,11 +6,12 @@
 
 mod common;
 
+use common::peers::busybox;
 use common::tempdir::TempDir;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use udhcp::lease::{file, Hostname, LeaseRecord};
 use udhcp::sys::clock;
@@ -24,24 +25,6 @@ const FIXTURE: &str = concat!(
 );
 const HEADER_IN: &str = "Mac Address       IP Address      Host Name           Expires in";
 const HEADER_AT: &str = "Mac Address       IP Address      Host Name           Expires at";
-
-fn busybox() -> Option<&'static str> {
-    let ok = Command::new("busybox")
-        .arg("true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some("busybox");
-    }
-    assert!(
-        std::env::var("UDHCP_REQUIRE_NETNS").as_deref() != Ok("1"),
-        "busybox is required (UDHCP_REQUIRE_NETNS=1) but missing"
-    );
-    println!("skipped: busybox not installed");
-    None
-}
 
 fn ours(args: &[&str], file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_udhcp"))

@@ -14,6 +14,7 @@
 
 mod common;
 
+use common::peers::busybox;
 use common::tempdir::TempDir;
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
@@ -46,26 +47,6 @@ fn writer_bin() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// BusyBox, if installed; otherwise a printed skip (a failure when
-/// UDHCP_REQUIRE_NETNS=1, as for the other tests needing peers).
-fn busybox() -> Option<&'static str> {
-    let ok = Command::new("busybox")
-        .arg("true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some("busybox");
-    }
-    assert!(
-        std::env::var("UDHCP_REQUIRE_NETNS").as_deref() != Ok("1"),
-        "busybox is required (UDHCP_REQUIRE_NETNS=1) but missing"
-    );
-    println!("skipped: busybox not installed");
-    None
 }
 
 const BASE: u32 = 0x0A00_0000;

@@ -5,8 +5,7 @@
 //! its own namespaces. Without root these print `skipped: ...` and pass,
 //! unless `UDHCP_REQUIRE_NETNS=1`.
 //!
-//! The last two tests run the binary under test through the same helpers;
-//! while an applet is a stub (`not implemented yet`) they print `skipped`.
+//! The last two tests run the binary under test through the same helpers.
 
 mod common;
 
@@ -14,7 +13,7 @@ use std::net::Ipv4Addr;
 
 use common::netns::{Lab, NsSpec};
 use common::peers::{
-    dhcrelay, perfdhcp, ClientKind, Event, PerfRun, Pool, RelayLab, Server, ServerKind, StartError,
+    dhcrelay, perfdhcp, ClientKind, Event, PerfRun, Pool, RelayLab, Server, ServerKind,
 };
 
 /// Server (10.99.0.1/24) and an unconfigured client, on one veth pair.
@@ -195,13 +194,7 @@ fn udhcpd_under_test_serves_busybox_udhcpc() {
         return;
     };
     let pool = Pool::lab();
-    let mut server = match ServerKind::Udhcp.try_start(lab.ns(0), &pool) {
-        Ok(s) => s,
-        Err(StartError::NotImplemented) => {
-            eprintln!("skipped: udhcp udhcpd is not implemented yet");
-            return;
-        }
-    };
+    let mut server = ServerKind::Udhcp.start(lab.ns(0), &pool);
     let mut client = ClientKind::BusyboxUdhcpc.start(lab.ns(1), &[]);
     let ev = client.wait_bound();
     let ip = assert_bound_from(&ev, &pool, lab.ns(0).ip());
@@ -215,13 +208,7 @@ fn udhcpc_under_test_gets_lease_from_dnsmasq() {
     };
     let pool = Pool::lab();
     let _server = ServerKind::Dnsmasq.start(lab.ns(0), &pool);
-    let mut client = match ClientKind::Udhcp.try_start(lab.ns(1), &[]) {
-        Ok(c) => c,
-        Err(StartError::NotImplemented) => {
-            eprintln!("skipped: udhcp udhcpc is not implemented yet");
-            return;
-        }
-    };
+    let mut client = ClientKind::Udhcp.start(lab.ns(1), &[]);
     let ev = client.wait_bound();
     assert_bound_from(&ev, &pool, lab.ns(0).ip());
 }

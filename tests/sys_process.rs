@@ -12,7 +12,6 @@ mod common;
 
 use common::tempdir::TempDir;
 use std::fs;
-use std::io::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -39,31 +38,6 @@ fn harness() -> PathBuf {
         "{} is missing: `cargo test` builds it; with a filter such as \
          `cargo test --test sys_process`, run `cargo build --example sys_harness` first",
         path.display()
-    );
-    path
-}
-
-/// Writes an executable script. A child process writes it, never this one:
-/// tests run on parallel threads, and a writable fd to the file held here
-/// while another thread forks would be inherited by that child until it
-/// execs, making our own exec of the script fail with ETXTBSY ("Text file
-/// busy") — a rare, timing-dependent failure seen once in a full run.
-fn write_script(dir: &TempDir, name: &str, body: &str) -> PathBuf {
-    let path = dir.path(name);
-    let mut writer = Command::new("/bin/sh")
-        .args(["-c", "cat > \"$0\" && chmod 755 \"$0\""])
-        .arg(&path)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn sh to write the script");
-    let mut stdin = writer.stdin.take().expect("piped stdin");
-    stdin
-        .write_all(format!("#!/bin/sh\n{body}").as_bytes())
-        .expect("write script text");
-    drop(stdin);
-    assert!(
-        writer.wait().expect("wait for sh").success(),
-        "writing {name}"
     );
     path
 }
@@ -333,8 +307,7 @@ fn logs(dir: &TempDir) -> (String, String) {
 fn term_during_script_kills_the_whole_tree() {
     let dir = TempDir::new("term");
     let out = dir.0.to_str().unwrap();
-    let script = write_script(
-        &dir,
+    let script = dir.write_script(
         "hang.sh",
         "sleep 1000 &\necho $! > \"$OUT/bg\"\necho $$ > \"$OUT/pid\"\nsleep 1000\n",
     );
@@ -386,8 +359,7 @@ fn hanging_script_times_out_and_is_killed() {
     let out = dir.0.to_str().unwrap();
     // Ignores TERM (and so do its children, by inheritance): only the
     // SIGKILL after the grace period can end it.
-    let script = write_script(
-        &dir,
+    let script = dir.write_script(
         "stuck.sh",
         "trap '' TERM\nsleep 1000 &\necho $! > \"$OUT/bg\"\necho $$ > \"$OUT/pid\"\nsleep 1000\n",
     );
@@ -429,8 +401,7 @@ fn hanging_script_times_out_and_is_killed() {
 fn script_sees_exactly_our_env_plus_its_own() {
     let dir = TempDir::new("env");
     let out = dir.0.to_str().unwrap();
-    let script = write_script(
-        &dir,
+    let script = dir.write_script(
         "dump.sh",
         "env > \"$OUT/env\"\necho \"$0 $*\" > \"$OUT/argv\"\n",
     );
@@ -563,7 +534,7 @@ fn script_outcomes() {
         ("kill -USR2 $$\nsleep 5\n", "outcome: Signaled(12)\n"),
     ];
     for (i, (body, want)) in cases.iter().enumerate() {
-        let script = write_script(&dir, &format!("s{i}.sh"), body);
+        let script = dir.write_script(&format!("s{i}.sh"), body);
         let mut child = logged(&dir, harness_cmd(&["script", script.to_str().unwrap()]));
         assert_eq!(wait_exit(&mut child, LIMIT).code(), Some(0));
         let (stdout, _) = logs(&dir);

@@ -10,22 +10,21 @@
 //! `RESOLV_CONF` pointing into the test's temp dir; the script never
 //! touches the host. A failing test prints the logs of every peer.
 //!
-//! The server starters at the bottom are minimal and local to this file;
-//! they are meant to be replaced by `tests/common/peers.rs` once that
-//! harness lands on main.
+//! The real servers are started by `tests/common/peers.rs`.
 
 mod common;
 
 use std::fs;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::netns::{self, Lab, Ns, NsSpec};
+use common::peers::{Pool, Server, ServerKind};
+use common::tempdir::TempDir;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -53,53 +52,6 @@ fn lab() -> Option<Lab> {
 
 // ---------------------------------------------------------------------------
 // Temp dirs, processes, waiting
-
-static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let k = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("udhcpc-e2e-{}-{k}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-        TempDir(p)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.join(name);
-        fs::write(&p, text).unwrap();
-        p
-    }
-
-    /// An executable shell script. Written by a child process (`cp` of a
-    /// file written here) so no fd of ours is open for writing on it when
-    /// it is executed (ETXTBSY).
-    fn script(&self, name: &str, body: &str) -> PathBuf {
-        let src = self.write(&format!(".{}.src", name.replace('/', "_")), body);
-        let p = self.join(name);
-        if let Some(parent) = p.parent() {
-            fs::create_dir_all(parent).unwrap();
-        }
-        let st = Command::new("cp").arg(&src).arg(&p).status().unwrap();
-        assert!(st.success());
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A process inside a namespace, output to a log file; stopped by PID
 /// (TERM, then KILL) and reaped on drop. Its log is printed when dropped
@@ -194,12 +146,6 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Whether something in `ns` has bound UDP port 67.
-fn port67_bound(ns: &Ns) -> bool {
-    let out = ns.exec(&["ss", "-Huln", "sport", "= :67"]);
-    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
-}
-
 /// Whether `pid` runs (a zombie waiting for an init that does not reap
 /// counts as gone).
 fn alive(pid: i32) -> bool {
@@ -263,24 +209,24 @@ impl Udhcpc {
 
     fn start_with_hooks(ns: &Ns, args: &[&str], hooks: &[(&str, &str)]) -> Udhcpc {
         let dir = TempDir::new("udhcpc");
-        let script = dir.script(
+        let script = dir.write_script(
             "default.script",
             &fs::read_to_string(DEFAULT_SCRIPT).unwrap(),
         );
-        dir.script("default.script.d/10-record", RECORD_HOOK);
+        dir.write_script("default.script.d/10-record", RECORD_HOOK);
         for (name, body) in hooks {
-            dir.script(&format!("default.script.d/{name}"), body);
+            dir.write_script(&format!("default.script.d/{name}"), body);
         }
-        fs::write(dir.join("resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
+        fs::write(dir.path("resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
         let script = script.to_str().unwrap().to_string();
         let mut argv = vec![bin(), "udhcpc", "-f", "-i", "eth0", "-s", &script];
         argv.extend_from_slice(args);
-        let resolv = dir.join("resolv.conf");
-        let events = dir.join("events");
+        let resolv = dir.path("resolv.conf");
+        let events = dir.path("events");
         let proc = Proc::spawn(
             ns,
             "udhcpc",
-            dir.join("udhcpc.log"),
+            dir.path("udhcpc.log"),
             &argv,
             &[
                 ("RESOLV_CONF", resolv.to_str().unwrap()),
@@ -291,7 +237,7 @@ impl Udhcpc {
     }
 
     fn events(&self) -> Vec<String> {
-        fs::read_to_string(self.dir.join("events"))
+        fs::read_to_string(self.dir.path("events"))
             .unwrap_or_default()
             .lines()
             .map(str::to_string)
@@ -321,7 +267,7 @@ impl Udhcpc {
     }
 
     fn resolv(&self) -> String {
-        fs::read_to_string(self.dir.join("resolv.conf")).unwrap()
+        fs::read_to_string(self.dir.path("resolv.conf")).unwrap()
     }
 
     fn log(&self) -> String {
@@ -379,7 +325,7 @@ fn assert_configured(ns: &Ns, c: &Udhcpc, expect_mtu: Option<&str>) -> Ipv4Addr 
 fn busybox_udhcpd_lease_renew_release_term() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
-    let mut server = BusyboxUdhcpd::start(srv, 600);
+    let mut server = busybox_udhcpd(srv);
     let mut c = Udhcpc::start(cli, &["-T", "1"]);
     c.wait_event("bound", 1, Duration::from_secs(20));
     let ip = assert_configured(cli, &c, Some("1400"));
@@ -449,7 +395,7 @@ fn busybox_udhcpd_lease_renew_release_term() {
 fn dnsmasq_static_routes_and_release_on_term_with_r() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
-    let server = Dnsmasq::start(srv);
+    let server = dnsmasq(srv);
     let mut c = Udhcpc::start(cli, &["-R", "-T", "1"]);
     c.wait_event("bound", 1, Duration::from_secs(20));
     let ip = assert_configured(cli, &c, Some("1300"));
@@ -472,10 +418,10 @@ fn dnsmasq_static_routes_and_release_on_term_with_r() {
     );
     assert!(
         wait_until(Duration::from_secs(5), || server
-            .leases()
+            .lease_text()
             .contains(&ip.to_string())),
         "dnsmasq lease file: {}",
-        server.leases()
+        server.lease_text()
     );
 
     // TERM with -R: RELEASE (dnsmasq drops the lease), deconfig, exit 0.
@@ -487,10 +433,10 @@ fn dnsmasq_static_routes_and_release_on_term_with_r() {
     assert!(!routes_of(cli).contains("10.200.0.0"), "{}", routes_of(cli));
     assert!(
         wait_until(Duration::from_secs(5), || !server
-            .leases()
+            .lease_text()
             .contains(&ip.to_string())),
         "dnsmasq kept the lease: {}",
-        server.leases()
+        server.lease_text()
     );
     assert!(pids_in(cli).is_empty());
 }
@@ -499,22 +445,22 @@ fn dnsmasq_static_routes_and_release_on_term_with_r() {
 fn kea_lease_with_quit_and_arping() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
-    let server = Kea::start(srv);
+    let server = kea(srv, &pool(), &[]);
     let mut c = Udhcpc::start(cli, &["-q", "-n", "-a500", "-T", "2", "-t", "5"]);
     let st = c
         .proc
         .wait_exit(Duration::from_secs(40))
         .expect("-q exits after bound");
-    assert_eq!(st.code(), Some(0), "{}\n{}", c.log(), server.proc.log());
+    assert_eq!(st.code(), Some(0), "{}\n{}", c.log(), server.peer.log());
     assert_eq!(c.event_names(), ["deconfig", "bound"], "{}", c.log());
     let ip = assert_configured(cli, &c, Some("1280"));
     assert!(routes_of(cli).contains("default via 10.99.0.1 dev eth0"));
     assert!(
         wait_until(Duration::from_secs(5), || server
-            .leases()
+            .lease_text()
             .contains(&ip.to_string())),
         "{}",
-        server.leases()
+        server.lease_text()
     );
     assert!(pids_in(cli).is_empty());
 }
@@ -524,10 +470,11 @@ fn kea_short_lease_renews_at_t1() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
     // T1 15 s (option 58, honoured), T2 25 s, lease 30 s.
-    let server = Kea::start_with(
-        srv,
-        r#""valid-lifetime": 30, "renew-timer": 15, "rebind-timer": 25"#,
-    );
+    let pool = Pool {
+        lease_secs: 30,
+        ..pool()
+    };
+    let server = kea(srv, &pool, &[r#""renew-timer": 15, "rebind-timer": 25"#]);
     let t0 = netns::now();
     let mut c = Udhcpc::start(cli, &["-T", "1"]);
     c.wait_event("bound", 1, Duration::from_secs(20));
@@ -544,7 +491,7 @@ fn kea_short_lease_renews_at_t1() {
             .contains("udhcpc: sending renew to server 10.99.0.1"),
         "{}\n{}",
         c.log(),
-        server.proc.log()
+        server.peer.log()
     );
     c.proc.signal(Signal::SIGTERM);
     assert_eq!(
@@ -560,25 +507,25 @@ fn kea_short_lease_renews_at_t1() {
 fn background_after_bound_rewrites_pidfile() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
-    let _server = BusyboxUdhcpd::start(srv, 600);
+    let _server = busybox_udhcpd(srv);
     let dir = TempDir::new("bg");
-    let pidfile = dir.join("udhcpc.pid");
+    let pidfile = dir.path("udhcpc.pid");
     let p = pidfile.to_str().unwrap().to_string();
     // No -f: after `bound` the parent exits 0 and the child goes on. The
     // guard kills the daemon if the test fails before it is stopped.
     let _guard = DaemonGuard(pidfile.clone());
     let scratch = TempDir::new("bg-run");
-    let script = scratch.script(
+    let script = scratch.write_script(
         "default.script",
         &fs::read_to_string(DEFAULT_SCRIPT).unwrap(),
     );
-    scratch.script("default.script.d/10-record", RECORD_HOOK);
-    let events = scratch.join("events");
-    let resolv = scratch.join("resolv.conf");
+    scratch.write_script("default.script.d/10-record", RECORD_HOOK);
+    let events = scratch.path("events");
+    let resolv = scratch.path("resolv.conf");
     let mut parent = Proc::spawn(
         cli,
         "udhcpc (background)",
-        scratch.join("log"),
+        scratch.path("log"),
         &[
             bin(),
             "udhcpc",
@@ -630,11 +577,11 @@ fn background_after_bound_rewrites_pidfile() {
 fn isc_dhcpd_lease_with_quit_release() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
-    let server = IscDhcpd::start(srv);
+    let server = isc_dhcpd(srv);
     // -q -R: bound, then RELEASE and deconfig, exit 0.
     let mut c = Udhcpc::start(cli, &["-q", "-R", "-n", "-T", "2", "-t", "5"]);
     let st = c.proc.wait_exit(Duration::from_secs(40)).expect("exits");
-    assert_eq!(st.code(), Some(0), "{}\n{}", c.log(), server.proc.log());
+    assert_eq!(st.code(), Some(0), "{}\n{}", c.log(), server.peer.log());
     assert_eq!(c.event_names(), ["deconfig", "bound", "deconfig"]);
     let bound = &c.events()[1];
     assert!(bound.contains("mtu=1350"), "{bound}");
@@ -648,11 +595,11 @@ fn isc_dhcpd_lease_with_quit_release() {
         .to_string();
     assert!(
         wait_until(Duration::from_secs(5), || {
-            let l = server.leases();
+            let l = server.lease_text();
             l.contains(&format!("lease {ip} {{")) && l.contains("binding state free")
         }),
         "dhcpd did not free the lease: {}",
-        server.leases()
+        server.lease_text()
     );
     assert!(pids_in(cli).is_empty());
 }
@@ -685,7 +632,7 @@ fn pidfile_refuses_second_instance_and_is_removed_on_term() {
     let Some(lab) = lab() else { return };
     let cli = lab.ns(1);
     let dir = TempDir::new("pid");
-    let pidfile = dir.join("udhcpc.pid");
+    let pidfile = dir.path("udhcpc.pid");
     let p = pidfile.to_str().unwrap();
     let mut first = Udhcpc::start(cli, &["-p", p, "-T", "1"]);
     assert!(
@@ -725,7 +672,7 @@ fn term_during_a_hanging_script_kills_its_group_and_exits() {
     // A hook that starts a background child and then hangs on deconfig.
     let hang = "#!/bin/sh\n[ \"$1\" = deconfig ] || exit 0\nsleep 300 &\necho started >\"$EVENTS.hang\"\nsleep 300\n";
     let mut c = Udhcpc::start_with_hooks(cli, &["-T", "1"], &[("90-hang", hang)]);
-    let marker = c.dir.join("events.hang");
+    let marker = c.dir.path("events.hang");
     assert!(wait_until(Duration::from_secs(5), || marker.exists()));
     c.proc.signal(Signal::SIGTERM);
     let st = c.proc.wait_exit(Duration::from_secs(5)).expect("exits");
@@ -745,7 +692,7 @@ fn hostile_server_values_never_reach_a_shell() {
     let Some(lab) = lab() else { return };
     let (srv, cli) = (lab.ns(0), lab.ns(1));
     let dir = TempDir::new("canary");
-    let canary = dir.join("CANARY");
+    let canary = dir.path("CANARY");
     let c_path = canary.to_str().unwrap().to_string();
     let evil = [
         format!("$(touch {c_path})"),
@@ -802,12 +749,19 @@ echo "$1 message=$message hostname=$hostname sname=$sname" >>"$EVENTS.values"
         c.events()
     );
     // The hook did see the values, defused (`$(`, backticks, `;` → `_`).
-    let values = fs::read_to_string(c.dir.join("events.values")).unwrap();
+    let values = fs::read_to_string(c.dir.path("events.values")).unwrap();
     assert!(values.contains("message=__touch "), "{values}");
     assert!(values.contains("hostname=bad"), "{values}");
-    // The resolv.conf block holds only the good address.
+    // resolv.conf has the good server and not one byte a shell acts on.
+    // Sanitised words from the hostile search list (119) may be there,
+    // depending on which options fit the packet: a defused word such as
+    // `touch` in a search line is harmless, a `$(` or `;` would not be.
     let r = c.resolv();
-    assert!(!r.contains("touch"), "{r}");
+    assert!(r.lines().any(|l| l == "nameserver 10.99.0.1"), "{r}");
+    assert!(
+        !r.contains(['$', '`', ';', '|', '&', '(', ')', '\'', '"', '\\']),
+        "{r}"
+    );
     assert!(server.seen().contains(&"request".to_string()));
 }
 
@@ -1004,7 +958,7 @@ fn default_script_falls_back_to_ifconfig_and_route() {
     let ns = lab.ns(0);
     let dir = TempDir::new("noip");
     // A PATH with BusyBox applets and no `ip`.
-    let bb = dir.join("bin");
+    let bb = dir.path("bin");
     fs::create_dir_all(&bb).unwrap();
     let busybox = which("busybox");
     for app in [
@@ -1064,216 +1018,65 @@ fn which(prog: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------
-// Minimal server starters (to be replaced by tests/common/peers.rs)
+// Real servers (tests/common/peers.rs)
 
-/// BusyBox udhcpd on the server namespace: router, dns, domain, mtu 1400.
-struct BusyboxUdhcpd {
-    proc: Proc,
-    dir: TempDir,
+/// What every real server hands out here: 10.99.0.100–10.99.0.150 in
+/// 10.99.0.0/24, router and DNS 10.99.0.1, 600 s leases.
+fn pool() -> Pool {
+    Pool {
+        end: Ipv4Addr::new(10, 99, 0, 150),
+        lease_secs: 600,
+        ..Pool::lab()
+    }
 }
 
-impl BusyboxUdhcpd {
-    fn start(ns: &Ns, lease: u32) -> BusyboxUdhcpd {
-        let dir = TempDir::new("bb-udhcpd");
-        let leases = dir.join("udhcpd.leases");
-        let conf = dir.write(
-            "udhcpd.conf",
-            &format!(
-                "interface eth0\nstart 10.99.0.100\nend 10.99.0.150\nlease_file {}\npidfile {}\n\
-                 auto_time 0\nopt subnet 255.255.255.0\nopt router 10.99.0.1\nopt dns 10.99.0.1\n\
-                 opt domain lab.example\nopt mtu 1400\nopt lease {lease}\n",
-                leases.display(),
-                dir.join("udhcpd.pid").display()
-            ),
-        );
-        fs::write(&leases, b"").unwrap();
-        let proc = Proc::spawn(
-            ns,
-            "busybox udhcpd",
-            dir.join("log"),
-            &["busybox", "udhcpd", "-f", "-a", "0", conf.to_str().unwrap()],
-            &[],
-        );
-        let mut s = BusyboxUdhcpd { proc, dir };
-        s.wait_ready(ns);
-        s
-    }
-
-    fn wait_ready(&mut self, ns: &Ns) {
-        if !wait_until(Duration::from_secs(10), || port67_bound(ns)) {
-            panic!("server not listening:\n{}", self.proc.log());
-        }
-    }
-
-    /// SIGUSR1 (write the lease file), then `busybox dumpleases`.
-    fn dumpleases(&mut self) -> String {
-        self.proc.signal(Signal::SIGUSR1);
-        std::thread::sleep(Duration::from_millis(200));
-        let out = Command::new("busybox")
-            .args(["dumpleases", "-f"])
-            .arg(self.dir.join("udhcpd.leases"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
+/// BusyBox udhcpd: router, dns, domain, mtu 1400.
+fn busybox_udhcpd(ns: &Ns) -> Server {
+    ServerKind::BusyboxUdhcpd.start_with(ns, &pool(), &["opt domain lab.example", "opt mtu 1400"])
 }
 
 /// dnsmasq, DHCP only: router 10.99.0.253 plus option 121 with a default
 /// route via 10.99.0.1 and 10.200.0.0/16 via 10.99.0.254, mtu 1300.
-struct Dnsmasq {
-    _proc: Proc,
-    dir: TempDir,
+fn dnsmasq(ns: &Ns) -> Server {
+    let pool = Pool {
+        router: Some(Ipv4Addr::new(10, 99, 0, 253)),
+        ..pool()
+    };
+    ServerKind::Dnsmasq.start_with(
+        ns,
+        &pool,
+        &[
+            "--user=root",
+            "--dhcp-option=15,lab.example",
+            "--dhcp-option=26,1300",
+            "--dhcp-option=121,10.200.0.0/16,10.99.0.254,0.0.0.0/0,10.99.0.1",
+        ],
+    )
 }
 
-impl Dnsmasq {
-    fn start(ns: &Ns) -> Dnsmasq {
-        let dir = TempDir::new("dnsmasq");
-        let leases = format!("--dhcp-leasefile={}", dir.join("leases").display());
-        let pid = format!("--pid-file={}", dir.join("pid").display());
-        let proc = Proc::spawn(
-            ns,
-            "dnsmasq",
-            dir.join("log"),
-            &[
-                "dnsmasq",
-                "--no-daemon",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--port=0",
-                "--interface=eth0",
-                "--bind-interfaces",
-                "--no-ping",
-                "--dhcp-authoritative",
-                "--user=root",
-                &leases,
-                &pid,
-                "--dhcp-range=10.99.0.100,10.99.0.150,255.255.255.0,600",
-                "--dhcp-option=3,10.99.0.253",
-                "--dhcp-option=6,10.99.0.1",
-                "--dhcp-option=15,lab.example",
-                "--dhcp-option=26,1300",
-                "--dhcp-option=121,10.200.0.0/16,10.99.0.254,0.0.0.0/0,10.99.0.1",
-            ],
-            &[],
-        );
-        let d = Dnsmasq { _proc: proc, dir };
-        if !wait_until(Duration::from_secs(10), || port67_bound(ns)) {
-            panic!("dnsmasq not listening:\n{}", d._proc.log());
-        }
-        d
-    }
-
-    fn leases(&self) -> String {
-        fs::read_to_string(self.dir.join("leases")).unwrap_or_default()
-    }
+/// kea-dhcp4 (raw sockets, memfile): router, dns, domain, mtu 1280;
+/// `pool`'s lease time and the `timers` members, if any.
+fn kea(ns: &Ns, pool: &Pool, timers: &[&str]) -> Server {
+    let mut extra = vec![
+        r#""option-data": [
+    { "name": "domain-name", "data": "lab.example" },
+    { "name": "interface-mtu", "data": "1280" } ]"#,
+    ];
+    extra.extend_from_slice(timers);
+    ServerKind::Kea.start_with(ns, pool, &extra)
 }
 
-/// kea-dhcp4 (raw sockets, memfile): router, dns, domain, mtu 1280.
-struct Kea {
-    proc: Proc,
-    dir: TempDir,
-}
-
-impl Kea {
-    fn start(ns: &Ns) -> Kea {
-        Self::start_with(ns, r#""valid-lifetime": 600"#)
-    }
-
-    /// `timers`: the JSON members for the lease times.
-    fn start_with(ns: &Ns, timers: &str) -> Kea {
-        let dir = TempDir::new("kea");
-        let conf = dir.write(
-            "kea.json",
-            &format!(
-                r#"{{ "Dhcp4": {{
-  "interfaces-config": {{ "interfaces": ["eth0"], "dhcp-socket-type": "raw" }},
-  "control-socket": {{ "socket-type": "unix", "socket-name": "{sock}" }},
-  "lease-database": {{ "type": "memfile", "persist": true, "name": "{leases}", "lfc-interval": 0 }},
-  {timers},
-  "subnet4": [ {{ "id": 1, "subnet": "10.99.0.0/24",
-      "pools": [ {{ "pool": "10.99.0.100 - 10.99.0.150" }} ],
-      "option-data": [
-        {{ "name": "routers", "data": "10.99.0.1" }},
-        {{ "name": "domain-name-servers", "data": "10.99.0.1" }},
-        {{ "name": "domain-name", "data": "lab.example" }},
-        {{ "name": "interface-mtu", "data": "1280" }} ] }} ],
-  "loggers": [ {{ "name": "kea-dhcp4", "output_options": [ {{ "output": "stdout" }} ], "severity": "INFO" }} ]
-}} }}
-"#,
-                sock = dir.join("kea4.sock").display(),
-                leases = dir.join("leases.csv").display()
-            ),
-        );
-        let d = dir.0.to_str().unwrap().to_string();
-        let proc = Proc::spawn(
-            ns,
-            "kea-dhcp4",
-            dir.join("log"),
-            &["kea-dhcp4", "-c", conf.to_str().unwrap()],
-            &[("KEA_PIDFILE_DIR", &d), ("KEA_LOCKFILE_DIR", &d)],
-        );
-        let k = Kea { proc, dir };
-        if !wait_until(Duration::from_secs(15), || port67_bound(ns)) {
-            panic!("kea not listening:\n{}", k.proc.log());
-        }
-        k
-    }
-
-    fn leases(&self) -> String {
-        fs::read_to_string(self.dir.join("leases.csv")).unwrap_or_default()
-    }
-}
-
-/// ISC dhcpd 4.4: router, dns, domain, mtu 1350.
-struct IscDhcpd {
-    proc: Proc,
-    dir: TempDir,
-}
-
-impl IscDhcpd {
-    fn start(ns: &Ns) -> IscDhcpd {
-        let dir = TempDir::new("dhcpd");
-        let conf = dir.write(
-            "dhcpd.conf",
-            "authoritative;\nddns-update-style none;\nping-check false;\n\
-             default-lease-time 600;\nmax-lease-time 600;\n\
-             subnet 10.99.0.0 netmask 255.255.255.0 {\n  range 10.99.0.100 10.99.0.150;\n\
-             option subnet-mask 255.255.255.0;\n  option routers 10.99.0.1;\n\
-             option domain-name-servers 10.99.0.1;\n  option domain-name \"lab.example\";\n\
-             option interface-mtu 1350;\n}\n",
-        );
-        let leases = dir.write("dhcpd.leases", "");
-        let pid = dir.join("dhcpd.pid");
-        let proc = Proc::spawn(
-            ns,
-            "dhcpd",
-            dir.join("log"),
-            &[
-                "dhcpd",
-                "-f",
-                "-d",
-                "-4",
-                "-cf",
-                conf.to_str().unwrap(),
-                "-lf",
-                leases.to_str().unwrap(),
-                "-pf",
-                pid.to_str().unwrap(),
-                "eth0",
-            ],
-            &[],
-        );
-        let s = IscDhcpd { proc, dir };
-        if !wait_until(Duration::from_secs(10), || port67_bound(ns)) {
-            panic!("dhcpd not listening:\n{}", s.proc.log());
-        }
-        s
-    }
-
-    fn leases(&self) -> String {
-        fs::read_to_string(self.dir.join("dhcpd.leases")).unwrap_or_default()
-    }
+/// ISC dhcpd 4.4: router, dns, domain, mtu 1350, no ping check.
+fn isc_dhcpd(ns: &Ns) -> Server {
+    ServerKind::IscDhcpd.start_with(
+        ns,
+        &pool(),
+        &[
+            "ping-check false;",
+            "option domain-name \"lab.example\";",
+            "option interface-mtu 1350;",
+        ],
+    )
 }
 
 /// What the crafted server puts in an OFFER/ACK.

@@ -59,25 +59,6 @@ impl PathStr for TempDir {
     }
 }
 
-/// Writes an executable script through a child process (a writable fd held
-/// by this multi-threaded process could leak into a concurrent fork and
-/// make exec fail with ETXTBSY).
-fn write_script(path: &Path, body: &str) {
-    let mut w = Command::new("/bin/sh")
-        .args(["-c", "cat > \"$0\" && chmod 755 \"$0\""])
-        .arg(path)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("sh");
-    use std::io::Write as _;
-    w.stdin
-        .take()
-        .expect("stdin")
-        .write_all(body.as_bytes())
-        .expect("write script");
-    assert!(w.wait().expect("wait").success());
-}
-
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_default()
 }
@@ -590,8 +571,8 @@ fn busybox_udhcpc_gets_renews_and_releases() {
     .unwrap();
     let d = Udhcpd::start(lab.ns(0), &dir, &["-v", "-a", "0"]);
     let events = dir.path("events");
-    write_script(
-        &dir.path("script"),
+    dir.write_script(
+        "script",
         &format!(
             "#!/bin/sh\necho \"$1 $ip\" >> {0}\ncase \"$1\" in\n\
              bound|renew) ip addr flush dev $interface; ip addr add $ip/24 dev $interface;;\n\
@@ -657,8 +638,8 @@ fn isc_dhclient_gets_renews_and_releases() {
     .unwrap();
     let d = Udhcpd::start(lab.ns(0), &dir, &["-v", "-a", "0"]);
     let events = dir.path("events");
-    write_script(
-        &dir.path("script"),
+    dir.write_script(
+        "script",
         &format!(
             "#!/bin/sh\necho \"$reason $new_ip_address\" >> {0}\ncase \"$reason\" in\n\
              BOUND|RENEW|REBIND|REBOOT) ip addr flush dev $interface; \
@@ -728,8 +709,8 @@ fn dhcpcd_gets_renews_and_releases() {
     .unwrap();
     let d = Udhcpd::start(lab.ns(0), &dir, &["-v", "-a", "0"]);
     let events = dir.path("events");
-    write_script(
-        &dir.path("hook"),
+    dir.write_script(
+        "hook",
         &format!(
             "#!/bin/sh\necho \"$reason $new_ip_address\" >> {}\n",
             events.display()
@@ -738,8 +719,8 @@ fn dhcpcd_gets_renews_and_releases() {
     // dhcpcd keeps its state in /run/dhcpcd and /var/lib/dhcpcd: give it
     // private tmpfs copies (ip netns exec already made a private mount
     // namespace), so nothing of the host's is touched.
-    write_script(
-        &dir.path("run-dhcpcd"),
+    dir.write_script(
+        "run-dhcpcd",
         &format!(
             "#!/bin/sh\nset -e\nmount -t tmpfs tmpfs /run\nmount -t tmpfs tmpfs /var/lib/dhcpcd\n\
              exec dhcpcd -B -4 -A -L -f /dev/null -c {} -t 20 eth0\n",
@@ -1260,8 +1241,8 @@ fn notify_file_runs_without_blocking_and_leaves_no_child() {
     let dir = TempDir::new("notify");
     let notified = dir.path("notified");
     // A slow hook: it logs its argument and its pid, then hangs.
-    write_script(
-        &dir.path("notify"),
+    dir.write_script(
+        "notify",
         &format!(
             "#!/bin/sh\necho \"$$ $1\" >> {}\nsleep 30\n",
             notified.display()

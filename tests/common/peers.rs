@@ -35,11 +35,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -48,6 +46,7 @@ use nix::unistd::Pid;
 use udhcp::wire::MacAddr;
 
 use super::netns::{now, Lab, Ns, NsSpec};
+pub use super::tempdir::TempDir;
 
 /// How long a server may take to bind its port.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -55,10 +54,6 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 pub const BOUND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Grace between SIGTERM and SIGKILL when a peer is stopped.
 const STOP_GRACE: Duration = Duration::from_secs(3);
-/// What our applets print while they are stubs.
-pub const NOT_IMPLEMENTED: &str = "not implemented yet";
-
-static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
 /// Path of the binary under test.
 pub fn udhcp_bin() -> PathBuf {
@@ -66,70 +61,35 @@ pub fn udhcp_bin() -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------
-// Temp dirs and files
+// Installed peers
 
-/// A directory under the system temp dir, removed (with its contents) on drop.
-#[derive(Debug)]
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// `/tmp/udhcpt-peer-<pid>-<n>-<tag>`.
-    pub fn new(tag: &str) -> TempDir {
-        let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("udhcpt-peer-{}-{n}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-        TempDir(dir)
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// `name` inside it.
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Writes a (non-executable) file and returns its path.
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.join(name);
-        fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        path
-    }
-
-    /// Writes an executable script. A child process writes it, never this
-    /// one: tests run on parallel threads, and a writable fd held here
-    /// while another thread forks would be inherited by that child until
-    /// it execs, making the exec of the script fail with ETXTBSY.
-    pub fn write_script(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.join(name);
-        let mut writer = Command::new("/bin/sh")
-            .args(["-c", "cat > \"$0\" && chmod 755 \"$0\""])
-            .arg(&path)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("spawn sh to write a script");
-        let mut stdin = writer.stdin.take().expect("piped stdin");
-        stdin
-            .write_all(format!("#!/bin/sh\n{body}").as_bytes())
-            .expect("write script text");
-        drop(stdin);
-        assert!(
-            writer.wait().expect("wait for sh").success(),
-            "writing {name}"
-        );
-        path
-    }
+/// Whether `prog ARGS` runs and exits 0 (output discarded).
+pub fn runs(prog: &str, args: &[&str]) -> bool {
+    Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+/// BusyBox, if installed; otherwise a printed skip (a failure when
+/// UDHCP_REQUIRE_NETNS=1, as for the other tests needing peers).
+pub fn busybox() -> Option<&'static str> {
+    if runs("busybox", &["true"]) {
+        return Some("busybox");
     }
+    assert!(
+        std::env::var("UDHCP_REQUIRE_NETNS").as_deref() != Ok("1"),
+        "busybox is required (UDHCP_REQUIRE_NETNS=1) but missing"
+    );
+    println!("skipped: busybox not installed");
+    None
 }
+
+// ---------------------------------------------------------------------------
+// Paths
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("temp paths are UTF-8")
@@ -160,7 +120,7 @@ impl Peer {
         argv: &[String],
         env: &[(&str, &str)],
     ) -> Peer {
-        let log = dir.join(&format!("{label}.log"));
+        let log = dir.path(&format!("{label}.log"));
         let out = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
         let err = out.try_clone().expect("dup log fd");
         let mut cmd = Command::new("ip");
@@ -493,32 +453,29 @@ pub struct Server {
     pub lease_file: PathBuf,
 }
 
-/// Why a server or client under test did not start.
-#[derive(Debug)]
-pub enum StartError {
-    /// Our applet is still a stub (it printed [`NOT_IMPLEMENTED`]).
-    NotImplemented,
-}
-
 impl ServerKind {
     /// Starts the server on `ns`'s `eth0` serving `pool`, and waits until
     /// it has bound port 67. Panics (with its log) if it fails to.
     pub fn start(self, ns: &Ns, pool: &Pool) -> Server {
-        match self.try_start(ns, pool) {
-            Ok(s) => s,
-            Err(StartError::NotImplemented) => panic!("{self}: {NOT_IMPLEMENTED}"),
-        }
+        self.start_with(ns, pool, &[])
     }
 
-    /// As [`start`](Self::start), but reports an applet under test that is
-    /// still a stub instead of panicking.
-    pub fn try_start(self, ns: &Ns, pool: &Pool) -> Result<Server, StartError> {
+    /// As [`start`](Self::start), with `extra` configuration in the
+    /// server's own syntax: udhcpd config lines (`opt mtu 1400`), dnsmasq
+    /// arguments (`--dhcp-option=26,1300`), kea-dhcp4 `Dhcp4` members
+    /// (`"renew-timer": 15`; global `option-data` applies to the subnet),
+    /// ISC dhcpd global statements (`option interface-mtu 1350;`).
+    pub fn start_with(self, ns: &Ns, pool: &Pool, extra: &[&str]) -> Server {
         let dir = TempDir::new(&self.to_string());
         let ifname = ns.ifname;
         let (argv, env, lease_file): (Vec<String>, Vec<(&str, String)>, PathBuf) = match self {
             ServerKind::Udhcp | ServerKind::BusyboxUdhcpd => {
-                let leases = dir.join("udhcpd.leases");
-                let conf = dir.write("udhcpd.conf", &udhcpd_conf(pool, ifname, &dir));
+                let leases = dir.path("udhcpd.leases");
+                let mut conf = udhcpd_conf(pool, ifname, &dir);
+                for line in extra {
+                    conf += &format!("{line}\n");
+                }
+                let conf = dir.write("udhcpd.conf", &conf);
                 let mut argv: Vec<String> = if self == ServerKind::Udhcp {
                     vec![path_str(&udhcp_bin()).into(), "udhcpd".into()]
                 } else {
@@ -529,14 +486,20 @@ impl ServerKind {
                 (argv, vec![], leases)
             }
             ServerKind::Dnsmasq => {
-                let leases = dir.join("dnsmasq.leases");
-                let argv = dnsmasq_argv(pool, ifname, &dir, &leases);
+                let leases = dir.path("dnsmasq.leases");
+                let mut argv = dnsmasq_argv(pool, ifname, &dir, &leases);
+                argv.extend(extra.iter().map(|a| a.to_string()));
                 (argv, vec![], leases)
             }
             ServerKind::Kea => {
-                let leases = dir.join("kea-leases4.csv");
-                let conf = dir.write("kea-dhcp4.json", &kea_conf(pool, ifname, &dir, &leases));
-                let d = path_str(dir.path()).to_string();
+                let leases = dir.path("kea-leases4.csv");
+                let mut conf = kea_conf(pool, ifname, &dir, &leases);
+                if !extra.is_empty() {
+                    let members = format!("{{ \"Dhcp4\": {{\n  {},\n", extra.join(",\n  "));
+                    conf = conf.replacen("{ \"Dhcp4\": {\n", &members, 1);
+                }
+                let conf = dir.write("kea-dhcp4.json", &conf);
+                let d = path_str(dir.dir()).to_string();
                 let env = vec![("KEA_PIDFILE_DIR", d.clone()), ("KEA_LOCKFILE_DIR", d)];
                 let argv = vec!["kea-dhcp4".into(), "-c".into(), path_str(&conf).into()];
                 (argv, env, leases)
@@ -544,7 +507,11 @@ impl ServerKind {
             ServerKind::IscDhcpd => {
                 let leases = dir.write("dhcpd.leases", "");
                 let own = ns.addr;
-                let conf = dir.write("dhcpd.conf", &dhcpd_conf(pool, own));
+                let mut conf = dhcpd_conf(pool, own);
+                for line in extra {
+                    conf += &format!("{line}\n");
+                }
+                let conf = dir.write("dhcpd.conf", &conf);
                 let argv = vec![
                     "dhcpd".into(),
                     "-f".into(),
@@ -555,7 +522,7 @@ impl ServerKind {
                     "-lf".into(),
                     path_str(&leases).into(),
                     "-pf".into(),
-                    path_str(&dir.join("dhcpd.pid")).into(),
+                    path_str(&dir.path("dhcpd.pid")).into(),
                     ifname.into(),
                 ];
                 (argv, vec![], leases)
@@ -563,25 +530,13 @@ impl ServerKind {
         };
         let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut peer = Peer::spawn(ns, &self.to_string(), dir, &argv, &env_ref);
-        if self == ServerKind::Udhcp {
-            not_implemented_check(&mut peer)?;
-        }
         wait_udp_bound(ns, &mut peer, 67);
-        Ok(Server {
+        Server {
             kind: self,
             peer,
             lease_file,
-        })
+        }
     }
-}
-
-/// If our applet exits at once saying it is a stub, reports that.
-fn not_implemented_check(peer: &mut Peer) -> Result<(), StartError> {
-    if peer.wait_exit(Duration::from_millis(300)).is_some() && peer.log().contains(NOT_IMPLEMENTED)
-    {
-        return Err(StartError::NotImplemented);
-    }
-    Ok(())
 }
 
 impl Server {
@@ -636,8 +591,8 @@ pub fn udhcpd_conf(pool: &Pool, ifname: &str, dir: &TempDir) -> String {
         pool.start,
         pool.end,
         pool.size(),
-        path_str(&dir.join("udhcpd.leases")),
-        path_str(&dir.join("udhcpd.pid")),
+        path_str(&dir.path("udhcpd.leases")),
+        path_str(&dir.path("udhcpd.pid")),
         pool.mask(),
         pool.lease_secs,
     );
@@ -665,7 +620,7 @@ pub fn dnsmasq_argv(pool: &Pool, ifname: &str, dir: &TempDir, leases: &Path) -> 
         "--no-ping".into(),
         "--dhcp-authoritative".into(),
         format!("--dhcp-leasefile={}", path_str(leases)),
-        format!("--pid-file={}", path_str(&dir.join("dnsmasq.pid"))),
+        format!("--pid-file={}", path_str(&dir.path("dnsmasq.pid"))),
         format!(
             "--dhcp-range={},{},{},{}",
             pool.start,
@@ -709,7 +664,7 @@ pub fn kea_conf(pool: &Pool, ifname: &str, dir: &TempDir, leases: &Path) -> Stri
       "severity": "INFO" }} ]
 }} }}
 "#,
-        sock = path_str(&dir.join("kea4.sock")),
+        sock = path_str(&dir.path("kea4.sock")),
         leases = path_str(leases),
         lt = pool.lease_secs,
         net = pool.subnet,
@@ -841,17 +796,8 @@ impl ClientKind {
     /// Starts the client on `ns`'s `eth0` with `extra` arguments before
     /// the interface name (dhclient/dhcpcd) or at the end (udhcpc).
     pub fn start(self, ns: &Ns, extra: &[&str]) -> Client {
-        match self.try_start(ns, extra) {
-            Ok(c) => c,
-            Err(StartError::NotImplemented) => panic!("{self}: {NOT_IMPLEMENTED}"),
-        }
-    }
-
-    /// As [`start`](Self::start), but reports an applet under test that is
-    /// still a stub instead of panicking.
-    pub fn try_start(self, ns: &Ns, extra: &[&str]) -> Result<Client, StartError> {
         let dir = TempDir::new(&self.to_string());
-        let events = dir.join("events");
+        let events = dir.path("events");
         let script = dir.write_script("record.sh", &recorder_script(self, &events));
         let script = path_str(&script).to_string();
         let ifname = ns.ifname.to_string();
@@ -881,16 +827,16 @@ impl ClientKind {
                     .into();
                 a.push(path_str(&conf).into());
                 a.extend(["-sf".into(), script.clone(), "-lf".into()]);
-                a.push(path_str(&dir.join("dhclient.leases")).into());
+                a.push(path_str(&dir.path("dhclient.leases")).into());
                 a.push("-pf".into());
-                a.push(path_str(&dir.join("dhclient.pid")).into());
+                a.push(path_str(&dir.path("dhclient.pid")).into());
                 a.extend(extra);
                 a.push(ifname.clone());
                 a
             }
             ClientKind::Dhcpcd => {
-                let db = dir.join("db");
-                let run = dir.join("run");
+                let db = dir.path("db");
+                let run = dir.path("run");
                 fs::create_dir(&db).expect("mkdir db");
                 fs::create_dir(&run).expect("mkdir run");
                 // dhcpcd 9.4 has no option for its DBDIR (/var/lib/dhcpcd)
@@ -929,15 +875,12 @@ impl ClientKind {
                 a
             }
         };
-        let mut peer = Peer::spawn(ns, &self.to_string(), dir, &argv, &[]);
-        if self == ClientKind::Udhcp {
-            not_implemented_check(&mut peer)?;
-        }
-        Ok(Client {
+        let peer = Peer::spawn(ns, &self.to_string(), dir, &argv, &[]);
+        Client {
             kind: self,
             peer,
             events,
-        })
+        }
     }
 }
 
@@ -984,7 +927,7 @@ impl Client {
 /// link) to `server` via `up`; waits until it has bound port 67.
 pub fn dhcrelay(ns: &Ns, down: &str, up: &str, server: Ipv4Addr) -> Peer {
     let dir = TempDir::new("dhcrelay");
-    let pid = dir.join("dhcrelay.pid");
+    let pid = dir.path("dhcrelay.pid");
     let argv: Vec<String> = vec![
         "dhcrelay".into(),
         "-d".into(),
