@@ -17,7 +17,7 @@ use nix::poll::{PollFd, PollFlags};
 use common::netns::{self, now, Lab, NsSpec};
 use udhcp::sys::net::arp::{arping, ArpProber, ProbeResult};
 use udhcp::sys::net::iface::Interface;
-use udhcp::sys::net::raw::{self, RawSocket, Received};
+use udhcp::sys::net::raw::{RawSender, RawSocket, Received};
 use udhcp::sys::net::udp::{UdpReceived, UdpSocket};
 use udhcp::wire::{self, udp::build_ipv4_udp, MacAddr};
 
@@ -132,23 +132,29 @@ fn raw_broadcast_and_unicast_between_namespaces() {
 
     // A DISCOVER-like broadcast: 0.0.0.0:68 → 255.255.255.255:67.
     let payload: Vec<u8> = (0..300u32).map(|i| (i * 7) as u8).collect();
-    tx.send(
-        MacAddr::BROADCAST,
-        Ipv4Addr::UNSPECIFIED,
-        68,
-        Ipv4Addr::BROADCAST,
-        67,
-        &payload,
-    )
-    .unwrap();
+    tx.sender()
+        .send(
+            MacAddr::BROADCAST,
+            Ipv4Addr::UNSPECIFIED,
+            68,
+            Ipv4Addr::BROADCAST,
+            67,
+            &payload,
+        )
+        .unwrap();
     let got = raw_until(&rx, &payload);
     let (src, dst, mac) = last_datagram(&got);
     assert_eq!(src, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68));
     assert_eq!(dst, SocketAddrV4::new(Ipv4Addr::BROADCAST, 67));
     assert_eq!(mac, a.mac);
 
-    // A unicast reply to B's MAC, with the one-shot send path.
-    a.run_in(|| raw::send(ia.ifindex, b.mac, a.ip(), 68, b.ip(), 67, b"unicast to B").unwrap());
+    // A unicast reply to B's MAC, from a send-only socket (udhcpd's path).
+    a.run_in(|| {
+        RawSender::open(ia.ifindex)
+            .unwrap()
+            .send(b.mac, a.ip(), 68, b.ip(), 67, b"unicast to B")
+            .unwrap()
+    });
     let got = raw_until(&rx, b"unicast to B");
     let (src, dst, mac) = last_datagram(&got);
     assert_eq!(src, SocketAddrV4::new(a.ip(), 68));
@@ -159,15 +165,16 @@ fn raw_broadcast_and_unicast_between_namespaces() {
     let tx_back = a
         .run_in(|| RawSocket::open_unfiltered(ia.ifindex, 67))
         .unwrap();
-    tx.send(
-        MacAddr::BROADCAST,
-        a.ip(),
-        68,
-        Ipv4Addr::BROADCAST,
-        67,
-        b"mine",
-    )
-    .unwrap();
+    tx.sender()
+        .send(
+            MacAddr::BROADCAST,
+            a.ip(),
+            68,
+            Ipv4Addr::BROADCAST,
+            67,
+            b"mine",
+        )
+        .unwrap();
     raw_until(&rx, b"mine");
     let mut buf = [0u8; 1600];
     // (Unrelated frames, such as B's ICMP port-unreachable for the unicast
@@ -202,9 +209,12 @@ fn corrupt_wrong_port_good(filtered: bool) -> Option<Vec<Got>> {
     let n = build_ipv4_udp(&mut d, a.ip(), b.ip(), 68, 67, b"corrupted").unwrap();
     d[28] ^= 0x01; // first payload byte: 'c' → 'b'; checksum now wrong
     tx.send_datagram(b.mac, &d[..n]).unwrap();
-    tx.send(b.mac, a.ip(), 68, b.ip(), 69, b"wrong port")
+    tx.sender()
+        .send(b.mac, a.ip(), 68, b.ip(), 69, b"wrong port")
         .unwrap();
-    tx.send(b.mac, a.ip(), 68, b.ip(), 67, b"good").unwrap();
+    tx.sender()
+        .send(b.mac, a.ip(), 68, b.ip(), 67, b"good")
+        .unwrap();
     let got = raw_until(&rx, b"good");
     for g in &got[..got.len() - 1] {
         assert!(
@@ -282,8 +292,7 @@ fn raw_broadcast_over_bridge_reaches_every_namespace() {
         .collect();
     lab.ns(0)
         .run_in(|| {
-            raw::send(
-                i0.ifindex,
+            RawSender::open(i0.ifindex)?.send(
                 MacAddr::BROADCAST,
                 lab.ns(0).ip(),
                 67,

@@ -1245,7 +1245,7 @@ fn serve(
             let _ = b.add_option(*c, v);
         }
         let n = b.finish();
-        let _ = sock.send(
+        let _ = sock.sender().send(
             MacAddr::BROADCAST,
             SERVER_IP,
             67,

@@ -30,7 +30,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use udhcp::sys::net::iface::Interface;
-use udhcp::sys::net::raw::{self, RawSocket, Received};
+use udhcp::sys::net::raw::{RawSocket, Received};
 use udhcp::time::Instant;
 use udhcp::wire::dhcp::{code, MessageBuilder, MessageType, Packet, OP_REPLY, OP_REQUEST};
 use udhcp::wire::MacAddr;
@@ -354,7 +354,6 @@ fn parse_reply(payload: &[u8], at: Instant) -> Option<(u32, Reply)> {
 /// 0.0.0.0:68 to 255.255.255.255:67. Create and use it inside `Ns::run_in`.
 struct Wire {
     sock: RawSocket,
-    ifindex: u32,
     buf: Vec<u8>,
 }
 
@@ -363,22 +362,22 @@ impl Wire {
         let ifindex = Interface::query("eth0").expect("eth0").ifindex;
         Wire {
             sock: RawSocket::open(ifindex, 68).expect("raw socket"),
-            ifindex,
             buf: vec![0; 2048],
         }
     }
 
     fn send(&self, payload: &[u8]) {
-        raw::send(
-            self.ifindex,
-            MacAddr::BROADCAST,
-            Ipv4Addr::UNSPECIFIED,
-            68,
-            Ipv4Addr::BROADCAST,
-            67,
-            payload,
-        )
-        .expect("raw send");
+        self.sock
+            .sender()
+            .send(
+                MacAddr::BROADCAST,
+                Ipv4Addr::UNSPECIFIED,
+                68,
+                Ipv4Addr::BROADCAST,
+                67,
+                payload,
+            )
+            .expect("raw send");
     }
 
     /// Waits up to `limit` for replies; each goes to `f`.

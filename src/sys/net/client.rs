@@ -21,7 +21,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsFd, BorrowedFd};
 
-use super::raw::{self, RawSocket, Received};
+use super::raw::{RawSender, RawSocket, Received};
 use super::udp::UdpSocket;
 use crate::client::{Destination, ListenMode, Transmit, Via};
 use crate::wire::MacAddr;
@@ -155,25 +155,24 @@ impl ClientSocket {
             // without server id): closing an AF_PACKET socket waits for an
             // RCU grace period (`synchronize_net`, 15-20 ms measured), which
             // a socket per DISCOVER/REQUEST put on the path to `bound`.
-            Via::Raw => match &self.sock {
-                Sock::Raw(s) => s.send(
+            Via::Raw => {
+                let one_shot;
+                let sender = match &self.sock {
+                    Sock::Raw(s) => s.sender(),
+                    _ => {
+                        one_shot = RawSender::open(link.ifindex)?;
+                        &one_shot
+                    }
+                };
+                sender.send(
                     MacAddr::BROADCAST,
                     t.src_ip,
                     link.client_port,
                     dst_ip,
                     link.server_port(),
                     &t.message,
-                ),
-                _ => raw::send(
-                    link.ifindex,
-                    MacAddr::BROADCAST,
-                    t.src_ip,
-                    link.client_port,
-                    dst_ip,
-                    link.server_port(),
-                    &t.message,
-                ),
-            },
+                )
+            }
             Via::Kernel => {
                 let dst = SocketAddrV4::new(dst_ip, link.server_port());
                 if let Sock::Kernel(s) = &self.sock {

@@ -47,8 +47,8 @@ pub struct RawDatagram<'a> {
 /// The raw IPv4/UDP socket, bound to one interface and one destination port.
 #[derive(Debug)]
 pub struct RawSocket {
-    sock: PacketSocket,
-    ifindex: u32,
+    /// The bound socket; it sends as well as it receives.
+    tx: RawSender,
     port: u16,
 }
 
@@ -82,15 +82,14 @@ impl RawSocket {
         }
         sock.bind(ifindex, ETHERTYPE_IPV4)?;
         Ok(RawSocket {
-            sock,
-            ifindex,
+            tx: RawSender { sock, ifindex },
             port,
         })
     }
 
     /// The interface index the socket is bound to.
     pub fn ifindex(&self) -> u32 {
-        self.ifindex
+        self.tx.ifindex
     }
 
     /// The UDP destination port this socket accepts.
@@ -98,35 +97,19 @@ impl RawSocket {
         self.port
     }
 
-    /// Sends `payload` in an IPv4+UDP datagram `src_ip:src_port` →
-    /// `dst_ip:dst_port` to hardware address `dst_mac` (broadcast, or a
-    /// client's chaddr for a unicast reply) from this socket's interface.
-    pub fn send(
-        &self,
-        dst_mac: MacAddr,
-        src_ip: Ipv4Addr,
-        src_port: u16,
-        dst_ip: Ipv4Addr,
-        dst_port: u16,
-        payload: &[u8],
-    ) -> io::Result<()> {
-        send_on(
-            &self.sock,
-            self.ifindex,
-            dst_mac,
-            src_ip,
-            src_port,
-            dst_ip,
-            dst_port,
-            payload,
-        )
+    /// This socket as a sender: frames go out on the interface it is bound
+    /// to, without opening another packet socket (closing one waits for a
+    /// kernel RCU grace period, 15-20 ms).
+    pub fn sender(&self) -> &RawSender {
+        &self.tx
     }
 
     /// Sends a complete, caller-built IPv4 datagram (no link header) to
     /// `dst_mac`, as it is: nothing is checked or recomputed.
     pub fn send_datagram(&self, dst_mac: MacAddr, datagram: &[u8]) -> io::Result<()> {
-        self.sock
-            .send_to(self.ifindex, ETHERTYPE_IPV4, dst_mac, datagram)
+        self.tx
+            .sock
+            .send_to(self.tx.ifindex, ETHERTYPE_IPV4, dst_mac, datagram)
     }
 
     /// Reads the next frame into `buf` and validates it.
@@ -139,7 +122,7 @@ impl RawSocket {
     /// (BusyBox uses 576 + 80 bytes; 1600 is safe for Ethernet).
     pub fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Option<Received<'b>>> {
         let info = loop {
-            match self.sock.recv(buf)? {
+            match self.tx.sock.recv(buf)? {
                 None => return Ok(None),
                 Some(info) if info.pkttype == libc::PACKET_OUTGOING => continue,
                 Some(info) => break info,
@@ -166,13 +149,13 @@ impl RawSocket {
 
 impl AsFd for RawSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
+        self.tx.sock.as_fd()
     }
 }
 
 impl AsRawFd for RawSocket {
     fn as_raw_fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
+        self.tx.sock.as_raw_fd()
     }
 }
 
@@ -195,7 +178,9 @@ impl RawSender {
         })
     }
 
-    /// Sends `payload` in an IPv4+UDP datagram, as [`RawSocket::send`].
+    /// Sends `payload` in an IPv4+UDP datagram `src_ip:src_port` →
+    /// `dst_ip:dst_port` to hardware address `dst_mac` (broadcast, or a
+    /// client's chaddr for a unicast reply) from this socket's interface.
     pub fn send(
         &self,
         dst_mac: MacAddr,
@@ -205,66 +190,26 @@ impl RawSender {
         dst_port: u16,
         payload: &[u8],
     ) -> io::Result<()> {
-        send_on(
-            &self.sock,
-            self.ifindex,
-            dst_mac,
-            src_ip,
-            src_port,
-            dst_ip,
-            dst_port,
-            payload,
-        )
+        let need = payload.len().saturating_add(28);
+        let mut stack = [0u8; STACK_FRAME];
+        let mut heap = Vec::new();
+        let buf: &mut [u8] = if need <= STACK_FRAME {
+            &mut stack
+        } else {
+            heap.resize(need, 0);
+            &mut heap
+        };
+        let n = udp::build_ipv4_udp(buf, src_ip, dst_ip, src_port, dst_port, payload)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let datagram = buf.get(..n).unwrap_or(&[]);
+        self.sock
+            .send_to(self.ifindex, ETHERTYPE_IPV4, dst_mac, datagram)
     }
-}
-
-/// One-shot raw send from interface `ifindex`, on a fresh send-only socket
-/// (protocol 0: it never queues received frames), as udhcpd does for each
-/// reply it cannot give the kernel (reference §2.12, §5.4).
-pub fn send(
-    ifindex: u32,
-    dst_mac: MacAddr,
-    src_ip: Ipv4Addr,
-    src_port: u16,
-    dst_ip: Ipv4Addr,
-    dst_port: u16,
-    payload: &[u8],
-) -> io::Result<()> {
-    let sock = PacketSocket::new(0)?;
-    send_on(
-        &sock, ifindex, dst_mac, src_ip, src_port, dst_ip, dst_port, payload,
-    )
 }
 
 /// Frames up to an Ethernet MTU are built on the stack; larger ones (which
 /// only a jumbo-frame link would carry) on the heap.
 const STACK_FRAME: usize = 1536;
-
-#[allow(clippy::too_many_arguments)] // the seven fields of a datagram
-fn send_on(
-    sock: &PacketSocket,
-    ifindex: u32,
-    dst_mac: MacAddr,
-    src_ip: Ipv4Addr,
-    src_port: u16,
-    dst_ip: Ipv4Addr,
-    dst_port: u16,
-    payload: &[u8],
-) -> io::Result<()> {
-    let need = payload.len().saturating_add(28);
-    let mut stack = [0u8; STACK_FRAME];
-    let mut heap = Vec::new();
-    let buf: &mut [u8] = if need <= STACK_FRAME {
-        &mut stack
-    } else {
-        heap.resize(need, 0);
-        &mut heap
-    };
-    let n = udp::build_ipv4_udp(buf, src_ip, dst_ip, src_port, dst_port, payload)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let datagram = buf.get(..n).unwrap_or(&[]);
-    sock.send_to(ifindex, ETHERTYPE_IPV4, dst_mac, datagram)
-}
 
 /// Classic BPF opcodes (linux/bpf_common.h), spelled out so the program
 /// below reads like the assembly it is.
