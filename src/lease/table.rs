@@ -936,25 +936,7 @@ impl LeaseTable {
             // The client moves: its old address becomes free again.
             self.vacate(s);
         }
-        let was_reserved = match self.reserved.iter().position(|&o| o == off) {
-            Some(i) => {
-                self.reserved.swap_remove(i);
-                true
-            }
-            None => {
-                if !self.free.get(off) {
-                    return None;
-                }
-                self.free.clear(off);
-                false
-            }
-        };
-        if !self.make_room(now) {
-            if was_reserved {
-                self.reserved.push(off);
-            } else {
-                self.free.set(off);
-            }
+        if !self.claim(now, off) {
             return None;
         }
         let slot = self.create(Entry {
@@ -1073,23 +1055,7 @@ impl LeaseTable {
             self.push_heap(slot);
             return self.lease_of(slot);
         }
-        let was_reserved = match self.reserved.iter().position(|&o| o == off) {
-            Some(i) => {
-                self.reserved.swap_remove(i);
-                true
-            }
-            None => false,
-        };
-        if !was_reserved && !self.free.get(off) {
-            return None;
-        }
-        self.free.clear(off);
-        if !self.make_room(now) {
-            if was_reserved {
-                self.reserved.push(off);
-            } else {
-                self.free.set(off);
-            }
+        if !self.claim(now, off) {
             return None;
         }
         let slot = self.create(Entry {
@@ -1101,6 +1067,34 @@ impl LeaseTable {
             hostname: Hostname::EMPTY,
         });
         self.lease_of(slot)
+    }
+
+    /// Takes address `off` for a new entry: out of the reserved list (an
+    /// offer waiting for its probe; reserved addresses are never in the free
+    /// set) or the free set, and makes room in the table. `false`, with
+    /// nothing changed, if the address was neither reserved nor free or the
+    /// table is full of unexpired entries.
+    fn claim(&mut self, now: Instant, off: u32) -> bool {
+        let was_reserved = match self.reserved.iter().position(|&o| o == off) {
+            Some(i) => {
+                self.reserved.swap_remove(i);
+                true
+            }
+            None if self.free.get(off) => {
+                self.free.clear(off);
+                false
+            }
+            None => return false,
+        };
+        if self.make_room(now) {
+            return true;
+        }
+        if was_reserved {
+            self.reserved.push(off);
+        } else {
+            self.free.set(off);
+        }
+        false
     }
 
     /// Removes the entry in `slot` from the key index (it becomes a hold).
