@@ -6,25 +6,34 @@
 //!
 //! - inputs, named `handle_*`: [`Server::handle_packet`] (a received
 //!   BOOTREQUEST), [`Server::handle_probe`] (the answer to an ARP probe),
-//!   [`Server::handle_persisted`] (the drained lease records are durable),
+//!   [`Server::handle_persisted`] (changes up to a sequence number are
+//!   durable),
 //!   [`Server::handle_timeout`] (the clock reached [`Server::poll_timeout`]);
 //! - outputs, named `poll_*`, to be drained after every input:
-//!   [`Server::poll_persist`] (lease records to make durable),
+//!   [`Server::unsynced`] (lease changes to make durable; kept, not
+//!   drained, until reported durable),
 //!   [`Server::poll_probe`] (ARP probes to start),
 //!   [`Server::poll_transmit`] (replies and where to send them),
 //!   [`Server::poll_timeout`] (when to call `handle_timeout`).
 //!
 //! # Durability barrier (group commit)
 //! Every lease change that must survive a crash (ACK, RELEASE, DECLINE,
-//! conflict hold) queues a [`LeaseRecord`] for [`Server::poll_persist`]. An
-//! ACK for a dynamic lease is *held* until the driver has drained the
-//! record of that ACK (and every record before it), made them durable,
-//! and called [`Server::handle_persisted`]; only then does the ACK come out
-//! of [`Server::poll_transmit`]. So no client is told it owns an address
-//! that a crash could forget, and one fsync covers every ACK produced
-//! since the last one. OFFERs, NAKs, INFORM replies and ACKs for static
-//! leases (the config is their durable form) are not held; OFFER holds are
-//! not persisted.
+//! conflict hold, and the table forgetting an entry: eviction under
+//! `max_leases`, reuse, a client moving) queues a [`Change`] with a
+//! sequence number. The server keeps it, coalesced per address (a newer
+//! change for an IP replaces an unsynced older one), until the driver
+//! reports it durable with [`Server::handle_persisted`]`(now, through)`
+//! (the changes [`Server::unsynced`] returned when
+//! [`Server::persist_seq`] was `through` are on disk: appended to the
+//! journal, or covered by a lease-file rewrite). An ACK for a dynamic
+//! lease is *held* until its change is durable; only then does it come
+//! out of [`Server::poll_transmit`]. So no client is told it owns an
+//! address that a crash could forget, and one fsync covers every ACK
+//! produced since the last one. OFFERs, NAKs, INFORM replies and ACKs for
+//! static leases (the config is their durable form) are not held; OFFER
+//! holds are not persisted. A newer change for an address drops the ACK
+//! held for it (a newer REQUEST from the same client holds a new one):
+//! at most one held ACK per address and per client.
 //!
 //! # Conflict detection without stalling
 //! Before offering an address that is not already the client's, the server
@@ -37,14 +46,14 @@
 //! Decisions follow RFC 2131 §4.3 and BusyBox 1.37 (reference §2.7–§2.12);
 //! each deliberate difference is marked `BusyBox:` where it happens.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use log::{debug, info, warn};
 
 use crate::conf::{ServerConfig, StaticLease};
 use crate::lease::table::{Client, LeaseTable};
-use crate::lease::{Hostname, LeaseRecord};
+use crate::lease::{Change, Hostname, LeaseRecord};
 use crate::time::Instant;
 use crate::wire::dhcp::{
     code, MessageBuilder, MessageType, Packet, DEFAULT_MAX_LEN, MAX_LEN, MIN_BOOTP_LEN, OP_REQUEST,
@@ -63,6 +72,74 @@ pub const MAX_PENDING_PROBES: usize = 64;
 
 /// Recycled reply buffers kept for reuse.
 const MAX_SPARE_BUFFERS: usize = 16;
+
+/// Most ACKs held waiting for their change to be durable.
+pub const MAX_HELD: usize = 1024;
+/// Unsynced changes past which requests that would add one are dropped.
+pub const MAX_UNSYNCED: usize = 4 * MAX_HELD;
+
+/// Items in sequence order, at most one live item per address: pushing an
+/// item for an address supersedes (returns) the older one. Used for the
+/// unsynced changes and the held ACKs. Superseded slots are dropped lazily
+/// (the deque is compacted when they outnumber the live items), so memory
+/// is bounded by the live count. No allocation once warmed up.
+#[derive(Debug)]
+struct SeqQueue<T> {
+    items: VecDeque<(u64, Ipv4Addr, Option<T>)>,
+    by_ip: HashMap<Ipv4Addr, u64>,
+}
+
+impl<T> SeqQueue<T> {
+    fn new() -> Self {
+        SeqQueue {
+            items: VecDeque::new(),
+            by_ip: HashMap::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.by_ip.len()
+    }
+
+    fn index_of(&self, seq: u64) -> Option<usize> {
+        self.items.binary_search_by_key(&seq, |(s, _, _)| *s).ok()
+    }
+
+    /// Takes the live item for `ip` out, if any.
+    fn remove(&mut self, ip: Ipv4Addr) -> Option<T> {
+        let seq = self.by_ip.remove(&ip)?;
+        let i = self.index_of(seq)?;
+        self.items.get_mut(i).and_then(|(_, _, t)| t.take())
+    }
+
+    /// Adds `item` for `ip` at `seq` (greater than every seq so far);
+    /// returns the item it supersedes.
+    fn push(&mut self, seq: u64, ip: Ipv4Addr, item: T) -> Option<T> {
+        let old = self.remove(ip);
+        self.items.push_back((seq, ip, Some(item)));
+        self.by_ip.insert(ip, seq);
+        if self.items.len() > 2 * self.by_ip.len() + 64 {
+            self.items.retain(|(_, _, t)| t.is_some());
+        }
+        old
+    }
+
+    /// Takes the first item if its seq is at most `through`.
+    fn pop_through(&mut self, through: u64) -> Option<Option<T>> {
+        if self.items.front().is_some_and(|(s, _, _)| *s <= through) {
+            let (seq, ip, t) = self.items.pop_front()?;
+            if self.by_ip.get(&ip) == Some(&seq) {
+                self.by_ip.remove(&ip);
+            }
+            return Some(t);
+        }
+        None
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.items.iter().filter_map(|(_, _, t)| t.as_ref())
+    }
+}
 
 /// Where a reply goes (RFC 2131 §4.1; reference §2.12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,13 +229,18 @@ pub struct Server {
     pending: Vec<Pending>,
     probes: VecDeque<Probe>,
     ready: VecDeque<Outgoing>,
-    /// ACKs waiting for their record (sequence number) to be durable.
-    held: VecDeque<(u64, Outgoing)>,
-    persist: VecDeque<(u64, LeaseRecord)>,
-    /// Sequence number of the last record queued.
+    /// ACKs waiting for their change (same seq) to be durable, one per
+    /// address.
+    held: SeqQueue<Outgoing>,
+    /// Changes not yet durable, one per address.
+    unsynced: SeqQueue<Change>,
+    /// Sequence number of the last change queued.
     persist_seq: u64,
-    /// Sequence number of the last record handed out by `poll_persist`.
-    drained_seq: u64,
+    /// Requests dropped because the caps were reached, since the last
+    /// report.
+    dropped: u64,
+    /// Reused buffer for addresses the table forgot.
+    forgotten: Vec<Ipv4Addr>,
     spare: Vec<Vec<u8>>,
 }
 
@@ -192,10 +274,11 @@ impl Server {
             pending: Vec::new(),
             probes: VecDeque::new(),
             ready: VecDeque::new(),
-            held: VecDeque::new(),
-            persist: VecDeque::new(),
+            held: SeqQueue::new(),
+            unsynced: SeqQueue::new(),
             persist_seq: 0,
-            drained_seq: 0,
+            dropped: 0,
+            forgotten: Vec::new(),
             spare: Vec::new(),
         }
     }
@@ -212,6 +295,13 @@ impl Server {
 
     /// Loads leases at startup (reference §3.3; see [`LeaseTable::load`]).
     /// Returns how many records did not fit (logged as BusyBox does).
+    ///
+    /// A record whose remaining time exceeds the longest the config can
+    /// grant (max of `max_lease` and `min_lease` for a lease; of
+    /// `decline_time`, `conflict_time` and `offer_time` for a hold) is
+    /// clamped to it, with one warning counting them: a damaged or forged
+    /// record, or a clock rule gone wrong, must not make a lease live
+    /// forever.
     pub fn load(&mut self, now: Instant, records: impl IntoIterator<Item = LeaseRecord>) -> usize {
         let dropped = self.table.load(now, records);
         if dropped > 0 {
@@ -219,6 +309,16 @@ impl Server {
         }
         debug!("read {} leases", self.table.len());
         dropped
+    }
+
+    /// The longest remaining time a loaded lease and a loaded hold may
+    /// have under the current config.
+    pub fn record_limits(&self) -> (u32, u32) {
+        let c = &self.config;
+        (
+            c.max_lease.max(c.min_lease),
+            c.decline_time.max(c.conflict_time).max(c.offer_time),
+        )
     }
 
     /// Applies a new configuration (SIGHUP) without losing leases: entries
@@ -277,13 +377,39 @@ impl Server {
         None
     }
 
-    /// The next lease record to make durable. Drain them all, write them
-    /// (journal + fsync), then call [`handle_persisted`](Self::handle_persisted).
+    /// The changes not yet durable, oldest first, at most one per address:
+    /// the batch to append (`LeaseStore::append`). They stay here until
+    /// [`handle_persisted`](Self::handle_persisted) says they are durable.
+    pub fn unsynced(&self) -> impl Iterator<Item = &Change> + '_ {
+        self.unsynced.iter()
+    }
+
+    /// How many changes are not yet durable.
     #[must_use]
-    pub fn poll_persist(&mut self) -> Option<LeaseRecord> {
-        let (seq, r) = self.persist.pop_front()?;
-        self.drained_seq = seq;
-        Some(r)
+    pub fn unsynced_len(&self) -> usize {
+        self.unsynced.len()
+    }
+
+    /// The sequence number of the newest change queued: read it before
+    /// writing [`unsynced`](Self::unsynced) (or the whole table), and pass
+    /// it to [`handle_persisted`](Self::handle_persisted) when the write
+    /// succeeded.
+    #[must_use]
+    pub fn persist_seq(&self) -> u64 {
+        self.persist_seq
+    }
+
+    /// How many ACKs are held waiting for durability.
+    #[must_use]
+    pub fn held_len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Requests dropped at the caps since the last time changes became
+    /// durable.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// The next ARP probe to start; answer with
@@ -304,17 +430,22 @@ impl Server {
     // ------------------------------------------------------------------
     // Inputs
 
-    /// The records drained by [`poll_persist`](Self::poll_persist) so far
-    /// are durable: ACKs waiting for them move to the transmit queue.
-    pub fn handle_persisted(&mut self, _now: Instant) {
-        while self
-            .held
-            .front()
-            .is_some_and(|(seq, _)| *seq <= self.drained_seq)
-        {
-            if let Some((_, out)) = self.held.pop_front() {
+    /// Every change queued up to sequence number `through` (see
+    /// [`persist_seq`](Self::persist_seq)) is durable: they are forgotten
+    /// here and the ACKs that waited for them move to the transmit queue.
+    pub fn handle_persisted(&mut self, _now: Instant, through: u64) {
+        while self.unsynced.pop_through(through).is_some() {}
+        while let Some(out) = self.held.pop_through(through) {
+            if let Some(out) = out {
                 self.ready.push_back(out);
             }
+        }
+        if self.dropped > 0 && self.unsynced.len() < MAX_UNSYNCED && self.held.len() < MAX_HELD {
+            info!(
+                "{} requests dropped while lease journal unwritable",
+                self.dropped
+            );
+            self.dropped = 0;
         }
     }
 
@@ -327,6 +458,7 @@ impl Server {
             debug!("no ARP reply received for this address");
             self.probed(now, p, false);
         }
+        self.queue_forgotten();
     }
 
     /// The answer to the probe of `ip`: `in_use` if another host answered
@@ -342,6 +474,7 @@ impl Server {
         let p = self.pending.swap_remove(i);
         self.probes.retain(|q| q.ip != ip);
         self.probed(now, p, in_use);
+        self.queue_forgotten();
     }
 
     /// Handles one received DHCP/BOOTP message (the UDP payload).
@@ -416,16 +549,29 @@ impl Server {
         if let Some(s) = stat.and_then(|i| self.config.static_leases.get(i)) {
             info!("found static lease: {:x}", busybox_hex(s.ip));
         }
+        self.dispatch(now, &pkt, mtype, stat, server_id.is_some());
+        // Addresses the table forgot on the way (evictions at DISCOVER).
+        self.queue_forgotten();
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        pkt: &Packet<&[u8]>,
+        mtype: Option<MessageType>,
+        stat: Option<usize>,
+        sid: bool,
+    ) {
         match mtype {
-            None => self.bootp(&pkt, stat),
-            Some(MessageType::Discover) => self.discover(now, &pkt, stat),
-            Some(MessageType::Request) => self.request(now, &pkt, stat, server_id.is_some()),
-            Some(MessageType::Decline) => self.decline(now, &pkt, stat, server_id.is_some()),
-            Some(MessageType::Release) => self.release(now, &pkt, stat, server_id.is_some()),
+            None => self.bootp(pkt, stat),
+            Some(MessageType::Discover) => self.discover(now, pkt, stat),
+            Some(MessageType::Request) => self.request(now, pkt, stat, sid),
+            Some(MessageType::Decline) => self.decline(now, pkt, stat, sid),
+            Some(MessageType::Release) => self.release(now, pkt, stat, sid),
             Some(MessageType::Inform) => {
                 debug!("received INFORM");
                 // RFC 2131 §4.3.5: no lease check, no lease time, no yiaddr.
-                self.reply(Reply::InformAck, &pkt, Ipv4Addr::UNSPECIFIED, 0, stat, None);
+                self.reply(Reply::InformAck, pkt, Ipv4Addr::UNSPECIFIED, 0, stat, None);
             }
             Some(t) => debug!("received {t} from a client, ignoring packet"),
         }
@@ -719,14 +865,39 @@ impl Server {
     // ------------------------------------------------------------------
     // Replies
 
-    /// Queues the record of `ip` for persistence; returns its sequence
-    /// number (an ACK waits until that record is durable).
-    fn queue_record(&mut self, now: Instant, ip: Ipv4Addr) -> u64 {
-        if let Some(r) = self.table.record(now, ip) {
-            self.persist_seq += 1;
-            self.persist.push_back((self.persist_seq, r));
+    /// Queues a forget change for every address the table dropped since
+    /// the last call (evictions, reuse, moves).
+    fn queue_forgotten(&mut self) {
+        let mut ips = core::mem::take(&mut self.forgotten);
+        self.table.take_forgotten(&mut ips);
+        for &ip in &ips {
+            self.queue(Change::Forget(ip));
+        }
+        ips.clear();
+        self.forgotten = ips;
+    }
+
+    /// Queues `change`, superseding an unsynced change for the same address
+    /// and dropping the ACK held for it; returns its sequence number.
+    fn queue(&mut self, change: Change) -> u64 {
+        let ip = change.ip();
+        self.persist_seq += 1;
+        self.unsynced.push(self.persist_seq, ip, change);
+        if let Some(out) = self.held.remove(ip) {
+            self.recycle(out.buf);
         }
         self.persist_seq
+    }
+
+    /// Queues the record of `ip` (after the addresses the table forgot on
+    /// the way); returns its sequence number (an ACK waits until that
+    /// change is durable).
+    fn queue_record(&mut self, now: Instant, ip: Ipv4Addr) -> u64 {
+        self.queue_forgotten();
+        match self.table.record(now, ip) {
+            Some(r) => self.queue(Change::Lease(r)),
+            None => self.persist_seq,
+        }
     }
 
     fn take_buf(&mut self) -> Vec<u8> {
@@ -787,7 +958,11 @@ impl Server {
             dest: route(kind, pkt),
         };
         match hold_for {
-            Some(seq) => self.held.push_back((seq, out)),
+            Some(seq) => {
+                if let Some(old) = self.held.push(seq, yiaddr, out) {
+                    self.recycle(old.buf);
+                }
+            }
             None => self.ready.push_back(out),
         }
     }
@@ -1142,14 +1317,22 @@ mod tests {
         assert!(v.is_empty(), "expected no reply: {v:?}");
     }
 
+    /// The unsynced lease records (forget changes left out).
     fn records(s: &mut Server) -> Vec<LeaseRecord> {
-        core::iter::from_fn(|| s.poll_persist()).collect()
+        s.unsynced()
+            .filter_map(|c| match c {
+                Change::Lease(r) => Some(r.clone()),
+                Change::Forget(_) => None,
+            })
+            .collect()
     }
 
-    /// Drains the records, "writes" them, and releases held ACKs.
+    /// "Writes" the unsynced changes and releases held ACKs; returns the
+    /// lease records written.
     fn commit(s: &mut Server, now: Instant) -> Vec<LeaseRecord> {
+        let through = s.persist_seq();
         let r = records(s);
-        s.handle_persisted(now);
+        s.handle_persisted(now, through);
         r
     }
 
@@ -1228,8 +1411,8 @@ mod tests {
             .opt(12, b"pc;1");
         send(&mut s, t(2_000), &r);
         none(&mut s);
-        s.handle_persisted(t(2_000));
-        none(&mut s); // nothing drained yet: still held
+        s.handle_persisted(t(2_000), 0);
+        none(&mut s); // nothing durable yet: still held
         let recs = records(&mut s);
         assert_eq!(recs.len(), 1);
         assert_eq!(
@@ -1238,7 +1421,7 @@ mod tests {
         );
         assert_eq!(recs[0].hostname.to_string(), "pc.1");
         none(&mut s);
-        s.handle_persisted(t(2_005));
+        s.handle_persisted(t(2_005), s.persist_seq());
         let a = one(&mut s);
         assert_eq!(a.mtype(), Some(MessageType::Ack));
         assert_eq!((a.yiaddr(), a.pkt().xid()), (p.ip, 78));
@@ -1989,7 +2172,7 @@ mod tests {
             s.handle_packet(t(i as u64), c);
             assert!(tx(&mut s).is_empty(), "case {i}");
             assert_eq!(s.poll_probe(), None, "case {i}");
-            assert_eq!(s.poll_persist(), None, "case {i}");
+            assert_eq!(s.unsynced_len(), 0, "case {i}");
         }
         // Random bytes behind a valid header: never a panic.
         let mut rng = crate::testutil::XorShift(0x9e37_79b9_7f4a_7c15);
@@ -2068,6 +2251,7 @@ mod tests {
         // find its own record there (remaining = the ACK's lease time).
         let mut durable: HashMap<(Ipv4Addr, MacAddr), Vec<u32>> = HashMap::new();
         let mut drained: Vec<LeaseRecord> = Vec::new();
+        let mut through = 0u64;
         let mut probes: Vec<Probe> = Vec::new();
         let mut acks = 0;
         for step in 0..12_000u32 {
@@ -2140,15 +2324,14 @@ mod tests {
             }
             // Group commit, lazily: drain sometimes, confirm sometimes.
             if rnd(3) != 0 {
-                while let Some(r) = s.poll_persist() {
-                    drained.push(r);
-                }
+                through = s.persist_seq();
+                drained = records(&mut s);
             }
             if rnd(2) == 0 {
                 for r in drained.drain(..) {
                     durable.entry((r.ip, r.mac)).or_default().push(r.remaining);
                 }
-                s.handle_persisted(t(now));
+                s.handle_persisted(t(now), through);
             }
             for o in tx(&mut s) {
                 let p = o.pkt();
@@ -2262,8 +2445,8 @@ mod tests {
             let _ = r;
             let r = msg(MessageType::Request, m).sid(ip("10.0.0.1")).req_ip(a);
             send(&mut s, t(u64::from(i)), &r);
-            let _ = s.poll_persist().unwrap();
-            s.handle_persisted(t(u64::from(i)));
+            assert!(s.unsynced_len() > 0);
+            s.handle_persisted(t(u64::from(i)), s.persist_seq());
             assert!(s.poll_transmit(&mut buf).is_some());
             if (i + 1) % 5000 == 0 {
                 let st = s.table().steps();

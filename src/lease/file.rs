@@ -27,7 +27,7 @@ use core::fmt;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use super::{Hostname, LeaseRecord};
+use super::{Change, Hostname, LeaseRecord};
 use crate::time::UnixTime;
 use crate::wire::MacAddr;
 
@@ -184,51 +184,71 @@ pub fn age_records(decoded: Decoded, now: UnixTime) -> Vec<LeaseRecord> {
         .collect()
 }
 
-/// Applies later lease records on top of `base`, in order, with BusyBox's
-/// `add_lease` rule: a record replaces the one with the same IP (in place)
-/// and removes every other record with the same non-zero MAC, unless both
-/// carry client identifiers and they differ (two clients behind one MAC).
-/// The result holds each IP at most once.
-///
-/// This is how the journal is replayed over the lease file. Replaying an
-/// entry twice gives the same table, so replaying a journal over a lease
-/// file that already includes it (a crash between a compaction's rename
-/// and its journal reset) is harmless.
+/// Applies later lease records on top of `base`, in order (see
+/// [`apply_changes`]).
 pub fn apply_updates(
     base: Vec<LeaseRecord>,
     updates: impl IntoIterator<Item = LeaseRecord>,
 ) -> Vec<LeaseRecord> {
+    apply_changes(base, updates.into_iter().map(Change::Lease))
+}
+
+/// The key a record is found by, as the lease table keys it: the client
+/// identifier if it has one, else the MAC; none for a hold (MAC zero).
+fn key_of(r: &LeaseRecord) -> Option<(MacAddr, Vec<u8>)> {
+    if r.mac.is_zero() {
+        None
+    } else if r.client_id.is_empty() {
+        Some((r.mac, Vec::new()))
+    } else {
+        Some((MacAddr::ZERO, r.client_id.clone()))
+    }
+}
+
+/// Applies journal changes on top of `base`, in order, as the lease table
+/// would: a lease record replaces the record with the same IP (in place)
+/// and removes the record of the same client (same client identifier, or
+/// same MAC when neither has one) at another IP; a forget removes the
+/// record at its IP. The result holds each IP and each client at most once.
+///
+/// This is how the journal is replayed over the lease file. Replaying a
+/// change twice gives the same result, so replaying a journal over a lease
+/// file that already includes it (a crash between a compaction's rename
+/// and its journal reset) is harmless.
+pub fn apply_changes(
+    base: Vec<LeaseRecord>,
+    changes: impl IntoIterator<Item = Change>,
+) -> Vec<LeaseRecord> {
     let mut slots: Vec<Option<LeaseRecord>> = Vec::with_capacity(base.len());
     let mut by_ip: HashMap<Ipv4Addr, usize> = HashMap::with_capacity(base.len());
-    let mut by_mac: HashMap<MacAddr, Vec<usize>> = HashMap::new();
+    let mut by_key: HashMap<(MacAddr, Vec<u8>), usize> = HashMap::new();
     // The base is a snapshot: index it as is (a duplicated IP keeps its last).
     for r in base {
-        insert(&mut slots, &mut by_ip, &mut by_mac, r);
+        insert(&mut slots, &mut by_ip, &mut by_key, r);
     }
-    for r in updates {
-        if !r.mac.is_zero() {
-            for idx in by_mac.remove(&r.mac).unwrap_or_default() {
-                let Some(slot) = slots.get_mut(idx) else {
-                    continue;
-                };
-                let superseded = slot.as_ref().is_some_and(|old| {
-                    old.mac == r.mac
-                        && old.ip != r.ip
-                        && (old.client_id.is_empty()
-                            || r.client_id.is_empty()
-                            || old.client_id == r.client_id)
-                });
-                if superseded {
-                    if let Some(old) = slot.take() {
-                        by_ip.remove(&old.ip);
+    for c in changes {
+        match c {
+            Change::Forget(ip) => {
+                if let Some(old) = by_ip.remove(&ip).and_then(|i| slots.get_mut(i)?.take()) {
+                    if let Some(k) = key_of(&old) {
+                        by_key.remove(&k);
                     }
-                } else if slot.as_ref().is_some_and(|old| old.mac == r.mac) {
-                    // Kept (another client-id, or the same IP): stays indexed.
-                    by_mac.entry(r.mac).or_default().push(idx);
                 }
             }
+            Change::Lease(r) => {
+                let moved = key_of(&r)
+                    .and_then(|k| by_key.get(&k).copied())
+                    .filter(|&i| {
+                        slots
+                            .get(i)
+                            .is_some_and(|o| o.as_ref().is_some_and(|o| o.ip != r.ip))
+                    });
+                if let Some(old) = moved.and_then(|i| slots.get_mut(i)?.take()) {
+                    by_ip.remove(&old.ip);
+                }
+                insert(&mut slots, &mut by_ip, &mut by_key, r);
+            }
         }
-        insert(&mut slots, &mut by_ip, &mut by_mac, r);
     }
     slots.into_iter().flatten().collect()
 }
@@ -237,10 +257,9 @@ pub fn apply_updates(
 fn insert(
     slots: &mut Vec<Option<LeaseRecord>>,
     by_ip: &mut HashMap<Ipv4Addr, usize>,
-    by_mac: &mut HashMap<MacAddr, Vec<usize>>,
+    by_key: &mut HashMap<(MacAddr, Vec<u8>), usize>,
     r: LeaseRecord,
 ) {
-    let mac = r.mac;
     let idx = match by_ip.get(&r.ip).copied() {
         Some(idx) => idx,
         None => {
@@ -250,14 +269,16 @@ fn insert(
             idx
         }
     };
+    if let Some(old) = slots.get(idx).and_then(Option::as_ref).and_then(key_of) {
+        if by_key.get(&old) == Some(&idx) {
+            by_key.remove(&old);
+        }
+    }
+    if let Some(k) = key_of(&r) {
+        by_key.insert(k, idx);
+    }
     if let Some(slot) = slots.get_mut(idx) {
         *slot = Some(r);
-    }
-    if !mac.is_zero() {
-        let list = by_mac.entry(mac).or_default();
-        if !list.contains(&idx) {
-            list.push(idx);
-        }
     }
 }
 

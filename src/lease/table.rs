@@ -519,6 +519,10 @@ pub struct LeaseTable {
     static_macs: Vec<MacAddr>,
     /// Offsets held for pending ARP probes: neither free nor leased.
     reserved: Vec<u32>,
+    /// Addresses whose entry was forgotten since the last
+    /// [`take_forgotten`](LeaseTable::take_forgotten): the server journals
+    /// them, so replay reproduces the table.
+    forgotten: Vec<Ipv4Addr>,
     /// Keyed SipHash for client keys, randomly seeded as std's `HashMap`
     /// is, so clients cannot choose ids that collide (hash flooding).
     hasher: RandomState,
@@ -601,6 +605,7 @@ impl LeaseTable {
             excluded: Vec::new(),
             static_macs: config.static_leases.iter().map(|s| s.mac).collect(),
             reserved: Vec::new(),
+            forgotten: Vec::new(),
             hasher: RandomState::new(),
             steps: Cell::new(0),
         };
@@ -1189,6 +1194,25 @@ impl LeaseTable {
         if !self.excluded_off(e.off) && !self.reserved.contains(&e.off) {
             self.free.set(e.off);
         }
+    }
+
+    /// Moves the addresses whose entries were forgotten since the last call
+    /// (evicted under `max_leases`, reused for another client, left by a
+    /// client that moved, un-parked) into `out`, oldest first. The server
+    /// journals each as a forget entry: without them, replay would bring
+    /// back entries the table no longer has and, under `max_leases`, push
+    /// out newer leases.
+    pub fn take_forgotten(&mut self, out: &mut Vec<Ipv4Addr>) {
+        out.append(&mut self.forgotten);
+    }
+
+    /// Forgets the entry at `ip` now (a DECLINE hold un-parked); its
+    /// address is free again. `None` if there was none.
+    pub fn forget(&mut self, ip: Ipv4Addr) -> Option<Lease> {
+        let slot = self.slot_of_ip(self.offset(ip)?)?;
+        let lease = self.lease_of(slot);
+        self.vacate(slot);
+        lease
     }
 
     /// Queues the entry's current expiry. Pushed when an entry is created
