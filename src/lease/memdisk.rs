@@ -87,15 +87,17 @@ enum Node {
     Dir,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Fault {
     op: Op,
     suffix: Option<String>,
     errno: i32,
+    /// Matching calls to let through before failing.
+    skip: u32,
     times: u32,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct State {
     inodes: HashMap<u64, Inode>,
     names: BTreeMap<PathBuf, Node>,
@@ -128,16 +130,24 @@ impl State {
     /// Counts `op` and applies an injected fault for it, if one matches.
     fn check(&mut self, op: Op, path: &Path) -> io::Result<()> {
         *self.counts.entry(op).or_insert(0) += 1;
-        let hit = self.faults.iter_mut().find(|f| {
-            f.op == op
+        let name = path.as_os_str().to_string_lossy();
+        let mut hit = None;
+        for f in self.faults.iter_mut() {
+            let matches = f.op == op
                 && f.times > 0
-                && f.suffix
-                    .as_deref()
-                    .map_or(true, |s| path.as_os_str().to_string_lossy().ends_with(s))
-        });
-        if let Some(f) = hit {
+                && f.suffix.as_deref().map_or(true, |s| name.ends_with(s));
+            if !matches {
+                continue;
+            }
+            if f.skip > 0 {
+                f.skip -= 1;
+                continue;
+            }
             f.times = f.times.saturating_sub(1);
-            let e = f.errno;
+            hit = Some(f.errno);
+            break;
+        }
+        if let Some(e) = hit {
             self.faults.retain(|f| f.times > 0);
             return Err(errno(e));
         }
@@ -244,7 +254,21 @@ impl MemDisk {
             op,
             suffix: suffix.map(str::to_string),
             errno,
+            skip: 0,
             times,
+        });
+    }
+
+    /// Like [`fail`](Self::fail) once, but only the `n`-th matching call
+    /// from now on fails (1 = the next one): e.g. the second `sync_dir` of
+    /// a compaction, after its lease-file rename succeeded.
+    pub fn fail_nth(&self, op: Op, suffix: Option<&str>, errno: i32, n: u32) {
+        self.0.borrow_mut().faults.push(Fault {
+            op,
+            suffix: suffix.map(str::to_string),
+            errno,
+            skip: n.saturating_sub(1),
+            times: 1,
         });
     }
 
@@ -264,6 +288,19 @@ impl MemDisk {
     /// How many times `op` was called (faulted calls included).
     pub fn count(&self, op: Op) -> u64 {
         self.0.borrow().counts.get(&op).copied().unwrap_or(0)
+    }
+
+    /// An independent disk holding what this one would after a
+    /// [`power_cut`](Self::power_cut), without cutting this one's power:
+    /// the durable state, to open a second store on as an oracle. No
+    /// faults are copied.
+    pub fn durable_copy(&self) -> MemDisk {
+        let mut st = self.0.borrow().clone();
+        st.faults.clear();
+        st.counts.clear();
+        let copy = MemDisk(Rc::new(RefCell::new(st)));
+        copy.power_cut();
+        copy
     }
 
     /// The power goes: every file's contents and every directory's names
@@ -538,6 +575,13 @@ mod tests {
         d.sync_dir(&p("/var")).unwrap();
         d.write_all(&mut f, b"two").unwrap();
         assert_eq!(d.file(&p("/var/a")).unwrap(), b"onetwo");
+        let copy = d.durable_copy();
+        assert_eq!(copy.file(&p("/var/a")).unwrap(), b"one");
+        assert_eq!(
+            d.file(&p("/var/a")).unwrap(),
+            b"onetwo",
+            "original untouched"
+        );
         d.power_cut();
         assert_eq!(d.file(&p("/var/a")).unwrap(), b"one");
     }

@@ -146,6 +146,19 @@ pub enum Action {
     Idle,
 }
 
+/// What a `handle_*` call logged, so tests can count log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logged {
+    /// Nothing (a success after successes).
+    Nothing,
+    /// An error: the first failure after a success.
+    Error,
+    /// A debug line: a retry that failed again.
+    Debug,
+    /// An info line: the first success after failures.
+    Recovered,
+}
+
 /// A retry state: consecutive failures and when to try again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Failing {
@@ -333,34 +346,43 @@ impl Persister {
 
     /// The result of an [`Action::Append`]. On `Ok` the driver has called
     /// `Server::handle_persisted`.
-    pub fn handle_append(&mut self, now: Instant, result: Result<(), &dyn fmt::Display>) {
+    pub fn handle_append(&mut self, now: Instant, result: Result<(), &dyn fmt::Display>) -> Logged {
         match result {
             Ok(()) => {
-                if self.append.succeed() {
-                    info!("lease journal writable again, sending held ACKs");
-                }
                 self.rescue = false;
                 if self.config.notify {
                     self.notify_dirty = true;
                 }
+                if self.append.succeed() {
+                    info!("lease journal writable again, sending held ACKs");
+                    return Logged::Recovered;
+                }
+                Logged::Nothing
             }
             Err(e) => {
+                self.rescue = true;
                 if self.append.fail(now) {
                     error!("{e}; ACKs held until the lease journal can be written");
+                    Logged::Error
                 } else {
                     debug!("{e}; retry {} failed", self.append.failures);
+                    Logged::Debug
                 }
-                self.rescue = true;
             }
         }
     }
 
     /// The result of an [`Action::Compact`]. On `Ok` the driver has called
     /// `Server::handle_persisted`.
-    pub fn handle_compact(&mut self, now: Instant, result: Result<(), &dyn fmt::Display>) {
+    pub fn handle_compact(
+        &mut self,
+        now: Instant,
+        result: Result<(), &dyn fmt::Display>,
+    ) -> Logged {
         match result {
             Ok(()) => {
-                if self.compact.succeed() {
+                let recovered = self.compact.succeed();
+                if recovered {
                     info!("lease file written again");
                 }
                 if self.append.failures > 0 {
@@ -378,11 +400,17 @@ impl Persister {
                         self.notify_due = true;
                     }
                 }
+                if recovered {
+                    Logged::Recovered
+                } else {
+                    Logged::Nothing
+                }
             }
             Err(e) => {
                 self.compact.failures = self.compact.failures.saturating_add(1);
                 let _ = now;
                 error!("{e}");
+                Logged::Error
             }
         }
     }
@@ -408,5 +436,354 @@ impl Persister {
     /// True while a notify_file run is in progress.
     pub fn notify_running(&self) -> bool {
         self.notify_running.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Instant {
+        Instant::from_millis(v)
+    }
+
+    /// A virtual-clock driver: the persister, a fake store whose appends
+    /// and compactions succeed or fail on command, and a client that makes
+    /// one lease change every `request_every` ms.
+    struct Sim {
+        p: Persister,
+        now: Instant,
+        unsynced: usize,
+        journal_len: u64,
+        compacted_len: u64,
+        table_len: usize,
+        append_ok: bool,
+        compact_ok: bool,
+        request_every: Option<u64>,
+        next_request: Instant,
+        appends: u32,
+        compacts: u32,
+        notifies: u32,
+        errors: u32,
+        debugs: u32,
+        recovered: u32,
+        steps: u32,
+    }
+
+    impl Sim {
+        fn new(config: PersistConfig) -> Sim {
+            Sim {
+                p: Persister::new(config, ms(0)),
+                now: ms(0),
+                unsynced: 0,
+                journal_len: 0,
+                compacted_len: 0,
+                table_len: 10,
+                append_ok: true,
+                compact_ok: true,
+                request_every: None,
+                next_request: ms(0),
+                appends: 0,
+                compacts: 0,
+                notifies: 0,
+                errors: 0,
+                debugs: 0,
+                recovered: 0,
+                steps: 0,
+            }
+        }
+
+        fn count(&mut self, l: Logged) {
+            match l {
+                Logged::Error => self.errors += 1,
+                Logged::Debug => self.debugs += 1,
+                Logged::Recovered => self.recovered += 1,
+                Logged::Nothing => {}
+            }
+        }
+
+        /// Runs until `until`, asserting the loop never spins: an `Idle`
+        /// answer always comes with a future deadline (or none), and the
+        /// number of answers stays far below one per millisecond.
+        fn run(&mut self, until: u64) {
+            let until = ms(until);
+            while self.now < until {
+                self.steps += 1;
+                assert!(
+                    self.steps < 200_000,
+                    "persister loop spins at {:?}",
+                    self.now
+                );
+                if let Some(every) = self.request_every {
+                    if self.now >= self.next_request {
+                        self.unsynced += 1;
+                        self.next_request = self.now + Duration::from_millis(every);
+                    }
+                }
+                let sizes = Sizes {
+                    unsynced: self.unsynced,
+                    journal_len: self.journal_len,
+                    compacted_len: self.compacted_len,
+                    table_len: self.table_len,
+                };
+                let now = self.now;
+                match self.p.poll_action(now, &sizes) {
+                    Action::Append => {
+                        self.appends += 1;
+                        let l = if self.append_ok {
+                            self.journal_len += 51 * self.unsynced as u64;
+                            self.unsynced = 0;
+                            self.p.handle_append(now, Ok(()))
+                        } else {
+                            self.p
+                                .handle_append(now, Err(&"can't write: No space left"))
+                        };
+                        self.count(l);
+                    }
+                    Action::Compact => {
+                        self.compacts += 1;
+                        let l = if self.compact_ok {
+                            self.compacted_len = self.journal_len;
+                            self.unsynced = 0;
+                            self.p.handle_compact(now, Ok(()))
+                        } else {
+                            self.p
+                                .handle_compact(now, Err(&"can't remove: Is a directory"))
+                        };
+                        self.count(l);
+                    }
+                    Action::Notify => {
+                        self.notifies += 1;
+                        self.p.handle_notify_started(now, true);
+                        // A quick script: done 10 ms later (reaped at once
+                        // here; the deadline logic is tested separately).
+                        self.p.handle_notify_exited(now);
+                    }
+                    Action::KillNotify => self.p.handle_notify_exited(now),
+                    Action::Idle => {
+                        let next = self.p.poll_timeout();
+                        assert!(
+                            next.map_or(true, |t| t > now),
+                            "idle with a deadline not in the future ({next:?} at {now:?}): spin"
+                        );
+                        let mut wake = next.unwrap_or(until).min(until);
+                        if self.request_every.is_some() {
+                            wake = wake.min(self.next_request.max(now + Duration::from_millis(1)));
+                        }
+                        self.now = wake;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_second_to_a_minute() {
+        let secs: Vec<u64> = (1..=10).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]);
+        assert_eq!(backoff(0), BACKOFF_MIN, "never zero, even if misused");
+        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn startup_compaction_is_quiet_then_auto_time_notifies() {
+        let mut s = Sim::new(PersistConfig {
+            auto_time: 60,
+            notify: true,
+        });
+        s.run(1);
+        assert_eq!(
+            (s.compacts, s.notifies),
+            (1, 0),
+            "startup: rewrite, no notify"
+        );
+        s.run(59_999);
+        assert_eq!(s.compacts, 1);
+        s.run(60_001);
+        assert_eq!((s.compacts, s.notifies), (2, 1));
+        s.run(180_001);
+        assert_eq!((s.compacts, s.notifies), (4, 3));
+    }
+
+    /// Issue 8 defect 2: with notify_file set and a compaction that can
+    /// never complete (a `.tmp` that is a non-empty directory) while the
+    /// journal still takes appends, every append made the loop want a
+    /// rewrite at once, again and again: 100 % CPU and one error line per
+    /// attempt. Now: back-off, one error line.
+    #[test]
+    fn failing_compaction_with_notify_backs_off_and_logs_once() {
+        let mut s = Sim::new(PersistConfig {
+            auto_time: 7200,
+            notify: true,
+        });
+        s.compact_ok = false;
+        s.request_every = Some(500);
+        s.run(600_000);
+        // 1 + 2 + 4 + … + 32 s, then one a minute: 6 + 10 tries in 10 min.
+        assert!(s.compacts <= 17, "{} compactions in 10 min", s.compacts);
+        assert!(s.compacts >= 10, "{} compactions in 10 min", s.compacts);
+        assert_eq!(s.errors, 1, "one error line, then debug");
+        assert_eq!(s.debugs + s.errors, s.compacts);
+        assert_eq!(s.unsynced, 0, "appends kept working: nothing held");
+        assert_eq!(s.notifies, 0, "no rewrite, so no notify");
+        // The disk is fixed: the next retry rewrites, notifies, logs once.
+        s.compact_ok = true;
+        s.errors = 0;
+        s.run(700_000);
+        assert_eq!(s.recovered, 1);
+        assert!(s.notifies >= 1);
+        assert_eq!(s.errors, 0);
+        assert!(!s.p.is_failing());
+    }
+
+    #[test]
+    fn failing_appends_back_off_try_a_rewrite_and_recover_once() {
+        let mut s = Sim::new(PersistConfig {
+            auto_time: 0,
+            notify: false,
+        });
+        s.run(1);
+        s.append_ok = false;
+        s.compact_ok = false;
+        s.request_every = Some(100);
+        s.run(300_000);
+        assert!(s.appends <= 12, "{} appends in 5 min", s.appends);
+        assert!(s.compacts <= 13, "{} rescue rewrites in 5 min", s.compacts);
+        assert_eq!(s.errors, 2, "one line for appends, one for rewrites");
+        assert!(s.unsynced > 0);
+        assert!(s.p.is_failing());
+        // Disk space comes back: the next append retry succeeds.
+        s.append_ok = true;
+        s.compact_ok = true;
+        s.run(361_000);
+        assert_eq!(s.unsynced, 0);
+        assert!(s.recovered >= 1);
+        assert!(!s.p.is_failing());
+    }
+
+    #[test]
+    fn a_rewrite_rescues_changes_the_journal_cannot_take() {
+        let mut s = Sim::new(PersistConfig {
+            auto_time: 0,
+            notify: false,
+        });
+        s.run(1);
+        s.append_ok = false;
+        s.unsynced = 3;
+        s.run(2);
+        assert_eq!(
+            (s.appends, s.compacts),
+            (1, 2),
+            "append failed, rewrite at once"
+        );
+        assert_eq!(s.unsynced, 0, "the rewrite made them durable");
+    }
+
+    #[test]
+    fn journal_budget_triggers_a_compaction() {
+        let mut s = Sim::new(PersistConfig {
+            auto_time: 0,
+            notify: false,
+        });
+        s.run(1);
+        assert_eq!(s.compacts, 1);
+        s.journal_len = JOURNAL_BUDGET_MIN;
+        s.run(2);
+        assert_eq!(s.compacts, 1, "at the budget: not yet");
+        s.journal_len = JOURNAL_BUDGET_MIN + 1;
+        s.run(3);
+        assert_eq!(s.compacts, 2, "past it: compacted");
+        // A big table raises the budget to twice the lease file.
+        s.table_len = 10_000;
+        s.journal_len = s.compacted_len + 2 * (8 + 36 * 10_000);
+        s.run(4);
+        assert_eq!(s.compacts, 2);
+        s.journal_len += 1;
+        s.run(5);
+        assert_eq!(s.compacts, 3);
+    }
+
+    #[test]
+    fn notify_is_debounced_and_rerun_once_after_a_busy_script() {
+        let mut p = Persister::new(
+            PersistConfig {
+                auto_time: 0,
+                notify: true,
+            },
+            ms(0),
+        );
+        let sz = |unsynced| Sizes {
+            unsynced,
+            ..Sizes::default()
+        };
+        assert_eq!(p.poll_action(ms(0), &sz(0)), Action::Compact);
+        p.handle_compact(ms(0), Ok(()));
+        assert_eq!(p.poll_action(ms(0), &sz(0)), Action::Idle, "startup: quiet");
+        // An ACK made durable: rewrite + notify.
+        assert_eq!(p.poll_action(ms(10), &sz(1)), Action::Append);
+        p.handle_append(ms(10), Ok(()));
+        assert_eq!(p.poll_action(ms(10), &sz(0)), Action::Compact);
+        p.handle_compact(ms(10), Ok(()));
+        assert_eq!(p.poll_action(ms(10), &sz(0)), Action::Notify);
+        p.handle_notify_started(ms(10), true);
+        // More ACKs while it runs: no rewrite until it ends and 1 s passed.
+        assert_eq!(p.poll_action(ms(20), &sz(1)), Action::Append);
+        p.handle_append(ms(20), Ok(()));
+        assert_eq!(p.poll_action(ms(20), &sz(0)), Action::Idle);
+        assert_eq!(p.poll_timeout(), Some(ms(10) + NOTIFY_LIMIT));
+        // SIGUSR1 while it runs: rewrite now, rerun queued.
+        p.request_compaction(ms(30));
+        assert_eq!(p.poll_action(ms(30), &sz(0)), Action::Compact);
+        p.handle_compact(ms(30), Ok(()));
+        assert_eq!(p.poll_action(ms(30), &sz(0)), Action::Idle);
+        p.handle_notify_exited(ms(500));
+        assert_eq!(
+            p.poll_action(ms(500), &sz(0)),
+            Action::Notify,
+            "the one rerun"
+        );
+        p.handle_notify_started(ms(500), true);
+        // A script that hangs is killed at its limit.
+        let limit = ms(500) + NOTIFY_LIMIT;
+        assert_eq!(p.poll_timeout(), Some(limit));
+        assert_eq!(p.poll_action(limit, &sz(0)), Action::KillNotify);
+        p.handle_notify_exited(limit);
+        assert_eq!(p.poll_action(limit, &sz(0)), Action::Idle);
+        assert_eq!(p.poll_timeout(), None);
+    }
+
+    /// Random results and events for many seeds: the loop never sees a
+    /// past deadline while idle, and every change is eventually durable
+    /// once the disk works.
+    #[test]
+    fn never_idle_with_a_past_deadline_random() {
+        for seed in 1..200u64 {
+            let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut rnd = move |n: u64| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x % n
+            };
+            let mut s = Sim::new(PersistConfig {
+                auto_time: [0, 5, 60][rnd(3) as usize] as u32,
+                notify: rnd(2) == 0,
+            });
+            s.request_every = Some(1 + rnd(3000));
+            for phase in 0..20u64 {
+                s.append_ok = rnd(3) != 0;
+                s.compact_ok = rnd(3) != 0;
+                if rnd(5) == 0 {
+                    s.p.request_compaction(s.now);
+                }
+                s.run((phase + 1) * 30_000);
+            }
+            s.append_ok = true;
+            s.compact_ok = true;
+            s.request_every = None;
+            s.run(20 * 30_000 + 125_000);
+            assert_eq!(s.unsynced, 0, "seed {seed}");
+            assert_eq!(s.p.failures().0, 0, "seed {seed}");
+        }
     }
 }
