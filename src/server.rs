@@ -2468,4 +2468,324 @@ mod tests {
         send(&mut s, t(60_000), &msg(MessageType::Discover, mac(1)));
         assert!(s.poll_transmit(&mut buf).is_none());
     }
+
+    /// The server with its persistence (store over a MemDisk, persister)
+    /// driven the way udhcpd drives them, on a virtual clock.
+    mod durable {
+        use super::*;
+        use crate::lease::memdisk::MemDisk;
+        use crate::lease::persist::{Action, PersistConfig, Persister, Sizes};
+        use crate::lease::store::LeaseStore;
+        use crate::testutil::XorShift;
+        use crate::time::UnixTime;
+        use std::collections::BTreeMap;
+        use std::path::Path;
+
+        /// Wall clock at virtual time 0 (mid-2025).
+        const WALL0: i64 = 1_750_000_000;
+        const LEASES: &str = "/var/lib/udhcpd.leases";
+
+        fn wall(now: Instant) -> UnixTime {
+            UnixTime::from_secs(WALL0 + (now.as_millis() / 1000) as i64)
+        }
+
+        fn secs(s: u64) -> Instant {
+            Instant::from_millis(s * 1000)
+        }
+
+        pub(super) struct Node {
+            pub(super) disk: MemDisk,
+            pub(super) server: Server,
+            pub(super) store: LeaseStore<MemDisk>,
+            pub(super) persister: Persister,
+            pub(super) cfg: ServerConfig,
+            /// Whether the disk takes writes (else held ACKs pile up).
+            pub(super) writable: bool,
+        }
+
+        impl Node {
+            pub(super) fn start(disk: MemDisk, cfg: ServerConfig, now: Instant) -> Node {
+                disk.mkdir_all(Path::new("/var/lib"));
+                let (store, records, _) =
+                    LeaseStore::open(disk.clone(), Path::new(LEASES), wall(now)).unwrap();
+                let mut server = Server::new(cfg.clone(), SIP, 0);
+                server.load(now, records);
+                let persister = Persister::new(PersistConfig::from_server(&cfg), now);
+                let mut n = Node {
+                    disk,
+                    server,
+                    store,
+                    persister,
+                    cfg,
+                    writable: true,
+                };
+                n.pump(now);
+                n
+            }
+
+            /// Executes the persister's answers, as udhcpd does.
+            pub(super) fn pump(&mut self, now: Instant) {
+                for _ in 0..8 {
+                    let sizes = Sizes {
+                        unsynced: self.server.unsynced_len(),
+                        journal_len: self.store.journal_len(),
+                        compacted_len: self.store.compacted_len(),
+                        table_len: self.server.table().len(),
+                    };
+                    match self.persister.poll_action(now, &sizes) {
+                        Action::Append => {
+                            let through = self.server.persist_seq();
+                            let r = if self.writable {
+                                self.store.append(wall(now), self.server.unsynced())
+                            } else {
+                                Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+                            };
+                            if r.is_ok() {
+                                self.server.handle_persisted(now, through);
+                            }
+                            let r = r
+                                .as_ref()
+                                .map(|_| ())
+                                .map_err(|e| e as &dyn core::fmt::Display);
+                            self.persister.handle_append(now, r);
+                        }
+                        Action::Compact => {
+                            let through = self.server.persist_seq();
+                            let r = if self.writable {
+                                self.store.compact(wall(now), self.server.leases(now))
+                            } else {
+                                Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+                            };
+                            if r.is_ok() {
+                                self.server.handle_persisted(now, through);
+                            }
+                            let r = r
+                                .as_ref()
+                                .map(|_| ())
+                                .map_err(|e| e as &dyn core::fmt::Display);
+                            self.persister.handle_compact(now, r);
+                        }
+                        Action::Notify => self.persister.handle_notify_started(now, false),
+                        Action::KillNotify => self.persister.handle_notify_exited(now),
+                        Action::Idle => break,
+                    }
+                }
+            }
+
+            pub(super) fn send(&mut self, now: Instant, m: &Msg) -> Vec<Out> {
+                self.server.handle_packet(now, &m.bytes());
+                self.pump(now);
+                tx(&mut self.server)
+            }
+
+            /// DISCOVER + REQUEST; the ACKed address, if an ACK came.
+            pub(super) fn dora(&mut self, now: Instant, m: &Msg) -> Option<Ipv4Addr> {
+                let mut d = m.clone();
+                d.mtype = Some(MessageType::Discover);
+                let offer = self
+                    .send(now, &d)
+                    .into_iter()
+                    .find(|o| o.mtype() == Some(MessageType::Offer))?;
+                let mut r = m.clone().sid(SIP).req_ip(offer.yiaddr());
+                r.mtype = Some(MessageType::Request);
+                self.send(now, &r)
+                    .into_iter()
+                    .find(|o| o.mtype() == Some(MessageType::Ack))
+                    .map(|o| o.yiaddr())
+            }
+
+            /// kill -9 (or, with `power_cut`, the power goes) and a restart
+            /// on the same disk.
+            pub(super) fn restart(self, now: Instant, power_cut: bool) -> Node {
+                if power_cut {
+                    self.disk.power_cut();
+                }
+                Node::start(self.disk, self.cfg, now)
+            }
+        }
+
+        /// The table as it would be after a power cut now and a restart
+        /// (what the disk durably holds, replayed and loaded).
+        pub(super) fn replayed(n: &Node, now: Instant) -> BTreeMap<Ipv4Addr, LeaseRecord> {
+            let copy = n.disk.durable_copy();
+            let (_, records, _) = LeaseStore::open(copy, Path::new(LEASES), wall(now)).unwrap();
+            let mut s = Server::new(n.cfg.clone(), SIP, 0);
+            s.load(now, records);
+            s.leases(now).map(|r| (r.ip, r)).collect()
+        }
+
+        /// Replay reproduces the live table exactly: every entry but
+        /// unpersisted offer holds is there, with its client and time; no
+        /// entry the live table lacks comes back.
+        pub(super) fn assert_replay_matches(n: &Node, now: Instant, what: &str) {
+            let back = replayed(n, now);
+            let live: BTreeMap<Ipv4Addr, LeaseRecord> =
+                n.server.leases(now).map(|r| (r.ip, r)).collect();
+            for (ip, r) in &live {
+                let offered =
+                    n.server.table().get(*ip).map(|l| l.state) == Some(LeaseState::Offered);
+                if offered {
+                    continue;
+                }
+                assert_eq!(back.get(ip), Some(r), "{what}: {ip} differs after replay");
+            }
+            for ip in back.keys() {
+                assert!(live.contains_key(ip), "{what}: {ip} came back after replay");
+            }
+            assert!(back.len() <= n.server.table().max_leases());
+        }
+
+        /// Issue 8 defect 1: with max_leases below the pool size, expired
+        /// leases evicted to make room were not journaled; on restart the
+        /// loader stopped when the table was full and dropped the newest
+        /// (ACKed, live) leases.
+        #[test]
+        fn eviction_is_journaled_so_a_restart_keeps_every_acked_lease() {
+            let cfg = small_pool("192.168.0.20", "192.168.0.39", 3);
+            let mut n = Node::start(MemDisk::new(), cfg, secs(0));
+            for i in 1..=3 {
+                n.dora(secs(0), &msg(MessageType::Discover, mac(i)).lease(60))
+                    .unwrap();
+            }
+            // All three expire; two new clients take their places.
+            let mut acked = Vec::new();
+            for i in 4..=5 {
+                let a = n
+                    .dora(secs(100), &msg(MessageType::Discover, mac(i)).lease(3600))
+                    .unwrap();
+                acked.push((a, mac(i)));
+            }
+            assert_replay_matches(&n, secs(100), "after evictions");
+            let mut n = n.restart(secs(101), true);
+            for (a, m) in &acked {
+                let l = n
+                    .server
+                    .table()
+                    .get(*a)
+                    .expect("ACKed lease lost by restart");
+                assert_eq!((l.mac, l.state), (*m, LeaseState::Bound));
+                // The client renews and keeps its address.
+                let r = msg(MessageType::Request, *m).ciaddr(*a).lease(3600);
+                let out = n.send(secs(102), &r);
+                assert_eq!(out.len(), 1);
+                assert_eq!(
+                    (out[0].mtype(), out[0].yiaddr()),
+                    (Some(MessageType::Ack), *a)
+                );
+            }
+        }
+
+        /// The loader never drops a live lease for an expired one, even for
+        /// a journal written without forget entries (BusyBox stops at
+        /// max_leases and keeps the oldest).
+        #[test]
+        fn load_over_max_leases_drops_expired_entries_first() {
+            let mut tb = LeaseTable::new(&small_pool("192.168.0.20", "192.168.0.39", 3), SIP);
+            let rec = |n: u8, remaining: u32| LeaseRecord {
+                ip: Ipv4Addr::new(192, 168, 0, 20 + n),
+                mac: if n == 9 {
+                    MacAddr::ZERO
+                } else {
+                    mac(u32::from(n))
+                },
+                hostname: Hostname::EMPTY,
+                remaining,
+                client_id: Vec::new(),
+            };
+            let dropped = tb.load(
+                t(0),
+                [
+                    rec(1, 0),
+                    rec(2, 0),
+                    rec(3, 500),
+                    rec(9, 100),
+                    rec(4, 600),
+                    rec(5, 700),
+                ],
+            );
+            assert_eq!(dropped, 3);
+            let ips: Vec<u8> = tb.records(t(0)).map(|r| r.ip.octets()[3]).collect();
+            let mut ips = ips;
+            ips.sort_unstable();
+            assert_eq!(
+                ips,
+                [23, 24, 25],
+                "the three live leases, not the expired ones or the hold"
+            );
+            // Over the bound among live leases only: the oldest goes.
+            let mut tb = LeaseTable::new(&small_pool("192.168.0.20", "192.168.0.39", 2), SIP);
+            assert_eq!(tb.load(t(0), [rec(1, 10), rec(2, 20), rec(3, 30)]), 1);
+            assert!(tb.get(Ipv4Addr::new(192, 168, 0, 21)).is_none());
+        }
+
+        /// Random operation sequences (DORA, DISCOVER only, renew, release,
+        /// decline, time passing, compactions, restarts) against a small
+        /// pool under max_leases: after every step, replaying what is on
+        /// disk gives exactly the live table.
+        #[test]
+        fn replay_reproduces_the_table_random() {
+            for seed in 1..=40u64 {
+                let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+                let mut cfg = small_pool("192.168.0.20", "192.168.0.35", 6);
+                cfg.decline_time = 200;
+                cfg.offer_time = 30;
+                let mut n = Node::start(MemDisk::new(), cfg, secs(0));
+                let mut now = 0u64;
+                let client = |i: usize| {
+                    let m =
+                        msg(MessageType::Discover, mac(100 + i as u32)).lease([30, 60, 600][i % 3]);
+                    match i % 3 {
+                        0 => m,
+                        1 => {
+                            let mut id = vec![1];
+                            id.extend_from_slice(&mac(100 + i as u32).0);
+                            m.id(&id)
+                        }
+                        _ => m.id(format!("cid-{i}").as_bytes()),
+                    }
+                };
+                let mut bound: Vec<Option<Ipv4Addr>> = vec![None; 20];
+                for step in 0..300 {
+                    let i = rng.below(20);
+                    match rng.below(10) {
+                        0..=3 => bound[i] = n.dora(secs(now), &client(i)),
+                        4 => {
+                            let _ = n.send(secs(now), &client(i));
+                        }
+                        5 => {
+                            if let Some(a) = bound[i] {
+                                let mut r = client(i).ciaddr(a);
+                                r.mtype = Some(MessageType::Request);
+                                let _ = n.send(secs(now), &r);
+                            }
+                        }
+                        6 => {
+                            if let Some(a) = bound[i].take() {
+                                let mut r = client(i).ciaddr(a).sid(SIP);
+                                r.mtype = Some(MessageType::Release);
+                                let _ = n.send(secs(now), &r);
+                            }
+                        }
+                        7 => {
+                            if let Some(a) = bound[i].take() {
+                                let mut r = client(i).req_ip(a).sid(SIP);
+                                r.mtype = Some(MessageType::Decline);
+                                let _ = n.send(secs(now), &r);
+                            }
+                        }
+                        8 => now += rng.below(90) as u64,
+                        _ => {
+                            if rng.below(4) == 0 {
+                                n = n.restart(secs(now), rng.below(2) == 0);
+                            } else {
+                                n.persister.request_compaction(secs(now));
+                                n.pump(secs(now));
+                            }
+                        }
+                    }
+                    assert_replay_matches(&n, secs(now), &format!("seed {seed} step {step}"));
+                }
+            }
+        }
+    }
 }
