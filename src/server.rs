@@ -305,7 +305,10 @@ impl Server {
     pub fn load(&mut self, now: Instant, records: impl IntoIterator<Item = LeaseRecord>) -> usize {
         let dropped = self.table.load(now, records);
         if dropped > 0 {
-            warn!("too many leases while loading {}", self.config.lease_file);
+            warn!(
+                "too many leases while loading {}: {dropped} expired or oldest dropped",
+                self.config.lease_file
+            );
         }
         debug!("read {} leases", self.table.len());
         dropped

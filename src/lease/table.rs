@@ -1194,6 +1194,8 @@ impl LeaseTable {
         if !self.excluded_off(e.off) && !self.reserved.contains(&e.off) {
             self.free.set(e.off);
         }
+        let ip = self.ip_at(e.off);
+        self.forgotten.push(ip);
     }
 
     /// Moves the addresses whose entries were forgotten since the last call
@@ -1343,18 +1345,66 @@ impl LeaseTable {
     /// MAC are skipped; a later record for the same address or client
     /// replaces an earlier one; a record with remaining 0 is kept as
     /// expired. Records without a client id are keyed by MAC and adoptable
-    /// (see [`lookup`](Self::lookup)). Stops when the table is full and
-    /// returns how many records were dropped then (BusyBox: `too many
-    /// leases while loading`).
+    /// (see [`lookup`](Self::lookup)).
+    ///
+    /// If more records remain than `max_leases` allows, expired entries go
+    /// first (oldest first), then holds, then the oldest live leases:
+    /// never an ACKed live lease in favour of an expired one. (BusyBox stops
+    /// reading when the table is full, `too many leases while loading`,
+    /// dropping the newest.) Returns how many were dropped.
     pub fn load(&mut self, now: Instant, records: impl IntoIterator<Item = LeaseRecord>) -> usize {
-        let mut it = records.into_iter();
-        for r in it.by_ref() {
+        let recs: Vec<LeaseRecord> = records
+            .into_iter()
+            .filter(|r| {
+                self.offset(r.ip).is_some_and(|off| !self.excluded_off(off))
+                    && !self.static_macs.contains(&r.mac)
+            })
+            .collect();
+        // Later records replace earlier ones for the same address or client.
+        let mut keep = vec![true; recs.len()];
+        let mut seen_ip = std::collections::HashSet::new();
+        let mut seen_key = std::collections::HashSet::new();
+        for (i, r) in recs.iter().enumerate().rev() {
+            let key = (!r.mac.is_zero()).then(|| {
+                if r.client_id.is_empty() {
+                    (r.mac, &r.client_id[..])
+                } else {
+                    (MacAddr::ZERO, &r.client_id[..])
+                }
+            });
+            let dup_ip = !seen_ip.insert(r.ip);
+            let dup_key = key.is_some_and(|k| !seen_key.insert(k));
+            if dup_ip || dup_key {
+                if let Some(k) = keep.get_mut(i) {
+                    *k = false;
+                }
+            }
+        }
+        let room = self.max.saturating_sub(self.len);
+        let kept = keep.iter().filter(|&&k| k).count();
+        let mut dropped = kept.saturating_sub(room);
+        // Drop the least valuable first: expired, then holds, then the
+        // oldest live leases.
+        let classes: [fn(&LeaseRecord) -> bool; 3] =
+            [|r| r.remaining == 0, |r| r.mac.is_zero(), |_| true];
+        let mut to_drop = dropped;
+        for class in classes {
+            for (i, r) in recs.iter().enumerate() {
+                if to_drop == 0 {
+                    break;
+                }
+                if let Some(k) = keep.get_mut(i).filter(|k| **k) {
+                    if class(r) {
+                        *k = false;
+                        to_drop -= 1;
+                    }
+                }
+            }
+        }
+        for (r, _) in recs.into_iter().zip(keep).filter(|(_, k)| *k) {
             let Some(off) = self.offset(r.ip) else {
                 continue;
             };
-            if self.excluded_off(off) || self.static_macs.contains(&r.mac) {
-                continue;
-            }
             let held = r.mac.is_zero();
             let client = Client::new(r.mac, (!held).then_some(&r.client_id[..]));
             if let Some(s) = self.slot_of_ip(off) {
@@ -1366,7 +1416,8 @@ impl LeaseTable {
                 }
             }
             if self.len >= self.max {
-                return 1 + it.count();
+                dropped += 1;
+                continue;
             }
             let expires = if r.remaining == 0 {
                 secs_now(now)
@@ -1399,7 +1450,9 @@ impl LeaseTable {
                 }
             }
         }
-        0
+        // Loading reproduces the durable state: nothing to journal.
+        self.forgotten.clear();
+        dropped
     }
 }
 
@@ -1649,7 +1702,7 @@ mod tests {
 
     #[test]
     fn load_skips_like_busybox() {
-        let mut cfg = config("10.0.0.10", "10.0.0.20", 3);
+        let mut cfg = config("10.0.0.10", "10.0.0.20", 5);
         cfg.static_leases.push(StaticLease {
             mac: mac(9),
             ip: ip("10.0.0.12"),
@@ -1673,11 +1726,26 @@ mod tests {
                 rec("10.0.0.14", mac(1), 0),          // expired: kept
                 rec("10.0.0.15", MacAddr::ZERO, 100), // hold
                 rec("10.0.0.16", mac(2), 100),
-                rec("10.0.0.17", mac(3), 100), // full
-                rec("10.0.0.18", mac(4), 100),
+                rec("10.0.0.17", mac(3), 100),
+                rec("10.0.0.18", mac(4), 100), // the table is full here
+                rec("10.0.0.19", mac(5), 100), // over max_leases
             ],
         );
-        assert_eq!(dropped, 2);
+        // Over max_leases the expired entry goes first (BusyBox would have
+        // dropped the newest, 10.0.0.19).
+        assert_eq!(dropped, 1);
+        assert!(tb.get(ip("10.0.0.14")).is_none());
+        assert!(tb.get(ip("10.0.0.19")).is_some());
+        let mut tb = LeaseTable::new(&cfg, ip("10.0.0.11"));
+        let dropped = tb.load(
+            t(1000),
+            vec![
+                rec("10.0.0.14", mac(1), 0),          // expired: kept
+                rec("10.0.0.15", MacAddr::ZERO, 100), // hold
+                rec("10.0.0.16", mac(2), 100),
+            ],
+        );
+        assert_eq!(dropped, 0);
         let recs: Vec<_> = tb.records(t(1000)).collect();
         assert_eq!(recs.len(), 3);
         assert_eq!(recs[0].remaining, 0);
