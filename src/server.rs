@@ -2472,6 +2472,89 @@ mod tests {
         assert!(s.poll_transmit(&mut buf).is_none());
     }
 
+    /// DISCOVER + REQUEST without persisting: the ACK stays held.
+    fn dora_held(s: &mut Server, now: Instant, m: MacAddr) -> Ipv4Addr {
+        send(s, now, &msg(MessageType::Discover, m));
+        let a = one(s).yiaddr();
+        send(s, now, &msg(MessageType::Request, m).sid(SIP).req_ip(a));
+        a
+    }
+
+    /// Issue 8 defect 3: while the journal cannot be written, held ACKs
+    /// and unsynced records grew with every REQUEST. Now: one held ACK per
+    /// client (the newest), at most MAX_HELD; past that, requests are
+    /// dropped and counted, and nothing changes in the table for them.
+    #[test]
+    fn held_acks_are_bounded_one_per_client_newest_wins() {
+        let mut s = Server::new(small_pool("10.1.0.0", "10.1.255.255", 20_000), SIP, 0);
+        let a = dora_held(&mut s, t(0), mac(1));
+        for i in 0..100u32 {
+            let r = msg(MessageType::Request, mac(1)).sid(SIP).req_ip(a).xid(i);
+            send(&mut s, t(u64::from(i)), &r);
+            none(&mut s);
+        }
+        assert_eq!((s.held_len(), s.unsynced_len()), (1, 1));
+        assert!(s.held.items.len() <= 2 + 64 && s.unsynced.items.len() <= 2 + 64);
+        for i in 2..=MAX_HELD as u32 {
+            dora_held(&mut s, t(200), mac(1000 + i));
+        }
+        assert_eq!((s.held_len(), s.dropped()), (MAX_HELD, 0));
+        // At the bound: the next client's REQUEST is dropped, not queued,
+        // and its offer is not turned into a lease.
+        let m = mac(50_000);
+        send(&mut s, t(300), &msg(MessageType::Discover, m));
+        let b = one(&mut s).yiaddr();
+        send(
+            &mut s,
+            t(300),
+            &msg(MessageType::Request, m).sid(SIP).req_ip(b),
+        );
+        assert_eq!((s.held_len(), s.dropped()), (MAX_HELD, 1));
+        assert_eq!(s.table().get(b).unwrap().state, LeaseState::Offered);
+        // A held client's retransmission still replaces its own ACK.
+        let r = msg(MessageType::Request, mac(1))
+            .sid(SIP)
+            .req_ip(a)
+            .xid(999);
+        send(&mut s, t(301), &r);
+        assert_eq!((s.held_len(), s.dropped()), (MAX_HELD, 1));
+        // The disk works again: every held ACK leaves, the newest for mac 1.
+        s.handle_persisted(t(400), s.persist_seq());
+        let out = tx(&mut s);
+        assert_eq!(out.len(), MAX_HELD);
+        assert_eq!(s.dropped(), 0, "reported and reset");
+        let first = out.iter().find(|o| o.yiaddr() == a).unwrap();
+        assert_eq!(first.pkt().xid(), 999);
+        // And the dropped client is served on its retransmission.
+        send(
+            &mut s,
+            t(401),
+            &msg(MessageType::Request, m).sid(SIP).req_ip(b),
+        );
+        assert_eq!(s.held_len(), 1);
+    }
+
+    #[test]
+    fn unsynced_changes_are_bounded() {
+        let mut s = Server::new(small_pool("10.1.0.0", "10.1.255.255", 20_000), SIP, 0);
+        // DORA + RELEASE: one unsynced change per client, no held ACK.
+        for i in 1..=MAX_UNSYNCED as u32 {
+            let a = dora_held(&mut s, t(0), mac(1000 + i));
+            let r = msg(MessageType::Release, mac(1000 + i)).sid(SIP).ciaddr(a);
+            send(&mut s, t(0), &r);
+        }
+        assert_eq!((s.unsynced_len(), s.held_len()), (MAX_UNSYNCED, 0));
+        assert_eq!(s.dropped(), 0);
+        // At the bound: a new client's DISCOVER is dropped and counted.
+        send(&mut s, t(1), &msg(MessageType::Discover, mac(90_000)));
+        none(&mut s);
+        assert_eq!((s.unsynced_len(), s.dropped()), (MAX_UNSYNCED, 1));
+        s.handle_persisted(t(2), s.persist_seq());
+        assert_eq!((s.unsynced_len(), s.dropped()), (0, 0));
+        send(&mut s, t(3), &msg(MessageType::Discover, mac(90_000)));
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Offer));
+    }
+
     /// The server with its persistence (store over a MemDisk, persister)
     /// driven the way udhcpd drives them, on a virtual clock.
     mod durable {
