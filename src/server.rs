@@ -35,6 +35,14 @@
 //! held for it (a newer REQUEST from the same client holds a new one):
 //! at most one held ACK per address and per client.
 //!
+//! # Bounded while the disk fails
+//! At most [`MAX_HELD`] ACKs are held and about [`MAX_UNSYNCED`] changes
+//! kept. Past either cap, requests that would need a new record (DISCOVER,
+//! REQUEST, DECLINE, RELEASE) are dropped and counted, not queued; the log
+//! says so once when it starts and once, with the count, when changes are
+//! durable again. (Probe results can add a few changes past the cap: at
+//! most two per pending probe, [`MAX_PENDING_PROBES`].)
+//!
 //! # Conflict detection without stalling
 //! Before offering an address that is not already the client's, the server
 //! asks for an ARP probe ([`Server::poll_probe`]) and keeps the DISCOVER;
@@ -99,6 +107,10 @@ impl<T> SeqQueue<T> {
 
     fn len(&self) -> usize {
         self.by_ip.len()
+    }
+
+    fn contains(&self, ip: Ipv4Addr) -> bool {
+        self.by_ip.contains_key(&ip)
     }
 
     fn index_of(&self, seq: u64) -> Option<usize> {
@@ -607,6 +619,9 @@ impl Server {
             self.reply(Reply::Offer, pkt, ip, secs, stat, None);
             return;
         }
+        if self.at_cap(None, false) {
+            return;
+        }
         let client = client_of(pkt);
         if let Some(p) = self.pending.iter_mut().find(|p| p.is_for(&client)) {
             // A retransmission while its probe runs: answer the latest one
@@ -771,6 +786,9 @@ impl Server {
         let client = client_of(pkt);
         let lease = self.table.lookup(&client);
         if lease.is_some_and(|l| l.ip == want) {
+            if self.at_cap(Some(want), true) {
+                return;
+            }
             let hostname = Hostname::sanitize(pkt.option(code::HOSTNAME).unwrap_or_default());
             if self
                 .table
@@ -831,6 +849,9 @@ impl Server {
         }
         let client = client_of(pkt);
         if self.table.lookup(&client).is_some_and(|l| l.ip == ip) {
+            if self.at_cap(Some(ip), false) {
+                return;
+            }
             let secs = self.config.decline_time;
             info!("{ip} declined, reserving it for {secs} seconds");
             if self.table.decline(now, ip, secs).is_some() {
@@ -849,6 +870,7 @@ impl Server {
         let ip = pkt.ciaddr();
         let client = client_of(pkt);
         if self.table.lookup(&client).is_some_and(|l| l.ip == ip)
+            && !self.at_cap(Some(ip), false)
             && self.table.release(now, ip).is_some()
         {
             self.queue_record(now, ip);
@@ -901,6 +923,29 @@ impl Server {
             Some(r) => self.queue(Change::Lease(r)),
             None => self.persist_seq,
         }
+    }
+
+    /// True (and counted, and logged once) if a request that may need a
+    /// new record must be dropped: too many changes or held ACKs waiting
+    /// for the disk. `ip`: the address the record would be for (a change
+    /// for an address already waiting replaces it, so it needs no room);
+    /// `holds`: the request would hold an ACK for `ip`.
+    fn at_cap(&mut self, ip: Option<Ipv4Addr>, holds: bool) -> bool {
+        let new_change = ip.map_or(true, |ip| !self.unsynced.contains(ip));
+        let new_held = ip.map_or(true, |ip| !self.held.contains(ip));
+        let full = (new_change && self.unsynced.len() >= MAX_UNSYNCED)
+            || (holds && new_held && self.held.len() >= MAX_HELD);
+        if full {
+            if self.dropped == 0 {
+                warn!(
+                    "lease journal unwritable: {} changes and {} ACKs waiting, dropping requests",
+                    self.unsynced.len(),
+                    self.held.len()
+                );
+            }
+            self.dropped += 1;
+        }
+        full
     }
 
     fn take_buf(&mut self) -> Vec<u8> {
