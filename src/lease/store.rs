@@ -519,3 +519,84 @@ impl<D: Disk> LeaseStore<D> {
         &self.disk
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lease::memdisk::{MemDisk, Op};
+    use crate::lease::Hostname;
+    use crate::wire::MacAddr;
+    use std::net::Ipv4Addr;
+
+    const P: &str = "/var/lib/udhcpd.leases";
+    const T: UnixTime = UnixTime(1_750_000_000);
+
+    fn rec(n: u8) -> LeaseRecord {
+        LeaseRecord {
+            ip: Ipv4Addr::new(10, 0, 0, n),
+            mac: MacAddr([2, 0, 0, 0, 0, n]),
+            hostname: Hostname::sanitize(format!("h{n}").as_bytes()),
+            remaining: 3600,
+            client_id: vec![1, 2, 0, 0, 0, 0, n],
+        }
+    }
+
+    fn disk() -> MemDisk {
+        let d = MemDisk::new();
+        d.mkdir_all(Path::new("/var/lib"));
+        d
+    }
+
+    fn open(d: &MemDisk) -> (LeaseStore<MemDisk>, Vec<LeaseRecord>, Vec<String>) {
+        LeaseStore::open(d.clone(), Path::new(P), T).unwrap()
+    }
+
+    fn ips(rs: &[LeaseRecord]) -> Vec<u8> {
+        let mut v: Vec<u8> = rs.iter().map(|r| r.ip.octets()[3]).collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn appended_and_compacted_leases_survive_power_cuts() {
+        let d = disk();
+        let (mut s, recs, w) = open(&d);
+        assert!(recs.is_empty() && w.is_empty());
+        s.append(T, &[rec(1), rec(2)]).unwrap();
+        d.power_cut();
+        let (mut s, recs, _) = open(&d);
+        assert_eq!(recs, [rec(1), rec(2)]);
+        s.compact(T, recs.into_iter()).unwrap();
+        s.append(T, &[Change::Forget(rec(1).ip)]).unwrap();
+        d.power_cut();
+        let (_, recs, w) = open(&d);
+        assert_eq!(recs, [rec(2)], "{w:?}");
+    }
+
+    /// Issue 8 defect 4: when the directory fsync after a compaction's
+    /// journal rename failed, the store kept appending to the old journal,
+    /// now unlinked: those ACKed leases were gone at the next start.
+    #[test]
+    fn a_failed_directory_sync_after_the_rename_never_leaves_appends_on_an_unlinked_journal() {
+        for power_cut in [false, true] {
+            let d = disk();
+            let (mut s, _, _) = open(&d);
+            s.append(T, &[rec(1)]).unwrap();
+            // The compaction's second sync_dir (after the journal's rename)
+            // fails; the first (after the lease file's) succeeds.
+            d.fail_nth(Op::SyncDir, None, libc::EIO, 2);
+            assert!(s.compact(T, [rec(1)].into_iter()).is_err());
+            // Whatever the store does next, an append that returns Ok is on
+            // the journal that recovery reads.
+            if s.append(T, &[rec(2)]).is_ok() {
+                if power_cut {
+                    // The kernel wrote the directory back after all.
+                    d.clone().sync_dir(Path::new("/var/lib")).unwrap();
+                    d.power_cut();
+                }
+                let (_, recs, _) = open(&d);
+                assert_eq!(ips(&recs), [1, 2], "power cut: {power_cut}");
+            }
+        }
+    }
+}
