@@ -482,13 +482,19 @@ impl<D: Disk> LeaseStore<D> {
         let replaced = self.write_replace(&jp, &bytes, super::disk::PRIVATE_MODE);
         self.buf = bytes;
         let f = replaced?;
-        self.disk
-            .sync_dir(&self.dir)
-            .map_err(|e| ctx("can't sync", &self.dir, e))?;
+        // From here the old journal is unlinked: never append to it again.
         self.journal = Some(f);
         self.len = self.buf.len() as u64;
         self.compacted_len = self.len;
         self.tail_dirty = false;
+        self.dir_dirty = true;
+        if let Err(e) = self.disk.sync_dir(&self.dir) {
+            // The rename may not survive a power cut; appends wait for a
+            // directory sync and re-open the journal by path.
+            self.journal = None;
+            return Err(ctx("can't sync", &self.dir, e));
+        }
+        self.dir_dirty = false;
         Ok(())
     }
 
@@ -598,5 +604,23 @@ mod tests {
                 assert_eq!(ips(&recs), [1, 2], "power cut: {power_cut}");
             }
         }
+    }
+
+    #[test]
+    fn not_persisting_until_the_directory_sync_works_again() {
+        let d = disk();
+        let (mut s, _, _) = open(&d);
+        d.fail_nth(Op::SyncDir, None, libc::EIO, 2);
+        assert!(s.compact(T, [rec(1)].into_iter()).is_err());
+        assert!(!s.is_persisting());
+        d.fail(Op::SyncDir, None, libc::EIO, u32::MAX);
+        assert!(s.append(T, &[rec(2)]).is_err(), "no ACK may rely on it");
+        assert!(s.append(T, &[rec(2)]).is_err());
+        d.clear_faults();
+        s.append(T, &[rec(3)]).unwrap();
+        assert!(s.is_persisting());
+        d.power_cut();
+        let (_, recs, _) = open(&d);
+        assert_eq!(ips(&recs), [1, 3]);
     }
 }
