@@ -565,3 +565,68 @@ fn failed_append_is_rolled_back() {
 fn text_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// Issue 8 defect 5: the journal, `.tmp` and `.journal.bad` were opened
+/// following symlinks, so in a lease directory others can write, a link
+/// planted there turned root's writes (truncation of a "torn" journal,
+/// a compaction's temp file) into a clobber of the link's target.
+#[test]
+fn symlinks_at_our_file_names_are_removed_never_followed() {
+    use std::os::unix::fs::symlink;
+    let dir = TempDir::new("links");
+    let victim = dir.path("victim");
+    let content = b"root:x:0:0:root:/root:/bin/sh\n".repeat(3);
+    fs::write(&victim, &content).unwrap();
+    let path = dir.path("udhcpd.leases");
+    for suffix in [".journal", ".tmp", ".journal.tmp", ".journal.bad"] {
+        symlink(&victim, dir.path(&format!("udhcpd.leases{suffix}"))).unwrap();
+    }
+    let (mut s, recs, warnings) = leasestore::open(&path, now()).unwrap();
+    assert!(recs.is_empty());
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("udhcpd.leases.journal") && w.contains("symlink")),
+        "{warnings:?}"
+    );
+    let table = [rec(1, "x", 60, b"\x01a")];
+    s.append(now(), &table).unwrap();
+    s.compact(now(), table.iter().cloned()).unwrap();
+    s.append(now(), &[rec(2, "y", 60, b"")]).unwrap();
+    assert_eq!(
+        fs::read(&victim).unwrap(),
+        content,
+        "the link's target was written"
+    );
+    for suffix in [".journal", ".tmp", ".journal.tmp"] {
+        let p = dir.path(&format!("udhcpd.leases{suffix}"));
+        assert!(
+            fs::symlink_metadata(&p).map_or(true, |m| !m.file_type().is_symlink()),
+            "{} is still a symlink",
+            p.display()
+        );
+    }
+    drop(s);
+    let (_s, back, _) = leasestore::open(&path, now()).unwrap();
+    assert_eq!(ips(&back), vec![1, 2]);
+    assert_eq!(fs::read(&victim).unwrap(), content);
+}
+
+/// Files the store creates are owner-only; the lease file gets 0644 (or
+/// the old lease file's mode), so BusyBox's dumpleases reads it as non-root.
+#[test]
+fn created_files_are_owner_only_and_the_lease_file_stays_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let dir = TempDir::new("modes");
+    let path = dir.path("udhcpd.leases");
+    let (mut s, _, _) = leasestore::open(&path, now()).unwrap();
+    assert_eq!(mode(s.journal_path()), 0o600);
+    let table = [rec(1, "x", 60, b"\x01a")];
+    s.compact(now(), table.iter().cloned()).unwrap();
+    assert_eq!(mode(&path), 0o644);
+    assert_eq!(mode(s.journal_path()), 0o600);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    s.compact(now(), table.iter().cloned()).unwrap();
+    assert_eq!(mode(&path), 0o640, "the old lease file's mode is kept");
+}
