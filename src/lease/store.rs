@@ -53,6 +53,8 @@
 use std::io::{self};
 use std::path::{Path, PathBuf};
 
+use log::warn;
+
 use super::disk::{is_errno, Disk, NodeKind, LEASE_FILE_MODE};
 use super::journal::{self, Journaled};
 use super::{file, Change, LeaseRecord};
@@ -258,6 +260,9 @@ impl<D: Disk> LeaseStore<D> {
             tail_dirty: false,
             buf: Vec::new(),
         };
+        if let Some(w) = store.unlink_symlink(&store.journal_path.clone()) {
+            warnings.push(w);
+        }
         let jp = store.journal_path.clone();
         let (bytes, mut jf) = match store.disk.read(&jp) {
             Ok(bytes) => {
@@ -322,9 +327,29 @@ impl<D: Disk> LeaseStore<D> {
         Ok((store, records, warnings))
     }
 
+    /// If `path` is a symlink, unlinks it (the link, never its target) and
+    /// says so; `None` if it is not one.
+    fn unlink_symlink(&mut self, path: &Path) -> Option<String> {
+        if self.disk.kind(path).ok()? != NodeKind::Symlink {
+            return None;
+        }
+        let msg = match self.disk.remove(path) {
+            Ok(()) => format!("'{}' is a symlink: removed, not followed", path.display()),
+            Err(e) => format!(
+                "'{}' is a symlink, can't remove it: {}",
+                path.display(),
+                strerror(&e)
+            ),
+        };
+        Some(msg)
+    }
+
     /// Appends `bytes` to `path` (created 0600 if absent; a symlink there
     /// is removed first) and syncs it.
     fn save_bad(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        if let Some(w) = self.unlink_symlink(path) {
+            warn!("{w}");
+        }
         let mut f = match self.disk.open_append(path) {
             Err(e) if is_errno(&e, libc::ENOENT) => self.disk.create_new(path)?,
             other => other?,
@@ -416,6 +441,9 @@ impl<D: Disk> LeaseStore<D> {
     /// `target` now). The directory is not synced yet.
     fn write_replace(&mut self, target: &Path, bytes: &[u8], mode: u32) -> io::Result<D::File> {
         let tmp = with_suffix(target, ".tmp");
+        if let Some(w) = self.unlink_symlink(&tmp) {
+            warn!("{w}");
+        }
         match self.disk.remove(&tmp) {
             Err(e) if !is_errno(&e, libc::ENOENT) => return Err(ctx("can't remove", &tmp, e)),
             _ => {}
@@ -622,5 +650,35 @@ mod tests {
         d.power_cut();
         let (_, recs, _) = open(&d);
         assert_eq!(ips(&recs), [1, 3]);
+    }
+
+    #[test]
+    fn symlinks_at_our_names_are_unlinked_and_their_targets_untouched() {
+        let d = disk();
+        d.put_file(Path::new("/etc/shadow"), b"secret", 0o600);
+        for n in [".journal", ".tmp", ".journal.tmp", ".journal.bad"] {
+            d.put_symlink(Path::new(&format!("{P}{n}")), Path::new("/etc/shadow"));
+        }
+        let (mut s, _, w) = open(&d);
+        assert!(
+            w.iter().any(|w| w.contains("is a symlink: removed")),
+            "{w:?}"
+        );
+        s.append(T, &[rec(1)]).unwrap();
+        s.compact(T, [rec(1)].into_iter()).unwrap();
+        assert_eq!(d.file(Path::new("/etc/shadow")).unwrap(), b"secret");
+        assert_eq!(d.mode(Path::new(P)), Some(0o644));
+        assert_eq!(d.mode(Path::new(&format!("{P}.journal"))), Some(0o600));
+        // A damaged entry is saved to .journal.bad: through no link either.
+        let mut j = d.file(Path::new(&format!("{P}.journal"))).unwrap();
+        j.extend_from_slice(&[0xEE; 60]);
+        d.put_file(Path::new(&format!("{P}.journal")), &j, 0o600);
+        let (_, recs, w) = open(&d);
+        assert_eq!(ips(&recs), [1], "{w:?}");
+        assert_eq!(d.file(Path::new("/etc/shadow")).unwrap(), b"secret");
+        assert_eq!(
+            d.file(Path::new(&format!("{P}.journal.bad"))).unwrap(),
+            [0xEE; 60]
+        );
     }
 }

@@ -14,7 +14,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::lease::disk::{Disk, NodeKind};
+use crate::lease::disk::{Disk, NodeKind, PRIVATE_MODE};
 use crate::lease::store::{self, resolve, strerror, warn_partial, with_suffix};
 use crate::lease::{file, journal, LeaseRecord};
 use crate::time::UnixTime;
@@ -34,7 +34,7 @@ pub struct FsDisk;
 
 fn nofollow() -> OpenOptions {
     let mut o = OpenOptions::new();
-    o.custom_flags(libc::O_NONBLOCK);
+    o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     o
 }
 
@@ -69,7 +69,7 @@ impl Disk for FsDisk {
         nofollow()
             .append(true)
             .create_new(true)
-            .mode(0o666)
+            .mode(PRIVATE_MODE)
             .open(path)
     }
 
