@@ -2849,6 +2849,32 @@ mod tests {
             assert!(tb.get(Ipv4Addr::new(192, 168, 0, 21)).is_none());
         }
 
+        /// Issue 8 defect 6: a record whose checksum holds but whose
+        /// remaining time is beyond anything the config grants is clamped
+        /// on load, not kept for 136 years.
+        #[test]
+        fn impossible_remaining_times_are_clamped_on_load() {
+            let mut cfg = small_pool("192.168.0.20", "192.168.0.39", 10);
+            cfg.decline_time = 500;
+            let mut s = Server::new(cfg, SIP, 0);
+            let rec = |n: u8, m: MacAddr| LeaseRecord {
+                ip: Ipv4Addr::new(192, 168, 0, n),
+                mac: m,
+                hostname: Hostname::EMPTY,
+                remaining: u32::MAX - 1,
+                client_id: Vec::new(),
+            };
+            s.load(secs(10), [rec(21, mac(1)), rec(22, MacAddr::ZERO)]);
+            let l = s.table().get(Ipv4Addr::new(192, 168, 0, 21)).unwrap();
+            assert_eq!(l.expires, secs(10 + 3600), "clamped to max_lease");
+            let h = s.table().get(Ipv4Addr::new(192, 168, 0, 22)).unwrap();
+            assert_eq!(
+                h.expires,
+                secs(10 + 3600),
+                "holds: max(decline, conflict, offer)"
+            );
+        }
+
         /// Random operation sequences (DORA, DISCOVER only, renew, release,
         /// decline, time passing, compactions, restarts) against a small
         /// pool under max_leases: after every step, replaying what is on

@@ -558,10 +558,36 @@ mod tests {
         let aged = age_records(d.clone(), UnixTime::from_secs(1_000_000 + 2 * 86_400));
         assert_eq!(aged.len(), 2);
         assert!(aged.iter().all(|r| r.remaining == 0));
-        // Absurdly far ahead.
-        let aged = age_records(d, UnixTime::from_secs(i64::MAX));
-        assert_eq!(aged[0].remaining, 0);
-        assert_eq!(elapsed(UnixTime(0), UnixTime(i64::MAX)), u32::MAX);
+        // Absurdly far ahead of a file written with a set clock.
+        let w = UnixTime::from_secs(CLOCK_SET);
+        assert_eq!(elapsed(w, UnixTime(i64::MAX)), u32::MAX);
+    }
+
+    /// 2026-01-01, a clock that NTP has set.
+    const CLOCK_SET: i64 = 1_767_225_600;
+
+    /// Issue 8 defect 6: a wall-clock step between writing and reading
+    /// must neither expire every lease nor make one live forever.
+    #[test]
+    fn clock_steps_neither_expire_nor_immortalise() {
+        let at = UnixTime::from_secs;
+        // Written after NTP, read on a board that booted at 1970 (no RTC):
+        // no time passed; the lease keeps its stored 3600 s, no more.
+        assert_eq!(elapsed(at(CLOCK_SET), at(42)), 0);
+        // Written at 1970 + 1000 s (before NTP), read after NTP stepped the
+        // clock to 2026: the real elapsed time is unknown, taken as 0 (the
+        // naive difference, 56 years, would expire every lease).
+        assert_eq!(elapsed(at(1000), at(CLOCK_SET)), 0);
+        assert_eq!(elapsed(at(1_577_836_800 - 1), at(1_577_836_800)), 0);
+        // Both before 2020 (the board never got NTP) or both after: the
+        // difference.
+        assert_eq!(elapsed(at(1000), at(1100)), 100);
+        assert_eq!(elapsed(at(CLOCK_SET), at(CLOCK_SET + 100)), 100);
+        assert_eq!(elapsed(at(1_577_836_800), at(1_577_836_800 + 5)), 5);
+        let r = rec([10, 0, 0, 1], 1, "", 3600);
+        assert_eq!(age(r.clone(), at(1000), at(CLOCK_SET)).remaining, 3600);
+        assert_eq!(age(r.clone(), at(CLOCK_SET), at(42)).remaining, 3600);
+        assert_eq!(age(r, at(CLOCK_SET), at(CLOCK_SET + 3000)).remaining, 600);
     }
 
     #[test]

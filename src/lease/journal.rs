@@ -473,4 +473,98 @@ mod tests {
         let (entries, _) = decode_all(&out);
         assert_eq!(entries[0].1.hostname.to_string(), "..rm.");
     }
+
+    /// Issue 8 defect 6: one bad entry in the middle used to discard
+    /// every later entry (and their ACKed leases).
+    #[test]
+    fn one_bad_entry_in_the_middle_keeps_every_later_entry() {
+        let mut out = Vec::new();
+        let mut starts = Vec::new();
+        for n in 1..=5u8 {
+            starts.push(out.len());
+            encode_entry(UnixTime(i64::from(n)), &rec(n, &[n; 3]), &mut out);
+        }
+        let ends: Vec<usize> = starts.iter().skip(1).copied().chain([out.len()]).collect();
+        // A flipped bit in entry 2's body: bad CRC, header intact.
+        let mut bad = out.clone();
+        bad[starts[1] + 20] ^= 0x10;
+        let d = decode(&bad);
+        let got: Vec<u8> = d.entries.iter().map(|(_, c)| c.ip().octets()[3]).collect();
+        assert_eq!(got, [1, 3, 4, 5]);
+        assert_eq!(d.tail, None);
+        assert_eq!(
+            d.skipped,
+            [JournalDamage {
+                offset: starts[1],
+                len: ends[1] - starts[1],
+                reason: DamageReason::BadCrc
+            }]
+        );
+        // A smashed header (magic and length) in entry 3: scanned past.
+        let mut bad = out.clone();
+        bad[starts[2]..starts[2] + 4].copy_from_slice(&[0, 0, 0xff, 0xff]);
+        let d = decode(&bad);
+        let got: Vec<u8> = d.entries.iter().map(|(_, c)| c.ip().octets()[3]).collect();
+        assert_eq!(got, [1, 2, 4, 5]);
+        assert_eq!(d.skipped.len(), 1);
+        assert_eq!(d.skipped[0].offset, starts[2]);
+        assert_eq!(d.skipped[0].reason, DamageReason::BadMagic);
+        // Every single-bit flip anywhere loses at most the entry it hits.
+        for byte in 0..out.len() {
+            let mut bad = out.clone();
+            bad[byte] ^= 0x01;
+            let d = decode(&bad);
+            assert!(d.entries.len() >= 4, "byte {byte}: {d:?}");
+        }
+    }
+
+    /// A torn tail is cut without looking inside it: a client identifier
+    /// holding a well-formed entry must never be taken for one.
+    #[test]
+    fn an_entry_hidden_in_a_client_id_is_never_resynced_to() {
+        let mut fake = Vec::new();
+        encode_entry(UnixTime(9), &rec(99, b""), &mut fake);
+        let mut cid = vec![0x42; 20];
+        cid.extend_from_slice(&fake);
+        let mut out = Vec::new();
+        encode_entry(UnixTime(1), &rec(1, b""), &mut out);
+        let start = out.len();
+        encode_entry(UnixTime(2), &rec(2, &cid), &mut out);
+        // Torn just after the hidden entry, before the real entry's CRC.
+        for cut in start + 47 + cid.len()..out.len() {
+            let d = decode(&out[..cut]);
+            let got: Vec<u8> = d.entries.iter().map(|(_, c)| c.ip().octets()[3]).collect();
+            assert_eq!(got, [1], "cut at {cut}");
+            assert_eq!(d.tail.map(|t| t.reason), Some(DamageReason::Torn));
+        }
+        // Its CRC broken (bit rot) with the header intact: skipped by length.
+        let mut bad = out.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let d = decode(&bad);
+        assert_eq!(d.entries.len(), 1);
+    }
+
+    #[test]
+    fn forget_entries_round_trip() {
+        let mut out = Vec::new();
+        encode_change(UnixTime(5), &Change::Lease(rec(1, b"")), &mut out);
+        encode_change(
+            UnixTime(6),
+            &Change::Forget(Ipv4Addr::new(10, 0, 0, 1)),
+            &mut out,
+        );
+        assert_eq!(out.len(), MIN_ENTRY_LEN + FORGET_LEN);
+        let d = decode(&out);
+        assert_eq!(
+            d.entries,
+            [
+                (UnixTime(5), Change::Lease(rec(1, b""))),
+                (UnixTime(6), Change::Forget(Ipv4Addr::new(10, 0, 0, 1)))
+            ]
+        );
+        for cut in MIN_ENTRY_LEN + 1..out.len() {
+            assert_eq!(decode(&out[..cut]).entries.len(), 1);
+        }
+    }
 }
