@@ -315,7 +315,23 @@ impl Server {
     /// record, or a clock rule gone wrong, must not make a lease live
     /// forever.
     pub fn load(&mut self, now: Instant, records: impl IntoIterator<Item = LeaseRecord>) -> usize {
+        let (lease_max, hold_max) = self.record_limits();
+        let mut clamped = 0usize;
+        let records = records.into_iter().map(|mut r| {
+            let max = if r.is_hold() { hold_max } else { lease_max };
+            if r.remaining > max {
+                r.remaining = max;
+                clamped += 1;
+            }
+            r
+        });
         let dropped = self.table.load(now, records);
+        if clamped > 0 {
+            warn!(
+                "{clamped} leases in {} had more time left than the config grants, clamped",
+                self.config.lease_file
+            );
+        }
         if dropped > 0 {
             warn!(
                 "too many leases while loading {}: {dropped} expired or oldest dropped",

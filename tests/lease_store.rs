@@ -235,22 +235,25 @@ fn torn_tail_at_every_offset_loses_only_that_entry() {
 fn crc_corruption_is_detected_and_kept_aside() {
     let (dir, path, first, bytes) = two_batches("crc");
     let journal = dir.path("udhcpd.leases.journal");
-    // Corrupt the second entry (lease .2): .1 survives, .2 .3 .4 are cut.
+    // Corrupt the second entry (lease .2): it alone is skipped (issue 8:
+    // it used to cut .3 and .4 as well), kept aside and reported.
     let mut bad = bytes.clone();
     bad[journal::MIN_ENTRY_LEN + 20] ^= 0x40;
     fs::write(&journal, &bad).unwrap();
     let (_s, records, warnings) = leasestore::open(&path, now()).unwrap();
-    assert_eq!(ips(&records), vec![1]);
+    assert_eq!(ips(&records), vec![1, 3, 4]);
     assert_eq!(records[0].client_id, b"\x01a");
     assert!(
         warnings.len() == 1 && warnings[0].contains("CRC mismatch"),
         "{warnings:?}"
     );
+    let second = journal::MIN_ENTRY_LEN + 2..2 * journal::MIN_ENTRY_LEN + 2;
     let saved = fs::read(dir.path("udhcpd.leases.journal.bad")).unwrap();
-    assert_eq!(saved, &bad[journal::MIN_ENTRY_LEN + 2..]);
+    assert_eq!(saved, &bad[second]);
     assert_eq!(
         fs::metadata(&journal).unwrap().len() as usize,
-        journal::MIN_ENTRY_LEN + 2
+        bytes.len(),
+        "nothing cut: later entries stay"
     );
     let _ = first;
 }

@@ -158,13 +158,31 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, FileError> {
     })
 }
 
-/// Seconds that passed between `written_at` and `now` by our clock rule:
-/// a clock behind `written_at` (an RTC-less board booting at 1970, or a
-/// clock set back) means "no time passed", never "throw the file away"
-/// (BusyBox discards the whole file if the stamp is in the future or more
-/// than 12 h old; we keep every lease).
+/// 2020-01-01T00:00:00Z. A stamp before it was written with an unset clock
+/// (an RTC-less board counting from 1970 before NTP stepped it); no
+/// product of this code ran before then.
+pub const CLOCK_SET_SINCE: i64 = 1_577_836_800;
+
+/// Seconds that passed between `written_at` and `now`, by our clock rule
+/// (docs/differences.md "Lease file and the clock"):
+/// - `now` before `written_at` (the clock was set back, or an RTC-less
+///   board boots at 1970 and reads a file written after NTP): 0, the lease
+///   keeps its stored remaining time;
+/// - `written_at` before [`CLOCK_SET_SINCE`] and `now` at or after it (the
+///   file was written with an unset clock, NTP stepped it since): the
+///   real elapsed time is unknown, taken as 0;
+/// - otherwise `now - written_at`.
+///
+/// So a clock step in either direction neither expires every lease nor
+/// makes one live forever (each keeps at most its stored remaining time,
+/// which `Server::load` bounds by the config). BusyBox discards the whole
+/// file if the stamp is in the future or more than 12 h old.
 pub fn elapsed(written_at: UnixTime, now: UnixTime) -> u32 {
-    u32::try_from((now - written_at).max(0)).unwrap_or(u32::MAX)
+    let (w, n) = (written_at.as_secs(), now.as_secs());
+    if n < w || (w < CLOCK_SET_SINCE && n >= CLOCK_SET_SINCE) {
+        return 0;
+    }
+    u32::try_from(n.saturating_sub(w)).unwrap_or(u32::MAX)
 }
 
 /// `record` with `remaining` counted down from `written_at` to `now` per
@@ -578,12 +596,12 @@ mod tests {
         // clock to 2026: the real elapsed time is unknown, taken as 0 (the
         // naive difference, 56 years, would expire every lease).
         assert_eq!(elapsed(at(1000), at(CLOCK_SET)), 0);
-        assert_eq!(elapsed(at(1_577_836_800 - 1), at(1_577_836_800)), 0);
+        assert_eq!(elapsed(at(CLOCK_SET_SINCE - 1), at(CLOCK_SET_SINCE)), 0);
         // Both before 2020 (the board never got NTP) or both after: the
         // difference.
         assert_eq!(elapsed(at(1000), at(1100)), 100);
         assert_eq!(elapsed(at(CLOCK_SET), at(CLOCK_SET + 100)), 100);
-        assert_eq!(elapsed(at(1_577_836_800), at(1_577_836_800 + 5)), 5);
+        assert_eq!(elapsed(at(CLOCK_SET_SINCE), at(CLOCK_SET_SINCE + 5)), 5);
         let r = rec([10, 0, 0, 1], 1, "", 3600);
         assert_eq!(age(r.clone(), at(1000), at(CLOCK_SET)).remaining, 3600);
         assert_eq!(age(r.clone(), at(CLOCK_SET), at(42)).remaining, 3600);

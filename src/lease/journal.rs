@@ -330,12 +330,57 @@ pub fn decode(bytes: &[u8]) -> Decoded {
             }
             Err(reason) => reason,
         };
-        out.tail = Some(JournalDamage {
-            offset,
-            len: rest.len(),
-            reason,
-        });
-        break;
+        // The file ends inside the entry (its length is valid, so this is
+        // within the last 306 bytes): a torn append, cut.
+        if reason == DamageReason::Torn {
+            out.tail = Some(JournalDamage {
+                offset,
+                len: rest.len(),
+                reason,
+            });
+            break;
+        }
+        // Header intact, CRC bad: the entry's own length says where the
+        // next one starts, if a good entry starts there. Else (a bad
+        // header, or a length that leads nowhere): scan.
+        let claimed = match reason {
+            DamageReason::BadCrc => rest
+                .get(2..4)
+                .and_then(|l| l.try_into().ok())
+                .map(|l: [u8; 2]| usize::from(u16::from_be_bytes(l))),
+            _ => None,
+        };
+        let scan = || {
+            (1..rest.len()).find(|&i| {
+                rest.get(i) == Some(&MAGIC) && decode_entry(rest.get(i..).unwrap_or(&[])).is_ok()
+            })
+        };
+        let next = match claimed {
+            // The entry reaches the end of the file: a damaged last entry.
+            Some(len) if len >= rest.len() => None,
+            // Its length leads to a good entry: trust it.
+            Some(len) if decode_entry(rest.get(len..).unwrap_or(&[])).is_ok() => Some(len),
+            // The length itself is damaged: scan.
+            _ => scan(),
+        };
+        match next {
+            Some(skip) => {
+                out.skipped.push(JournalDamage {
+                    offset,
+                    len: skip,
+                    reason,
+                });
+                offset += skip;
+            }
+            None => {
+                out.tail = Some(JournalDamage {
+                    offset,
+                    len: rest.len(),
+                    reason,
+                });
+                break;
+            }
+        }
     }
     out
 }
@@ -516,6 +561,20 @@ mod tests {
             let d = decode(&bad);
             assert!(d.entries.len() >= 4, "byte {byte}: {d:?}");
         }
+    }
+
+    /// A damaged length in the middle of a journal: later entries kept.
+    #[test]
+    fn a_damaged_length_in_the_middle_is_scanned_past() {
+        let mut out = Vec::new();
+        for n in 1..=9u8 {
+            encode_entry(UnixTime(1), &rec(n, b""), &mut out);
+        }
+        out[MIN_ENTRY_LEN + 2] = 0x01; // entry 2 claims 256 + 51 bytes
+        let d = decode(&out);
+        let got: Vec<u8> = d.entries.iter().map(|(_, c)| c.ip().octets()[3]).collect();
+        assert_eq!(got, [1, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(d.tail, None);
     }
 
     /// A torn tail is cut without looking inside it: a client identifier

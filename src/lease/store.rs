@@ -681,4 +681,35 @@ mod tests {
             [0xEE; 60]
         );
     }
+
+    #[test]
+    fn a_bad_entry_in_the_middle_is_skipped_kept_aside_and_reported() {
+        let d = disk();
+        let (mut s, _, _) = open(&d);
+        s.append(T, &[rec(1)]).unwrap();
+        let at = s.journal_len() as usize;
+        s.append(T, &[rec(2)]).unwrap();
+        s.append(T, &[rec(3)]).unwrap();
+        drop(s);
+        let jp = format!("{P}.journal");
+        let mut j = d.file(Path::new(&jp)).unwrap();
+        j[at + 30] ^= 0xFF;
+        d.put_file(Path::new(&jp), &j, 0o600);
+        let (mut s, recs, w) = open(&d);
+        assert_eq!(ips(&recs), [1, 3]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("skipped 1 damaged entries")
+                && w[0].contains(&format!("CRC mismatch at offset {at}"))
+                && w[0].contains(".journal.bad"),
+            "{w:?}"
+        );
+        let bad = d.file(Path::new(&format!("{jp}.bad"))).unwrap();
+        assert_eq!(bad, j[at..at + 58]);
+        // New entries follow the good ones; the next start sees them all.
+        s.append(T, &[rec(4)]).unwrap();
+        d.power_cut();
+        let (_, recs, _) = open(&d);
+        assert_eq!(ips(&recs), [1, 3, 4]);
+    }
 }
