@@ -2616,6 +2616,45 @@ mod tests {
         assert_eq!(one(&mut s).mtype(), Some(MessageType::Offer));
     }
 
+    /// Issue 8 defect 7: one client could park every address by declining
+    /// each offer in turn. Now at most 4 at once: a fifth DECLINE parks
+    /// the declined address and frees the client's oldest parked one.
+    #[test]
+    fn one_client_parks_at_most_four_addresses_by_decline() {
+        let mut s = Server::new(config(), SIP, 0);
+        let parked = |s: &Server, a: Ipv4Addr| {
+            s.table()
+                .get(a)
+                .is_some_and(|l| l.state == LeaseState::Declined)
+        };
+        let decline = |s: &mut Server, now: Instant, m: MacAddr, a: Ipv4Addr| {
+            send(s, now, &msg(MessageType::Decline, m).sid(SIP).req_ip(a));
+        };
+        // Another client parks one address first.
+        let other = dora(&mut s, t(0), mac(2), &[]);
+        decline(&mut s, t(0), mac(2), other);
+        commit(&mut s, t(0));
+        let m = mac(1);
+        let mut declined = Vec::new();
+        for i in 0..7u64 {
+            let a = dora(&mut s, t(1000 * i), m, &[]);
+            decline(&mut s, t(1000 * i), m, a);
+            declined.push(a);
+            if i == 4 {
+                assert!(
+                    s.unsynced().any(|c| *c == Change::Forget(declined[0])),
+                    "the un-parking is journaled"
+                );
+            }
+            commit(&mut s, t(1000 * i));
+        }
+        let still: Vec<bool> = declined.iter().map(|&a| parked(&s, a)).collect();
+        assert_eq!(still, [false, false, false, true, true, true, true]);
+        assert!(parked(&s, other), "another client's hold is not touched");
+        // The freed addresses can be had again.
+        assert!(s.table().is_available(t(7000), declined[0]));
+    }
+
     /// The server with its persistence (store over a MemDisk, persister)
     /// driven the way udhcpd drives them, on a virtual clock.
     mod durable {
