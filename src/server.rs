@@ -43,6 +43,15 @@
 //! durable again. (Probe results can add a few changes past the cap: at
 //! most two per pending probe, [`MAX_PENDING_PROBES`].)
 //!
+//! # DECLINE
+//! One client (client identifier, else chaddr) has at most
+//! [`MAX_DECLINED_PER_CLIENT`] addresses parked by its DECLINEs at once: a
+//! further DECLINE still parks the declined address but frees that
+//! client's oldest parked one (RFC 2131 §4.3.3 leaves the policy to the
+//! server; BusyBox has no limit, so one client can park the whole pool).
+//! Logged at warning once per client per hour. Not persisted: after a
+//! restart the count starts over, the holds stay.
+//!
 //! # Conflict detection without stalling
 //! Before offering an address that is not already the client's, the server
 //! asks for an ARP probe ([`Server::poll_probe`]) and keeps the DISCOVER;
@@ -60,7 +69,7 @@ use std::net::Ipv4Addr;
 use log::{debug, info, warn};
 
 use crate::conf::{ServerConfig, StaticLease};
-use crate::lease::table::{Client, LeaseTable};
+use crate::lease::table::{Client, LeaseState, LeaseTable};
 use crate::lease::{Change, Hostname, LeaseRecord};
 use crate::time::Instant;
 use crate::wire::dhcp::{
@@ -85,6 +94,12 @@ const MAX_SPARE_BUFFERS: usize = 16;
 pub const MAX_HELD: usize = 1024;
 /// Unsynced changes past which requests that would add one are dropped.
 pub const MAX_UNSYNCED: usize = 4 * MAX_HELD;
+/// Most addresses one client can have parked by DECLINE at once.
+pub const MAX_DECLINED_PER_CLIENT: usize = 4;
+/// At most one "declined too many" warning per client per this many ms.
+const DECLINE_WARN_MS: u64 = 3_600_000;
+/// Clients whose last DECLINE warning time is remembered.
+const DECLINE_WARNED_MAX: usize = 64;
 
 /// Items in sequence order, at most one live item per address: pushing an
 /// item for an address supersedes (returns) the older one. Used for the
@@ -151,6 +166,14 @@ impl<T> SeqQueue<T> {
     fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.items.iter().filter_map(|(_, _, t)| t.as_ref())
     }
+}
+
+/// An address parked by a client's DECLINE (for the per-client limit).
+#[derive(Debug)]
+struct Parked {
+    /// The client: (chaddr, client id) — the id empty when it sent none.
+    client: (MacAddr, Vec<u8>),
+    ip: Ipv4Addr,
 }
 
 /// Where a reply goes (RFC 2131 §4.1; reference §2.12).
@@ -251,6 +274,10 @@ pub struct Server {
     /// Requests dropped because the caps were reached, since the last
     /// report.
     dropped: u64,
+    /// Addresses parked by DECLINE, oldest first.
+    parked: Vec<Parked>,
+    /// When each of the last few clients was warned about its DECLINEs.
+    decline_warned: VecDeque<((MacAddr, Vec<u8>), Instant)>,
     /// Reused buffer for addresses the table forgot.
     forgotten: Vec<Ipv4Addr>,
     spare: Vec<Vec<u8>>,
@@ -290,6 +317,8 @@ impl Server {
             unsynced: SeqQueue::new(),
             persist_seq: 0,
             dropped: 0,
+            parked: Vec::new(),
+            decline_warned: VecDeque::new(),
             forgotten: Vec::new(),
             spare: Vec::new(),
         }
@@ -872,8 +901,61 @@ impl Server {
             info!("{ip} declined, reserving it for {secs} seconds");
             if self.table.decline(now, ip, secs).is_some() {
                 self.queue_record(now, ip);
+                self.park(now, &client, ip);
             }
         }
+    }
+
+    /// Remembers that `client` parked `ip` by DECLINE; past
+    /// [`MAX_DECLINED_PER_CLIENT`] its oldest parked address is freed.
+    fn park(&mut self, now: Instant, client: &Client, ip: Ipv4Addr) {
+        let key = match client.client_id {
+            Some(id) => (MacAddr::ZERO, id.to_vec()),
+            None => (client.mac, Vec::new()),
+        };
+        // Forget parkings that ended (expired, reused, re-parked).
+        let table = &self.table;
+        self.parked.retain(|p| {
+            p.ip != ip
+                && table
+                    .get(p.ip)
+                    .is_some_and(|l| l.state == LeaseState::Declined && !l.is_expired(now))
+        });
+        let mine = self.parked.iter().filter(|p| p.client == key).count();
+        if mine >= MAX_DECLINED_PER_CLIENT {
+            if let Some(i) = self.parked.iter().position(|p| p.client == key) {
+                let old = self.parked.remove(i);
+                self.table.forget(old.ip);
+                self.queue_forgotten();
+                self.warn_declines(now, &key, old.ip);
+            }
+        }
+        self.parked.push(Parked { client: key, ip });
+    }
+
+    /// The "declined too many" warning, at most once per client per hour.
+    fn warn_declines(&mut self, now: Instant, key: &(MacAddr, Vec<u8>), freed: Ipv4Addr) {
+        let recent = self.decline_warned.iter().any(|(k, at)| {
+            k == key && now.as_millis().saturating_sub(at.as_millis()) < DECLINE_WARN_MS
+        });
+        if recent {
+            debug!("un-parking {freed}: client declined too many addresses");
+            return;
+        }
+        let who = if key.1.is_empty() {
+            key.0.to_string()
+        } else {
+            let hex: String = key.1.iter().map(|b| format!("{b:02x}")).collect();
+            format!("id {hex}")
+        };
+        warn!(
+            "client {who} declined more than {MAX_DECLINED_PER_CLIENT} addresses, un-parking {freed}"
+        );
+        self.decline_warned.retain(|(k, _)| k != key);
+        if self.decline_warned.len() >= DECLINE_WARNED_MAX {
+            self.decline_warned.pop_front();
+        }
+        self.decline_warned.push_back((key.clone(), now));
     }
 
     /// RELEASE (RFC 2131 §4.3.4): with 54 and ciaddr the client's lease,
@@ -2648,11 +2730,16 @@ mod tests {
             }
             commit(&mut s, t(1000 * i));
         }
-        let still: Vec<bool> = declined.iter().map(|&a| parked(&s, a)).collect();
-        assert_eq!(still, [false, false, false, true, true, true, true]);
+        // A freed address is the first free one at the client's hash
+        // position again, so it comes back: the client cycles through five
+        // addresses, four parked at any time.
+        assert_eq!(declined[5..], declined[..2]);
+        let distinct: HashSet<Ipv4Addr> = declined.iter().copied().collect();
+        let still = distinct.iter().filter(|&&a| parked(&s, a)).count();
+        assert_eq!(still, 4);
+        assert!(!parked(&s, declined[2]), "the oldest parked one was freed");
+        assert!(s.table().is_available(t(7000), declined[2]));
         assert!(parked(&s, other), "another client's hold is not touched");
-        // The freed addresses can be had again.
-        assert!(s.table().is_available(t(7000), declined[0]));
     }
 
     /// The server with its persistence (store over a MemDisk, persister)
