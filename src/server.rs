@@ -105,38 +105,60 @@ const DECLINE_WARNED_MAX: usize = 64;
 /// item for an address supersedes (returns) the older one. Used for the
 /// unsynced changes and the held ACKs. Superseded slots are dropped lazily
 /// (the deque is compacted when they outnumber the live items), so memory
-/// is bounded by the live count. No allocation once warmed up.
+/// is bounded by the live count. Normally it holds one batch or less and
+/// is searched linearly; past [`SeqQueue::SMALL`] items (the disk is
+/// failing) an address index takes over. No allocation once warmed up.
 #[derive(Debug)]
 struct SeqQueue<T> {
     items: VecDeque<(u64, Ipv4Addr, Option<T>)>,
+    live: usize,
+    /// Address → seq of its live item; kept only while `indexed`.
     by_ip: HashMap<Ipv4Addr, u64>,
+    indexed: bool,
 }
 
 impl<T> SeqQueue<T> {
+    /// Items searched linearly before the index is built.
+    const SMALL: usize = 32;
+
     fn new() -> Self {
         SeqQueue {
             items: VecDeque::new(),
+            live: 0,
             by_ip: HashMap::new(),
+            indexed: false,
         }
     }
 
     fn len(&self) -> usize {
-        self.by_ip.len()
+        self.live
+    }
+
+    /// Position in `items` of the live item for `ip`.
+    fn find(&self, ip: Ipv4Addr) -> Option<usize> {
+        if self.indexed {
+            let seq = *self.by_ip.get(&ip)?;
+            self.items.binary_search_by_key(&seq, |(s, _, _)| *s).ok()
+        } else {
+            self.items
+                .iter()
+                .rposition(|(_, i, t)| *i == ip && t.is_some())
+        }
     }
 
     fn contains(&self, ip: Ipv4Addr) -> bool {
-        self.by_ip.contains_key(&ip)
-    }
-
-    fn index_of(&self, seq: u64) -> Option<usize> {
-        self.items.binary_search_by_key(&seq, |(s, _, _)| *s).ok()
+        self.find(ip).is_some()
     }
 
     /// Takes the live item for `ip` out, if any.
     fn remove(&mut self, ip: Ipv4Addr) -> Option<T> {
-        let seq = self.by_ip.remove(&ip)?;
-        let i = self.index_of(seq)?;
-        self.items.get_mut(i).and_then(|(_, _, t)| t.take())
+        let i = self.find(ip)?;
+        let t = self.items.get_mut(i).and_then(|(_, _, t)| t.take())?;
+        self.live -= 1;
+        if self.indexed {
+            self.by_ip.remove(&ip);
+        }
+        Some(t)
     }
 
     /// Adds `item` for `ip` at `seq` (greater than every seq so far);
@@ -144,23 +166,41 @@ impl<T> SeqQueue<T> {
     fn push(&mut self, seq: u64, ip: Ipv4Addr, item: T) -> Option<T> {
         let old = self.remove(ip);
         self.items.push_back((seq, ip, Some(item)));
-        self.by_ip.insert(ip, seq);
-        if self.items.len() > 2 * self.by_ip.len() + 64 {
+        self.live += 1;
+        if self.indexed {
+            self.by_ip.insert(ip, seq);
+        }
+        if self.items.len() > 2 * self.live + 64 {
             self.items.retain(|(_, _, t)| t.is_some());
+        }
+        if !self.indexed && self.items.len() > Self::SMALL {
+            self.indexed = true;
+            for (s, i, t) in &self.items {
+                if t.is_some() {
+                    self.by_ip.insert(*i, *s);
+                }
+            }
         }
         old
     }
 
     /// Takes the first item if its seq is at most `through`.
     fn pop_through(&mut self, through: u64) -> Option<Option<T>> {
-        if self.items.front().is_some_and(|(s, _, _)| *s <= through) {
-            let (seq, ip, t) = self.items.pop_front()?;
-            if self.by_ip.get(&ip) == Some(&seq) {
+        if !self.items.front().is_some_and(|(s, _, _)| *s <= through) {
+            return None;
+        }
+        let (seq, ip, t) = self.items.pop_front()?;
+        if t.is_some() {
+            self.live -= 1;
+            if self.indexed && self.by_ip.get(&ip) == Some(&seq) {
                 self.by_ip.remove(&ip);
             }
-            return Some(t);
         }
-        None
+        if self.items.is_empty() && self.indexed {
+            self.indexed = false;
+            self.by_ip.clear();
+        }
+        Some(t)
     }
 
     fn iter(&self) -> impl Iterator<Item = &T> + '_ {
