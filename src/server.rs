@@ -2782,6 +2782,42 @@ mod tests {
         assert!(parked(&s, other), "another client's hold is not touched");
     }
 
+    /// The per-client DECLINE bookkeeping is fed from the network: the
+    /// parked list is bounded by the table (pruned to live holds), the
+    /// warned-clients list by DECLINE_WARNED_MAX.
+    #[test]
+    fn decline_bookkeeping_is_bounded() {
+        let mut s = Server::new(small_pool("10.2.0.0", "10.2.15.255", 4000), SIP, 0);
+        for c in 0..(DECLINE_WARNED_MAX as u32 + 6) {
+            let m = mac(5000 + c);
+            for i in 0..(MAX_DECLINED_PER_CLIENT as u64 + 1) {
+                let a = dora(&mut s, t(i), m, &[]);
+                send(
+                    &mut s,
+                    t(i),
+                    &msg(MessageType::Decline, m).sid(SIP).req_ip(a),
+                );
+                commit(&mut s, t(i));
+            }
+        }
+        assert_eq!(s.decline_warned.len(), DECLINE_WARNED_MAX);
+        let holds = s
+            .leases(t(10))
+            .filter(|r| r.is_hold() && r.remaining > 0)
+            .count();
+        assert_eq!(holds, (DECLINE_WARNED_MAX + 6) * MAX_DECLINED_PER_CLIENT);
+        assert!(s.parked.len() <= holds);
+        // Once the holds expire, the next DECLINE prunes the list.
+        let m = mac(90_000);
+        let a = dora(&mut s, t(3_700_000), m, &[]);
+        send(
+            &mut s,
+            t(3_700_000),
+            &msg(MessageType::Decline, m).sid(SIP).req_ip(a),
+        );
+        assert_eq!(s.parked.len(), 1);
+    }
+
     /// The server with its persistence (store over a MemDisk, persister)
     /// driven the way udhcpd drives them, on a virtual clock.
     mod durable {
