@@ -3162,5 +3162,156 @@ mod tests {
                 }
             }
         }
+
+        /// ACKs under random disk faults (failed writes, syncs, renames,
+        /// directory syncs, torn writes) and power cuts at random moments
+        /// (torn tails kept): after every step, every lease a client was
+        /// ACKed and still holds is in what a power cut now would leave,
+        /// with its client and at least its expiry, and no two clients
+        /// hold the same address.
+        #[test]
+        fn acked_leases_survive_random_faults_and_power_cuts() {
+            use crate::lease::memdisk::Op;
+            let ops = [
+                Op::Write,
+                Op::SyncData,
+                Op::SyncAll,
+                Op::SyncDir,
+                Op::Rename,
+                Op::CreateNew,
+                Op::SetLen,
+                Op::OpenAppend,
+            ];
+            let mut acks_seen = 0u32;
+            for seed in 1..=60u64 {
+                let mut rng = XorShift(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+                let mut cfg = small_pool("192.168.0.20", "192.168.0.31", 8);
+                cfg.offer_time = 20;
+                let mut n = Node::start(MemDisk::new(), cfg, secs(0));
+                let mut now = 0u64;
+                // Per client: the address and expiry (s) of its last ACK.
+                let mut held: Vec<Option<(Ipv4Addr, u64)>> = vec![None; 14];
+                // When each client last sent a REQUEST: a held ACK released
+                // later counts its lease from then (RFC 2131 §4.4.1).
+                let mut asked = [0u64; 14];
+                let client = |i: usize| {
+                    let m = mac(300 + i as u32);
+                    let d = msg(MessageType::Discover, m).lease([40, 90, 600][i % 3]);
+                    if i % 2 == 0 {
+                        d
+                    } else {
+                        d.id(format!("id{i}").as_bytes())
+                    }
+                };
+                let ack_of = |out: &[Out], i: usize| {
+                    out.iter()
+                        .find(|o| {
+                            o.mtype() == Some(MessageType::Ack)
+                                && o.pkt().client_mac() == mac(300 + i as u32)
+                        })
+                        .map(|o| (o.yiaddr(), u64::from(o.lease().unwrap())))
+                };
+                for step in 0..250 {
+                    let i = rng.below(held.len());
+                    match rng.below(12) {
+                        0..=3 => {
+                            let mut d = client(i);
+                            d.mtype = Some(MessageType::Discover);
+                            let out = n.send(secs(now), &d);
+                            if let Some(o) =
+                                out.iter().find(|o| o.mtype() == Some(MessageType::Offer))
+                            {
+                                let mut r = client(i).sid(SIP).req_ip(o.yiaddr());
+                                r.mtype = Some(MessageType::Request);
+                                asked[i] = now;
+                                let out = n.send(secs(now), &r);
+                                if let Some((a, l)) = ack_of(&out, i) {
+                                    held[i] = Some((a, now + l));
+                                    acks_seen += 1;
+                                }
+                            }
+                        }
+                        4 => {
+                            if let Some((a, _)) = held[i] {
+                                let mut r = client(i).ciaddr(a);
+                                r.mtype = Some(MessageType::Request);
+                                asked[i] = now;
+                                let out = n.send(secs(now), &r);
+                                if let Some((b, l)) = ack_of(&out, i) {
+                                    assert_eq!(a, b);
+                                    held[i] = Some((a, now + l));
+                                    acks_seen += 1;
+                                }
+                            }
+                        }
+                        5 => {
+                            if let Some((a, _)) = held[i].take() {
+                                let mut r = client(i).ciaddr(a).sid(SIP);
+                                r.mtype = Some(MessageType::Release);
+                                let _ = n.send(secs(now), &r);
+                            }
+                        }
+                        6 => now += rng.below(60) as u64,
+                        7 | 8 => {
+                            let op = ops[rng.below(ops.len())];
+                            let times = [1, 2, u32::MAX][rng.below(3)];
+                            n.disk.fail(op, None, libc::EIO, times);
+                        }
+                        9 => n.disk.tear_next_write(rng.below(60), libc::ENOSPC),
+                        10 => n.disk.clear_faults(),
+                        _ => {
+                            // Power cut at this moment, a torn tail kept.
+                            let keep = rng.below(200);
+                            n.disk.power_cut_torn(|_, len| keep.min(len));
+                            // A disk that fails at startup stops udhcpd;
+                            // the admin fixes it and starts it again.
+                            n.disk.clear_faults();
+                            n = Node::start(n.disk.clone(), n.cfg.clone(), secs(now));
+                        }
+                    }
+                    // Held ACKs are retried by the persister at its deadline.
+                    if let Some(t) = n.persister.poll_timeout() {
+                        if t <= secs(now) {
+                            n.pump(secs(now));
+                            // ACKs released now: their clients hold them.
+                            for o in tx(&mut n.server) {
+                                let c = (0..held.len())
+                                    .find(|&c| mac(300 + c as u32) == o.pkt().client_mac());
+                                if let (Some(c), Some(MessageType::Ack)) = (c, o.mtype()) {
+                                    let l = u64::from(o.lease().unwrap());
+                                    held[c] = Some((o.yiaddr(), asked[c] + l));
+                                    acks_seen += 1;
+                                }
+                            }
+                        }
+                    }
+                    let back = replayed(&n, secs(now));
+                    let mut owners = BTreeMap::new();
+                    for (c, h) in held.iter().enumerate() {
+                        let Some((a, exp)) = *h else { continue };
+                        if exp <= now {
+                            continue;
+                        }
+                        assert!(
+                            owners.insert(a, c).is_none(),
+                            "seed {seed} step {step}: {a} ACKed to two clients"
+                        );
+                        let r = back.get(&a).unwrap_or_else(|| {
+                            panic!("seed {seed} step {step}: ACKed {a} of client {c} not durable")
+                        });
+                        assert_eq!(r.mac, mac(300 + c as u32), "seed {seed} step {step}: {a}");
+                        assert!(
+                            now + u64::from(r.remaining) + 1 >= exp,
+                            "seed {seed} step {step}: {a} durable until {} < ACKed {exp}",
+                            now + u64::from(r.remaining)
+                        );
+                    }
+                }
+            }
+            assert!(
+                acks_seen > 3000,
+                "only {acks_seen} ACKs: the test exercised too little"
+            );
+        }
     }
 }
