@@ -178,6 +178,8 @@ pub struct Client {
     quit_pending: bool,
     exit_on_fail: bool,
     background_on_fail: bool,
+    /// Failed rounds since the last lease: the `-A` back-off.
+    failed_rounds: u32,
     /// No (further) backgrounding: `-f`, or already done.
     foreground: bool,
     finished: bool,
@@ -233,6 +235,7 @@ impl Client {
             last_request: now,
             probe: None,
             quit_pending: false,
+            failed_rounds: 0,
             finished: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -566,6 +569,7 @@ impl Client {
         });
         // BusyBox: -n only matters until the first lease.
         self.exit_on_fail = false;
+        self.failed_rounds = 0;
         if self.cfg.quit_after_lease {
             if self.cfg.release_on_exit {
                 // The RELEASE must follow the `bound` run (the script
@@ -638,7 +642,7 @@ impl Client {
             Ipv4Addr::UNSPECIFIED,
             Via::Raw,
         );
-        let wait = self.backoff(self.packet_num);
+        let wait = self.backoff(self.packet_num, self.cfg.retries == 0);
         self.packet_num = self.packet_num.saturating_add(1);
         self.wait(now, wait);
     }
@@ -669,7 +673,7 @@ impl Client {
             Ipv4Addr::UNSPECIFIED,
             Via::Raw,
         );
-        let wait = self.backoff(self.packet_num);
+        let wait = self.backoff(self.packet_num, false);
         self.packet_num += 1;
         self.wait(now, wait);
     }
@@ -693,7 +697,9 @@ impl Client {
             self.finish(1);
             return;
         }
-        self.wait(now, self.cfg.tryagain);
+        self.failed_rounds = self.failed_rounds.saturating_add(1);
+        let wait = self.tryagain_wait(self.failed_rounds);
+        self.wait(now, wait);
     }
 
     /// A lease timer fired in BOUND/RENEWING/RENEW_REQUESTED/REBINDING: the
@@ -901,16 +907,32 @@ impl Client {
         u16::try_from((now - start).as_secs()).unwrap_or(u16::MAX)
     }
 
-    /// Wait after the `n`th (0-based) DISCOVER or SELECT of a round.
-    fn backoff(&mut self, n: u32) -> Duration {
+    /// Wait after the `n`th (0-based) DISCOVER or SELECT of a round:
+    /// BusyBox's fixed `-T`, so `-t 3 -T 3` fails a round after about 9 s
+    /// as rcS files expect; with `-t 0` (no end to the round) it doubles
+    /// from `-T` up to 64 s (RFC 2131 §4.1) so a board without a server
+    /// does not broadcast every `-T` forever. Randomised by ±1 s.
+    fn backoff(&mut self, n: u32, doubling: bool) -> Duration {
         let base = self.cfg.timeout.max(MIN_WAIT);
-        let cap = MAX_BACKOFF.max(base);
-        let d = base.saturating_mul(1u32 << n.min(6)).min(cap);
+        let d = if doubling { doubled(base, n) } else { base };
+        self.jitter(d)
+    }
+
+    /// The `-A` wait after `failed` consecutive failed rounds (1 = the
+    /// first): `-A`, 2×, 4×, … capped at 64 s (or `-A` if larger), so a
+    /// small `-A` cannot make a board without a server flood; ±1 s.
+    fn tryagain_wait(&mut self, failed: u32) -> Duration {
+        let base = self.cfg.tryagain.max(MIN_WAIT);
+        let d = doubled(base, failed.saturating_sub(1));
+        self.jitter(d)
+    }
+
+    /// RFC 2131 §4.1: `d` randomised by ±1 s, at most a quarter of `d` so
+    /// short waits stay positive (`cfg.jitter` off: exact, for tests).
+    fn jitter(&mut self, d: Duration) -> Duration {
         if !self.cfg.jitter {
             return d;
         }
-        // RFC 2131 §4.1: randomised by ±1 s; a quarter of the wait at most
-        // so short `-T` values stay positive.
         let j = u64::try_from(d.as_millis() / 4)
             .unwrap_or(u64::MAX)
             .min(1000);
@@ -965,6 +987,13 @@ pub fn renewal_times(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32)
         }
         (d1, d2)
     }
+}
+
+/// `base` doubled `n` times, capped at [`MAX_BACKOFF`] (or `base` if
+/// larger).
+fn doubled(base: Duration, n: u32) -> Duration {
+    let cap = MAX_BACKOFF.max(base);
+    base.saturating_mul(1u32 << n.min(6)).min(cap)
 }
 
 /// RFC 2131 §4.4.5: the next renew/rebind retransmission after `now`, half

@@ -274,23 +274,86 @@ fn discover_backoff_leasefail_and_tryagain() {
         assert_eq!(tx[0].kind, MessageType::Discover);
         sent.push((at, pkt(&tx[0]).xid(), pkt(&tx[0]).secs()));
     }
-    // -T 3 doubling (RFC 2131 §4.1), same xid, secs since the first.
-    assert_eq!(sent, [(s(0), XID1, 0), (s(3), XID1, 3), (s(9), XID1, 9)]);
-    assert_eq!(c.poll_timeout(), Some(s(21)));
+    // BusyBox's fixed -T pause, same xid, secs since the first.
+    assert_eq!(sent, [(s(0), XID1, 0), (s(3), XID1, 3), (s(6), XID1, 6)]);
+    assert_eq!(c.poll_timeout(), Some(s(9)));
     let (at, tx, ev) = fire(&mut c);
-    assert_eq!(at, s(21));
+    assert_eq!(at, s(9));
     assert!(tx.is_empty());
     assert_eq!(names(&ev), ["leasefail"]);
     assert_eq!(c.listen_mode(), ListenMode::None);
     assert_eq!(c.state(), State::InitSelecting);
-    assert_eq!(c.poll_timeout(), Some(s(41)));
+    assert_eq!(c.poll_timeout(), Some(s(29)));
     // Next round: new xid; secs keeps counting (BusyBox resets it only at
     // the listed points, not at leasefail).
     let (at, tx, _) = fire(&mut c);
-    assert_eq!(at, s(41));
+    assert_eq!(at, s(29));
     assert_eq!(pkt(&tx[0]).xid(), XID2);
-    assert_eq!(pkt(&tx[0]).secs(), 41);
+    assert_eq!(pkt(&tx[0]).secs(), 29);
     assert_eq!(c.listen_mode(), ListenMode::Raw);
+}
+
+#[test]
+fn tryagain_backs_off_and_resets_after_a_lease() {
+    let mut config = cfg();
+    config.tryagain = Duration::from_secs(5);
+    let mut c = Client::new(config, s(0), xids());
+    drain(&mut c);
+    // Each failed round: 3 DISCOVERs 3 s apart, leasefail at +9 s, then
+    // -A 5 doubling: 5, 10, 20, 40, 64, 64 (never faster than that).
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        for _ in 0..3 {
+            fire(&mut c);
+        }
+        let (at, _, ev) = fire(&mut c);
+        assert_eq!(names(&ev), ["leasefail"]);
+        waits.push((c.poll_timeout().unwrap() - at).as_secs());
+    }
+    assert_eq!(waits, [5, 10, 20, 40, 64, 64]);
+    // A lease resets the back-off.
+    let (_, tx, _) = fire(&mut c);
+    let xid = pkt(&tx[0]).xid();
+    let t = c.poll_timeout().unwrap();
+    c.handle_packet(t, &offer(xid));
+    drain(&mut c);
+    c.handle_packet(t, &ack(xid, 3600));
+    drain(&mut c);
+    c.handle_command(t, Command::Renew);
+    c.handle_packet(t, &nak(xid, SERVER));
+    drain(&mut c);
+    // The 3 s NAK pause, then a round of 3 DISCOVERs.
+    for _ in 0..3 {
+        fire(&mut c);
+    }
+    let (at, _, ev) = fire(&mut c);
+    assert_eq!(names(&ev), ["leasefail"]);
+    assert_eq!((c.poll_timeout().unwrap() - at).as_secs(), 5);
+}
+
+#[test]
+fn no_cable_timing_with_t3_t3_is_about_nine_seconds() {
+    // -t 3 -T 3 -b: backgrounds 9 s ± jitter after start.
+    let mut config = cfg();
+    config.jitter = true;
+    config.background_on_fail = true;
+    config.foreground = false;
+    for seed in [1u32, 0x9e37_79b9, 0xdead_beef, 7] {
+        let mut n = seed;
+        let mut c = Client::new(config.clone(), s(0), move || {
+            n = n.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            n
+        });
+        drain(&mut c);
+        let bg = loop {
+            let (at, _, ev) = fire(&mut c);
+            if names(&ev).contains(&"background".to_owned()) {
+                break at;
+            }
+        };
+        let ms = bg.as_millis();
+        assert!((6000..=12_000).contains(&ms), "{ms}");
+    }
 }
 
 #[test]
@@ -324,7 +387,7 @@ fn jitter_stays_within_a_second() {
         let (at, _, _) = fire(&mut c);
         if i > 0 {
             let gap = (at - last).as_millis();
-            let nominal = 3000u128 << (i - 1);
+            let nominal = 3000u128;
             let j = (nominal / 4).min(1000);
             assert!(
                 gap + j >= nominal && gap <= nominal + j,
@@ -368,7 +431,7 @@ fn background_on_fail_wins_over_exit_on_fail() {
     let (_, _, ev) = fire(&mut c);
     assert_eq!(names(&ev), ["leasefail", "background"]);
     assert!(!c.is_finished());
-    assert_eq!(c.poll_timeout(), Some(s(41)));
+    assert_eq!(c.poll_timeout(), Some(s(29)));
     // Second round fails too: no second background, no exit.
     for _ in 0..3 {
         fire(&mut c);
@@ -413,9 +476,9 @@ fn select_retransmits_then_leasefail() {
     assert_eq!((at, tx[0].kind), (s(4), MessageType::Request));
     assert_eq!(pkt(&tx[0]).secs(), 4);
     let (at, tx, _) = fire(&mut c);
-    assert_eq!((at, tx.len()), (s(10), 1));
+    assert_eq!((at, tx.len()), (s(7), 1));
     let (at, tx, ev) = fire(&mut c);
-    assert_eq!(at, s(22));
+    assert_eq!(at, s(10));
     assert!(tx.is_empty());
     assert_eq!(names(&ev), ["leasefail"]);
     assert_eq!(c.state(), State::InitSelecting);
