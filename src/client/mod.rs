@@ -81,6 +81,7 @@
 //!   3 broadcasts `-T` apart.
 
 mod config;
+pub mod memory;
 mod message;
 #[cfg(test)]
 mod tests;
@@ -93,7 +94,8 @@ use std::net::Ipv4Addr;
 
 pub use config::{request_list, send_options, Config};
 pub use types::{
-    Command, Destination, Event, Lease, ListenMode, Nak, ScriptEvent, State, Transmit, Via,
+    Command, Destination, Event, Lease, ListenMode, Nak, Remembered, ScriptEvent, State, Transmit,
+    Via,
 };
 
 use crate::time::Instant;
@@ -180,6 +182,17 @@ pub struct Client {
     background_on_fail: bool,
     /// Failed rounds since the last lease: the `-A` back-off.
     failed_rounds: u32,
+    /// The address INIT-REBOOT asks for.
+    reboot_ip: Option<Ipv4Addr>,
+    /// The interface has carrier (the driver says so by
+    /// [`Client::handle_link`]); without it nothing is sent.
+    link_up: bool,
+    /// When the last carrier return restarted an exchange: a flapping link
+    /// restarts one at most every [`MIN_WAIT`].
+    last_link_kick: Option<Instant>,
+    /// The script was last run with `bound`/`renew` (an address is
+    /// configured), not `deconfig`.
+    configured: bool,
     /// No (further) backgrounding: `-f`, or already done.
     foreground: bool,
     finished: bool,
@@ -236,6 +249,10 @@ impl Client {
             probe: None,
             quit_pending: false,
             failed_rounds: 0,
+            reboot_ip: None,
+            link_up: true,
+            last_link_kick: None,
+            configured: false,
             finished: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -281,6 +298,73 @@ impl Client {
             self.cfg.send_options.insert_raw(code::CLIENT_ID, new);
         }
         self.cfg.mac = mac;
+    }
+
+    /// Start from a remembered lease: while it is unexpired at `now`, the
+    /// first exchange is INIT-REBOOT for its address instead of DISCOVER
+    /// (RFC 2131 §3.2). Call before the first [`Client::handle_timeout`];
+    /// ignored afterwards, when `-r` asks for another address, or for an
+    /// unusable or expired lease.
+    pub fn remember(&mut self, now: Instant, r: Remembered) {
+        if self.state != State::InitSelecting || self.packet_num != 0 || self.lease.is_some() {
+            return;
+        }
+        if self.requested_ip.is_some_and(|ip| ip != r.ip) {
+            log::debug!("-r given, not verifying the remembered lease of {}", r.ip);
+            return;
+        }
+        if !usable_address(r.ip) || r.expiry.is_some_and(|e| e <= now) {
+            log::debug!("remembered lease of {} expired", r.ip);
+            return;
+        }
+        self.state = State::InitReboot;
+        self.reboot_ip = Some(r.ip);
+    }
+
+    /// The interface's carrier changed (rtnetlink, or the first query).
+    ///
+    /// Down: nothing is sent until it returns; every timer goes on, so
+    /// `-t`/`-T`/`-A`/`-n`/`-b` keep their times (no cable at boot with
+    /// `-t 3 -T 3 -b` still backgrounds after about 9 s), and a lease in
+    /// force is kept. Up: a held lease is verified at once by INIT-REBOOT
+    /// (a cable moved to another network is noticed now, not at T1);
+    /// while acquiring, a new round starts at once. A flapping link
+    /// restarts at most once per second.
+    pub fn handle_link(&mut self, now: Instant, up: bool) {
+        if self.finished || up == self.link_up {
+            return;
+        }
+        self.link_up = up;
+        if !up {
+            log::info!("link down, not sending until it returns");
+            return;
+        }
+        log::info!("link up");
+        let at = self.last_link_kick.map_or(now, |t| now.max(t + MIN_WAIT));
+        match self.state {
+            State::Bound | State::Renewing | State::RenewRequested | State::Rebinding => {
+                let Some(ip) = self.lease.as_ref().map(|l| l.ip) else {
+                    return;
+                };
+                self.probe = None;
+                self.state = State::InitReboot;
+                self.reboot_ip = Some(ip);
+            }
+            State::Requesting => {
+                // Its SELECTs were not sent; the OFFER is stale by now.
+                self.state = State::InitSelecting;
+            }
+            State::InitSelecting | State::InitReboot => {
+                if self.probe.is_some() {
+                    return;
+                }
+            }
+            State::Released => return,
+        }
+        self.packet_num = 0;
+        self.exchange_start = None;
+        self.last_link_kick = Some(at);
+        self.deadline = Some(at);
     }
 
     // ----------------------------------------------------------------
@@ -346,6 +430,7 @@ impl Client {
         }
         match self.state {
             State::InitSelecting => self.discover_timer(now),
+            State::InitReboot => self.reboot_timer(now),
             State::Requesting => self.select_timer(now),
             State::Bound | State::Renewing | State::RenewRequested | State::Rebinding => {
                 self.lease_timer(now)
@@ -407,8 +492,11 @@ impl Client {
             Ipv4Addr::UNSPECIFIED,
             Via::Raw,
         );
-        if p.from != State::Requesting {
+        if self.configured {
             self.script(ScriptEvent::Deconfig);
+        }
+        if p.from != State::Requesting {
+            self.events.push_back(Event::Forget);
         }
         self.enter_init();
         self.requested_ip = None;
@@ -453,11 +541,19 @@ impl Client {
         match (self.state, kind) {
             (State::InitSelecting, MessageType::Offer) => self.on_offer(now, &p),
             (
-                State::Requesting | State::Renewing | State::RenewRequested | State::Rebinding,
+                State::Requesting
+                | State::Renewing
+                | State::RenewRequested
+                | State::Rebinding
+                | State::InitReboot,
                 MessageType::Ack,
             ) => self.on_ack(now, &p),
             (
-                State::Requesting | State::Renewing | State::RenewRequested | State::Rebinding,
+                State::Requesting
+                | State::Renewing
+                | State::RenewRequested
+                | State::Rebinding
+                | State::InitReboot,
                 MessageType::Nak,
             ) => self.on_nak(now, &p),
             (state, kind) => log::debug!("{kind} in state {state:?}, ignoring packet"),
@@ -562,11 +658,17 @@ impl Client {
         self.packet_num = 0;
         self.exchange_start = None;
         self.set_listen(ListenMode::None);
-        self.script(if from == State::Requesting {
-            ScriptEvent::Bound(lease)
+        self.reboot_ip = None;
+        // `bound` for a new configuration (also an INIT-REBOOT at start),
+        // `renew` for one already in place (also the check after the
+        // carrier returned).
+        let first = from == State::Requesting || (from == State::InitReboot && !self.configured);
+        self.script(if first {
+            ScriptEvent::Bound(lease.clone())
         } else {
-            ScriptEvent::Renew(lease)
+            ScriptEvent::Renew(lease.clone())
         });
+        self.events.push_back(Event::Remember(lease));
         // BusyBox: -n only matters until the first lease.
         self.exit_on_fail = false;
         self.failed_rounds = 0;
@@ -592,9 +694,10 @@ impl Client {
     }
 
     fn on_nak(&mut self, now: Instant, p: &Packet<&[u8]>) {
-        // In REBINDING any server may answer (RFC 2131 §4.4.5); elsewhere
-        // only ours, as BusyBox checks (option 54 absent reads 0.0.0.0).
-        if self.state != State::Rebinding {
+        // In REBINDING any server may answer (RFC 2131 §4.4.5), and in
+        // INIT-REBOOT, which names none; elsewhere only ours, as BusyBox
+        // checks (option 54 absent reads 0.0.0.0).
+        if !matches!(self.state, State::Rebinding | State::InitReboot) {
             let sid = p
                 .option_ipv4(code::SERVER_ID)
                 .unwrap_or(Ipv4Addr::UNSPECIFIED);
@@ -607,12 +710,79 @@ impl Client {
         self.script(ScriptEvent::Nak(Nak {
             message: p.as_bytes().to_vec(),
         }));
+        let rebooting = self.state == State::InitReboot;
+        // After INIT-REBOOT too, though nothing may be configured yet: the
+        // issue's contract is `nak` + `deconfig`, then DISCOVER.
         if self.state != State::Requesting {
             self.script(ScriptEvent::Deconfig);
         }
+        if self.state != State::Requesting {
+            self.events.push_back(Event::Forget);
+        }
         self.enter_init();
         self.requested_ip = None;
-        self.deadline = Some(now + NAK_BACKOFF);
+        // RFC 2131 §3.2: a NAKed INIT-REBOOT restarts at INIT at once;
+        // elsewhere BusyBox's 3 s pause keeps a NAK storm from looping.
+        self.deadline = Some(if rebooting { now } else { now + NAK_BACKOFF });
+    }
+
+    /// INIT-REBOOT timer: the next broadcast REQUEST for the remembered
+    /// address, or DISCOVER once [`reboot_packets`] went unanswered.
+    ///
+    /// The REQUESTs are the first packets of the round, paced like
+    /// DISCOVERs, so `-t`/`-T`/`-b`/`-n` keep their times; the round then
+    /// goes on with DISCOVERs (asking for the same address, option 50).
+    /// Falling back to DISCOVER rather than keeping the address until it
+    /// expires (which RFC 2131 §3.2 allows) is a choice: a silent network
+    /// may well be another network (docs/differences.md).
+    fn reboot_timer(&mut self, now: Instant) {
+        let Some(ip) = self.reboot_ip else {
+            self.state = State::InitSelecting;
+            self.discover_timer(now);
+            return;
+        };
+        if self.packet_num >= reboot_packets(self.cfg.retries) {
+            log::info!("no answer to INIT-REBOOT for {ip}, discovering");
+            if self.configured {
+                self.script(ScriptEvent::Deconfig);
+            }
+            self.events.push_back(Event::Forget);
+            self.state = State::InitSelecting;
+            self.lease = None;
+            self.timers = Timers::default();
+            self.reboot_ip = None;
+            self.requested_ip = Some(ip);
+            self.xid = (self.rng)();
+            self.discover_timer(now);
+            return;
+        }
+        if self.packet_num == 0 {
+            self.xid = (self.rng)();
+        }
+        self.set_listen(ListenMode::Raw);
+        if self.link_up {
+            log::info!("broadcasting INIT-REBOOT request for {ip}");
+        }
+        let secs = self.secs(now);
+        let msg = self.build(
+            MessageType::Request,
+            secs,
+            Ipv4Addr::UNSPECIFIED,
+            Some(ip),
+            None,
+            true,
+        );
+        self.last_request = now;
+        self.send(
+            MessageType::Request,
+            msg,
+            Destination::Broadcast,
+            Ipv4Addr::UNSPECIFIED,
+            Via::Raw,
+        );
+        let wait = self.backoff(self.packet_num, false);
+        self.packet_num = self.packet_num.saturating_add(1);
+        self.wait(now, wait);
     }
 
     /// INIT_SELECTING timer: next DISCOVER, or the end of a round.
@@ -625,7 +795,9 @@ impl Client {
             self.xid = (self.rng)();
         }
         self.set_listen(ListenMode::Raw);
-        log::info!("broadcasting discover");
+        if self.link_up {
+            log::info!("broadcasting discover");
+        }
         let secs = self.secs(now);
         let msg = self.build(
             MessageType::Discover,
@@ -710,6 +882,7 @@ impl Client {
         if t.expiry.is_some_and(|e| now >= e) {
             log::info!("lease lost, entering init state");
             self.script(ScriptEvent::Deconfig);
+            self.events.push_back(Event::Forget);
             self.enter_init();
             self.deadline = Some(now);
             return;
@@ -804,7 +977,7 @@ impl Client {
                 self.enter_init();
                 self.deadline = Some(now);
             }
-            State::InitSelecting | State::Requesting | State::Rebinding => {
+            State::InitSelecting | State::Requesting | State::Rebinding | State::InitReboot => {
                 log::debug!("renew request in state {:?}, ignoring", self.state);
             }
         }
@@ -847,6 +1020,9 @@ impl Client {
         }
         log::info!("entering released state");
         self.script(ScriptEvent::Deconfig);
+        if holding || self.state == State::InitReboot {
+            self.events.push_back(Event::Forget);
+        }
         self.enter_init();
         self.state = State::Released;
         self.deadline = None;
@@ -875,6 +1051,7 @@ impl Client {
         self.lease = None;
         self.timers = Timers::default();
         self.probe = None;
+        self.reboot_ip = None;
         self.packet_num = 0;
         self.exchange_start = None;
         self.deadline = None;
@@ -885,6 +1062,11 @@ impl Client {
 
     fn script(&mut self, e: ScriptEvent) {
         log::debug!("executing script {}", e.name());
+        match e {
+            ScriptEvent::Deconfig => self.configured = false,
+            ScriptEvent::Bound(_) | ScriptEvent::Renew(_) => self.configured = true,
+            ScriptEvent::LeaseFail | ScriptEvent::Nak(_) => {}
+        }
         self.events.push_back(Event::Script(e));
     }
 
@@ -951,6 +1133,10 @@ impl Client {
         src_ip: Ipv4Addr,
         via: Via,
     ) {
+        if !self.link_up {
+            log::debug!("no carrier, {kind} not sent");
+            return;
+        }
         self.transmits.push_back(Transmit {
             kind,
             message,
@@ -986,6 +1172,17 @@ pub fn renewal_times(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32)
             log::debug!("T1 {t1:?} / T2 {t2:?} inconsistent with lease {lease}, using defaults");
         }
         (d1, d2)
+    }
+}
+
+/// INIT-REBOOT REQUESTs before the round goes on with DISCOVERs: two,
+/// but always leaving one DISCOVER in a round of `-t` packets (one REQUEST
+/// when `-t 1`).
+pub fn reboot_packets(retries: u32) -> u32 {
+    if retries == 0 {
+        2
+    } else {
+        retries.saturating_sub(1).clamp(1, 2)
     }
 }
 

@@ -57,13 +57,27 @@ fn assert_idle(c: &mut Client) {
     assert!(ev.is_empty(), "unexpected events {ev:?}");
 }
 
+/// The script runs and process events, without the state-file events
+/// (those have [`memory`]).
 fn names(ev: &[Event]) -> Vec<String> {
     ev.iter()
+        .filter_map(|e| match e {
+            Event::Script(s) => Some(s.name().to_owned()),
+            Event::Probe { .. } => Some("probe".to_owned()),
+            Event::Background => Some("background".to_owned()),
+            Event::Exit(code) => Some(format!("exit {code}")),
+            Event::Remember(_) | Event::Forget => None,
+        })
+        .collect()
+}
+
+/// Every event, the state-file ones included.
+fn memory(ev: &[Event]) -> Vec<String> {
+    ev.iter()
         .map(|e| match e {
-            Event::Script(s) => s.name().to_owned(),
-            Event::Probe { .. } => "probe".to_owned(),
-            Event::Background => "background".to_owned(),
-            Event::Exit(code) => format!("exit {code}"),
+            Event::Remember(l) => format!("remember {}", l.ip),
+            Event::Forget => "forget".to_owned(),
+            other => names(std::slice::from_ref(other)).join(""),
         })
         .collect()
 }
@@ -1409,4 +1423,292 @@ fn log_lines_match_busybox() {
     ] {
         assert!(lines.iter().any(|l| l == want), "{want:?} in {lines:?}");
     }
+}
+
+// --------------------------------------------------------------------
+// Lease memory and INIT-REBOOT (RFC 2131 §3.2, §4.3.2)
+
+fn rebooting(config: Config, expiry: Option<Instant>) -> Client {
+    let mut c = Client::new(config, s(0), xids());
+    c.remember(s(0), Remembered { ip: IP, expiry });
+    let (_, ev) = drain(&mut c);
+    assert_eq!(names(&ev), ["deconfig"]);
+    assert_eq!(c.state(), State::InitReboot);
+    c
+}
+
+#[test]
+fn init_reboot_ack_binds_without_discover() {
+    let mut config = cfg();
+    config.foreground = false;
+    let mut c = rebooting(config, Some(s(1000)));
+    let (at, tx, ev) = fire(&mut c);
+    assert_eq!(at, s(0));
+    assert!(ev.is_empty());
+    let [r] = &tx[..] else { panic!("{tx:?}") };
+    assert_eq!(
+        (r.kind, r.dest, r.src_ip, r.via),
+        (MessageType::Request, Destination::Broadcast, ZERO, Via::Raw)
+    );
+    // §4.3.2: ciaddr 0, option 50 filled, no server identifier.
+    assert_eq!(pkt(r).ciaddr(), ZERO);
+    assert_eq!(codes(r), [53, 50, 57, 55, 61]);
+    assert_eq!(opts(r)[1].1, IP.octets());
+    assert_eq!(c.listen_mode(), ListenMode::Raw);
+    // Any server may answer (we named none).
+    c.handle_packet(ms(20), &ack_from(XID1, OTHER, 3600));
+    let (tx, ev) = drain(&mut c);
+    assert!(tx.is_empty());
+    assert_eq!(
+        memory(&ev),
+        ["bound", "remember 192.168.1.100", "background"]
+    );
+    assert_eq!(c.state(), State::Bound);
+    assert_eq!(c.lease().map(|l| l.start), Some(s(0)));
+    assert_eq!(c.poll_timeout(), Some(s(1800)));
+}
+
+#[test]
+fn init_reboot_nak_runs_nak_deconfig_and_discovers_at_once() {
+    let mut c = rebooting(cfg(), None);
+    fire(&mut c);
+    c.handle_packet(ms(30), &nak(XID1, OTHER));
+    let (tx, ev) = drain(&mut c);
+    assert!(tx.is_empty());
+    assert_eq!(memory(&ev), ["nak", "deconfig", "forget"]);
+    assert_eq!(c.state(), State::InitSelecting);
+    assert_eq!(c.poll_timeout(), Some(ms(30)));
+    let (_, tx, _) = fire(&mut c);
+    assert_eq!(tx[0].kind, MessageType::Discover);
+    assert!(
+        !codes(&tx[0]).contains(&50),
+        "the NAKed address is not asked for"
+    );
+    assert_eq!(pkt(&tx[0]).xid(), XID2);
+}
+
+#[test]
+fn init_reboot_unanswered_falls_back_to_discover_in_the_same_round() {
+    let mut config = cfg();
+    config.background_on_fail = true;
+    config.foreground = false;
+    let mut c = rebooting(config, Some(s(1000)));
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let (at, tx, ev) = fire(&mut c);
+        sent.push((at, tx[0].kind, pkt(&tx[0]).xid(), codes(&tx[0])));
+        if at == s(6) {
+            assert_eq!(memory(&ev), ["forget"]);
+        }
+    }
+    assert_eq!(
+        sent,
+        [
+            (s(0), MessageType::Request, XID1, vec![53, 50, 57, 55, 61]),
+            (s(3), MessageType::Request, XID1, vec![53, 50, 57, 55, 61]),
+            (s(6), MessageType::Discover, XID2, vec![53, 50, 57, 55, 61]),
+        ]
+    );
+    // The round still ends at 9 s: -b backgrounds on time.
+    let (at, tx, ev) = fire(&mut c);
+    assert_eq!(at, s(9));
+    assert!(tx.is_empty());
+    assert_eq!(names(&ev), ["leasefail", "background"]);
+    assert_eq!(reboot_packets(0), 2);
+    assert_eq!(reboot_packets(1), 1);
+    assert_eq!(reboot_packets(2), 1);
+    assert_eq!(reboot_packets(5), 2);
+}
+
+#[test]
+fn expired_or_overridden_memory_is_not_used() {
+    let mut c = Client::new(cfg(), s(100), xids());
+    c.remember(
+        s(100),
+        Remembered {
+            ip: IP,
+            expiry: Some(s(100)),
+        },
+    );
+    assert_eq!(c.state(), State::InitSelecting);
+    let mut config = cfg();
+    config.requested_ip = Some(OTHER);
+    let mut c = Client::new(config, s(0), xids());
+    c.remember(
+        s(0),
+        Remembered {
+            ip: IP,
+            expiry: None,
+        },
+    );
+    assert_eq!(c.state(), State::InitSelecting);
+    let mut c = Client::new(cfg(), s(0), xids());
+    c.remember(
+        s(0),
+        Remembered {
+            ip: Ipv4Addr::BROADCAST,
+            expiry: None,
+        },
+    );
+    assert_eq!(c.state(), State::InitSelecting);
+}
+
+#[test]
+fn lease_memory_events() {
+    let mut c = bound(cfg(), 3600);
+    // Renewal: remembered again.
+    let (_, tx, _) = fire(&mut c);
+    c.handle_packet(s(1801), &ack(pkt(&tx[0]).xid(), 3600));
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["renew", "remember 192.168.1.100"]);
+    // Release: forgotten.
+    c.handle_command(s(1802), Command::Release);
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["deconfig", "forget"]);
+    // Terminate without -R keeps the memory.
+    let mut c = bound(cfg(), 3600);
+    c.handle_command(s(5), Command::Terminate);
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["exit 0"]);
+    // Expiry forgets.
+    let mut c = bound(cfg(), 60);
+    let ev = loop {
+        let (_, _, ev) = fire(&mut c);
+        if !ev.is_empty() {
+            break ev;
+        }
+    };
+    assert_eq!(memory(&ev), ["deconfig", "forget"]);
+}
+
+// --------------------------------------------------------------------
+// Carrier
+
+#[test]
+fn no_cable_at_boot_sends_nothing_and_backgrounds_on_time() {
+    let mut config = cfg();
+    config.background_on_fail = true;
+    config.foreground = false;
+    let mut c = Client::new(config, s(0), xids());
+    drain(&mut c);
+    c.handle_link(s(0), false);
+    let mut at = s(0);
+    let mut ev = Vec::new();
+    for _ in 0..4 {
+        let (t, tx, e) = fire(&mut c);
+        assert!(tx.is_empty(), "sent without carrier: {tx:?}");
+        at = t;
+        ev = e;
+    }
+    assert_eq!(at, s(9));
+    assert_eq!(names(&ev), ["leasefail", "background"]);
+    // The cable is plugged in during the -A wait: a DISCOVER at once.
+    c.handle_link(s(12), true);
+    assert_eq!(c.poll_timeout(), Some(s(12)));
+    let (_, tx, _) = fire(&mut c);
+    assert_eq!(tx[0].kind, MessageType::Discover);
+    assert_eq!(pkt(&tx[0]).secs(), 0);
+}
+
+#[test]
+fn no_cable_with_n_exits_on_time() {
+    let mut config = cfg();
+    config.exit_on_fail = true;
+    let mut c = Client::new(config, s(0), xids());
+    drain(&mut c);
+    c.handle_link(s(0), false);
+    for _ in 0..3 {
+        let (_, tx, _) = fire(&mut c);
+        assert!(tx.is_empty());
+    }
+    let (at, _, ev) = fire(&mut c);
+    assert_eq!(
+        (at, names(&ev)),
+        (s(9), vec!["leasefail".into(), "exit 1".into()])
+    );
+}
+
+#[test]
+fn carrier_loss_while_bound_keeps_the_lease_and_return_verifies_it() {
+    let mut c = bound(cfg(), 3600);
+    c.handle_link(s(100), false);
+    assert_idle(&mut c);
+    assert_eq!(c.state(), State::Bound);
+    // T1 passes without carrier: nothing sent, lease kept.
+    let (at, tx, ev) = fire(&mut c);
+    assert_eq!(at, ms(1_800_500));
+    assert!(tx.is_empty() && ev.is_empty());
+    assert!(c.lease().is_some());
+    // Carrier back: INIT-REBOOT at once, then `renew` (still configured).
+    c.handle_link(s(2000), true);
+    assert_eq!(c.state(), State::InitReboot);
+    assert_eq!(c.poll_timeout(), Some(s(2000)));
+    let (_, tx, _) = fire(&mut c);
+    let [r] = &tx[..] else { panic!("{tx:?}") };
+    assert_eq!(
+        (r.kind, r.dest, r.src_ip),
+        (MessageType::Request, Destination::Broadcast, ZERO)
+    );
+    assert_eq!(codes(r), [53, 50, 57, 55, 61]);
+    let xid = pkt(r).xid();
+    c.handle_packet(ms(2_000_050), &ack(xid, 3600));
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["renew", "remember 192.168.1.100"]);
+    assert_eq!(c.state(), State::Bound);
+    assert_eq!(c.poll_timeout(), Some(s(2000 + 1800)));
+}
+
+#[test]
+fn carrier_return_on_another_network_nak_or_silence() {
+    // NAK: the cable went to another network.
+    let mut c = bound(cfg(), 3600);
+    c.handle_link(s(10), false);
+    c.handle_link(s(20), true);
+    let (_, tx, _) = fire(&mut c);
+    c.handle_packet(s(20), &nak(pkt(&tx[0]).xid(), OTHER));
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["nak", "deconfig", "forget"]);
+    assert_eq!(c.poll_timeout(), Some(s(20)));
+    // Silence: DISCOVER after two REQUESTs, deconfigured first.
+    let mut c = bound(cfg(), 3600);
+    c.handle_link(s(10), false);
+    c.handle_link(s(20), true);
+    fire(&mut c);
+    fire(&mut c);
+    let (at, tx, ev) = fire(&mut c);
+    assert_eq!(at, s(26));
+    assert_eq!(memory(&ev), ["deconfig", "forget"]);
+    assert_eq!(tx[0].kind, MessageType::Discover);
+    assert!(c.lease().is_none());
+}
+
+#[test]
+fn flapping_link_does_not_spin() {
+    let mut c = bound(cfg(), 3600);
+    let mut sent = 0;
+    // 1000 flaps in 5 s: at most one restart per second.
+    for i in 0..1000u64 {
+        let now = ms(10_000 + i * 5);
+        c.handle_link(now, false);
+        c.handle_link(now, true);
+        if c.poll_timeout().is_some_and(|d| d <= now) {
+            c.handle_timeout(now);
+        }
+        sent += drain(&mut c).0.len();
+    }
+    assert!((1..=6).contains(&sent), "{sent} packets");
+}
+
+#[test]
+fn link_events_ignored_when_released_or_unchanged() {
+    let mut c = bound(cfg(), 3600);
+    c.handle_link(s(5), true);
+    assert_idle(&mut c);
+    assert_eq!(c.poll_timeout(), Some(ms(1_800_500)));
+    c.handle_command(s(6), Command::Release);
+    drain(&mut c);
+    c.handle_link(s(7), false);
+    c.handle_link(s(8), true);
+    assert_eq!(c.poll_timeout(), None);
+    assert_eq!(c.state(), State::Released);
 }

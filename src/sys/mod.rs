@@ -19,7 +19,8 @@
 //! - [`daemon`]: backgrounding that reports the child's startup result;
 //! - [`log`]: the `APPLET: message` stderr/syslog logger;
 //! - [`process`]: running scripts with a clean environment, bounded and
-//!   always reaped.
+//!   always reaped;
+//! - [`statefile`]: small files replaced atomically (udhcpc's lease memory).
 //!
 //!
 //! Network side, in [`net`]: `iface` (ifindex, MAC, address and carrier of
@@ -36,3 +37,4 @@ pub mod net;
 pub mod pidfile;
 pub mod process;
 pub mod signal;
+pub mod statefile;
