@@ -8,7 +8,9 @@
 //! - inputs: [`Client::handle_packet`] (a DHCP payload the driver already
 //!   validated at the IP/UDP level), [`Client::handle_timeout`],
 //!   [`Client::handle_command`] (SIGUSR1/SIGUSR2/SIGTERM),
-//!   [`Client::handle_probe`] (the `-a` ARP check result);
+//!   [`Client::handle_probe`] (the `-a` ARP check result),
+//!   [`Client::handle_link`] (carrier from rtnetlink), and once at start
+//!   [`Client::remember`] (the lease from the state file, [`memory`]);
 //! - outputs, **in this order** after every input:
 //!   1. [`Client::listen_mode`]: open or close the raw / kernel UDP socket
 //!      first, so a fast server's reply to what is sent next is not missed;
@@ -39,12 +41,15 @@
 //! | [`State::Renewing`], [`State::RenewRequested`] | kernel | next renew, T2 |
 //! | [`State::Rebinding`] | raw | next rebind, expiry |
 //! | [`State::Released`] | none | none (waits for a command) |
+//! | [`State::InitReboot`] | raw | next INIT-REBOOT REQUEST; then DISCOVER |
 //!
-//! DISCOVER and SELECT retransmissions use RFC 2131 §4.1's exponential
-//! back-off with `-T` as the base: `-T`, 2×, 4×, … capped at 64 s (or at
-//! `-T` if larger), each randomised by up to ±1 s (at most a quarter of the
-//! wait). BusyBox waits a fixed `-T`; the number of packets per round (`-t`,
-//! 3 SELECTs) is unchanged. Renew and rebind retransmissions follow RFC 2131
+//! DISCOVER and SELECT retransmissions are BusyBox's fixed `-T` apart
+//! (`-t 3 -T 3`: leasefail after about 9 s), randomised by up to ±1 s (at
+//! most a quarter of the wait, RFC 2131 §4.1). With `-t 0` the wait doubles
+//! from `-T` up to 64 s (or `-T` if larger), and consecutive `-A` waits
+//! double the same way, so a board without a server does not flood. Without
+//! carrier ([`Client::handle_link`]) nothing is sent but every timer runs.
+//! Renew and rebind retransmissions follow RFC 2131
 //! §4.4.5: half the time remaining to T2 (renewing) or to expiry
 //! (rebinding), at least 60 s, and never past that boundary.
 //!
@@ -60,10 +65,13 @@
 //!   30 s, so renewal stalls on an unreachable server.
 //! - Renew/rebind retransmission per RFC 2131 §4.4.5 (half the time left,
 //!   ≥ 60 s) instead of one unicast per halving and 3 broadcasts `-T` apart.
-//! - DISCOVER/SELECT back-off doubles from `-T` (cap 64 s) with ±1 s jitter
-//!   (RFC 2131 §4.1): devices rebooting together after a power cut do not
-//!   retransmit in lockstep, slow links get longer waits. A failed round with
-//!   the defaults takes 21 s instead of 9 s; `-T 1` gives 1+2+4 s.
+//! - DISCOVER/SELECT `-T` apart with ±1 s jitter (RFC 2131 §4.1): devices
+//!   rebooting together after a power cut do not retransmit in lockstep;
+//!   `-t 0` and the `-A` waits back off exponentially (cap 64 s).
+//! - Lease memory and INIT-REBOOT (RFC 2131 §3.2): an unexpired remembered
+//!   lease is verified by broadcast REQUESTs before any DISCOVER.
+//! - Carrier awareness: nothing sent without carrier; carrier back while
+//!   bound → INIT-REBOOT at once.
 //! - REQUESTING accepts only the ACK of the server it selected (option 54);
 //!   REBINDING accepts ACK and NAK from any server (RFC 2131 §4.4.5).
 //! - No `sleep(3)` after a NAK: a 3 s timer, signals still served.

@@ -149,7 +149,7 @@ impl LinkWatcher {
         self.fd.as_fd()
     }
 
-    /// Drains what is queued (at most [`MAX_READS`] datagrams) and says
+    /// Drains what is queued (at most `MAX_READS` datagrams) and says
     /// what it meant for `ifindex`.
     pub fn read(&mut self, ifindex: u32) -> io::Result<LinkNews> {
         let mut buf = vec![0u8; RECV_BUF];
