@@ -5,7 +5,10 @@
 # dhcpcd with its defaults and with ARP probing off), BENCH_RUNS times
 # against one local dnsmasq: the time from exec of the client to the call of
 # its script with `bound` (min / median / max), and its peak RSS (VmHWM)
-# while bound. Then the size of our stripped release binary, of a static
+# while bound. Cold runs start without any remembered lease; the `-warm`
+# variants (udhcp-warm, dhcpcd-warm) keep their lease state between runs
+# (one unmeasured priming run first), so each measured run is a boot with a
+# remembered lease: INIT-REBOOT (udhcpc's `bound`, dhcpcd's REBOOT). Then the size of our stripped release binary, of a static
 # musl build if that target is installed, and of the peers' binaries.
 # Prints exactly what was measured; see bench/README.md.
 #
@@ -19,7 +22,8 @@
 #
 # Knobs (environment):
 #   UDHCP_BIN       our binary (default: target/release/udhcp)
-#   BENCH_CLIENTS   clients to run (default: "udhcp busybox dhclient dhcpcd dhcpcd-noarp")
+#   BENCH_CLIENTS   clients to run (default: "udhcp udhcp-warm busybox dhclient dhcpcd
+#                   dhcpcd-warm dhcpcd-noarp")
 #   BENCH_RUNS      runs per client (default 20)
 #   BENCH_TIMEOUT   seconds to wait for `bound` per run (default 30)
 #   BENCH_MUSL=0    do not build the static musl binary even if the target exists
@@ -32,7 +36,7 @@ repo=$(dirname "$here")
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	: "${BENCH_RUNS:=3}" "${BENCH_MUSL:=0}"
 fi
-CLIENTS=${BENCH_CLIENTS:-udhcp busybox dhclient dhcpcd dhcpcd-noarp}
+CLIENTS=${BENCH_CLIENTS:-udhcp udhcp-warm busybox dhclient dhcpcd dhcpcd-warm dhcpcd-noarp}
 RUNS=${BENCH_RUNS:-20}
 TIMEOUT=${BENCH_TIMEOUT:-30}
 MUSL=${BENCH_MUSL:-1}
@@ -112,7 +116,7 @@ done
 # shellcheck disable=SC2016 # the script's own variables
 printf '%s\n' '#!/bin/sh' \
 	'case "${1:-}:${reason:-}" in' \
-	"bound:* | *:BOUND) date +%s.%N >'$TMP/bound.tmp' && mv '$TMP/bound.tmp' '$TMP/bound' ;;" \
+	"bound:* | *:BOUND | *:REBOOT) date +%s.%N >'$TMP/bound.tmp' && mv '$TMP/bound.tmp' '$TMP/bound' ;;" \
 	'esac' 'exit 0' >"$TMP/record.sh"
 chmod 755 "$TMP/record.sh"
 : >"$TMP/dhclient.conf"
@@ -121,11 +125,12 @@ chmod 755 "$TMP/record.sh"
 client_argv() {
 	local s=$TMP/record.sh r=$BENCH_RUN
 	case $1 in
-	udhcp) ARGV=("$UDHCP_BIN" udhcpc -f -i eth0 -s "$s") ;;
+	udhcp) ARGV=("$UDHCP_BIN" udhcpc -f -i eth0 -s "$s" --lease-file '') ;;
+	udhcp-warm) ARGV=("$UDHCP_BIN" udhcpc -f -i eth0 -s "$s" --lease-file "$TMP/warm/eth0.lease") ;;
 	busybox) ARGV=(busybox udhcpc -f -i eth0 -s "$s") ;;
 	dhclient) ARGV=(dhclient -4 -d -cf "$TMP/dhclient.conf" -sf "$s" -lf "$r/dhclient.leases"
 		-pf "$r/dhclient.pid" eth0) ;;
-	dhcpcd) ARGV=(dhcpcd -B -4 -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
+	dhcpcd | dhcpcd-warm) ARGV=(dhcpcd -B -4 -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
 	dhcpcd-noarp) ARGV=(dhcpcd -B -4 -A -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
 	*) die "unknown client $1" ;;
 	esac
@@ -137,7 +142,7 @@ client_argv() {
 WRAP='set -e
 if [ -n "${BENCH_MNT:-}" ]; then
 	[ -d /var/lib/dhcpcd ] || { echo "no /var/lib/dhcpcd" >&2; exit 97; }
-	mount --bind "$BENCH_RUN/db" /var/lib/dhcpcd
+	mount --bind "$BENCH_DB" /var/lib/dhcpcd
 	mount --bind "$BENCH_RUN/run" /run
 fi
 printf "%s\n" "$EPOCHREALTIME" >"$BENCH_RUN/start"
@@ -167,9 +172,20 @@ for name in $CLIENTS; do
 		continue
 	fi
 	times=() hwm=() tree=() status=ok
-	for i in $(seq "$RUNS"); do
+	# Warm variants: a priming run 0 (not measured) leaves the lease state
+	# that every measured run then starts from.
+	first=1
+	case $name in *-warm)
+		first=0
+		rm -rf "$TMP/warm"
+		mkdir -p "$TMP/warm/db"
+		;;
+	esac
+	for i in $(seq "$first" "$RUNS"); do
 		export BENCH_RUN=$TMP/run-$name-$i
 		mkdir -p "$BENCH_RUN/db" "$BENCH_RUN/run"
+		export BENCH_DB=$BENCH_RUN/db
+		case $name in *-warm) BENCH_DB=$TMP/warm/db ;; esac
 		rm -f "$TMP/bound"
 		BENCH_MNT=
 		case $name in dhcpcd*) BENCH_MNT=1 ;; esac
@@ -200,8 +216,10 @@ for name in $CLIENTS; do
 		tree+=("$(tree_hwm "$CLI_PID")")
 		stop "$CLI_PID"
 		CLI_PID=
-		times+=("$(awk '{ getline b < ARGV[2]; printf "%.1f\n", (b - $1) * 1000; exit }' \
-			"$BENCH_RUN/start" "$TMP/bound")")
+		if [ "$i" -gt 0 ]; then
+			times+=("$(awk '{ getline b < ARGV[2]; printf "%.1f\n", (b - $1) * 1000; exit }' \
+				"$BENCH_RUN/start" "$TMP/bound")")
+		fi
 		rm -rf "$BENCH_RUN"
 	done
 	stop "$CLI_PID"
