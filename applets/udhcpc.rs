@@ -89,6 +89,7 @@ pub const SPEC: &[OptSpec] = &[
     // Ours, long only (BusyBox has no equivalent).
     OptSpec::long_only("lease-file", Arg::Required),
     OptSpec::long_only("script-timeout", Arg::Required),
+    OptSpec::long_only("rapid-commit", Arg::None),
     // Removed from BusyBox: -H/-h/--hostname in 1.34, -c in 2010.
     OptSpec::short('H', Arg::Required).removed("use -x hostname:NAME"),
     OptSpec::short('h', Arg::Required).removed("use -x hostname:NAME"),
@@ -135,6 +136,7 @@ pub const USAGE: &str = concat!(
     "\t\t\t\t/var/lib/udhcpc/IFACE.lease; '': none)\n",
     "\t--script-timeout SEC\tKill the script after SEC seconds (default 60,\n",
     "\t\t\t\tor $UDHCPC_SCRIPT_TIMEOUT; 0: no limit)\n",
+    "\t--rapid-commit\t\tAsk for and accept a DISCOVER-ACK exchange (RFC 4039)\n",
     "Signals:\n",
     "\tUSR1\tRenew the lease now\n",
     "\tUSR2\tRelease the lease",
@@ -221,6 +223,9 @@ struct RawArgs {
     /// script time limit in seconds (0 = none)
     #[argh(option, long = "script-timeout")]
     script_timeout: Option<String>,
+    /// RFC 4039 rapid commit
+    #[argh(switch, long = "rapid-commit")]
+    rapid_commit: bool,
     /// anything else: refused
     #[argh(positional)]
     rest: Vec<String>,
@@ -281,6 +286,8 @@ pub struct UdhcpcArgs {
     /// `--script-timeout`: seconds, 0 = no limit; `None` = not given
     /// (then `$UDHCPC_SCRIPT_TIMEOUT`, else 60).
     pub script_timeout: Option<u32>,
+    /// `--rapid-commit`: option 80 in DISCOVER, ACK to it accepted.
+    pub rapid_commit: bool,
 }
 
 /// Parses udhcpc's arguments (without argv\[0\]).
@@ -367,6 +374,7 @@ pub fn parse_args(args: &[String]) -> Result<UdhcpcArgs, Exit> {
         verbose: raw.verbose,
         lease_file,
         script_timeout,
+        rapid_commit: raw.rapid_commit,
     })
 }
 
@@ -444,6 +452,7 @@ pub fn client_config(args: &UdhcpcArgs, mac: MacAddr) -> client::Config {
     cfg.exit_on_fail = args.now;
     cfg.background_on_fail = args.background;
     cfg.foreground = args.foreground;
+    cfg.rapid_commit = args.rapid_commit;
     cfg
 }
 
@@ -1033,6 +1042,8 @@ mod tests {
         assert_eq!(c.request_list, [26]);
         let codes: Vec<u8> = c.send_options.iter().map(|(code, _)| code).collect();
         assert_eq!(codes, [12, 81], "-V '' and -C drop 60 and 61");
+        assert!(!config(&[]).rapid_commit);
+        assert!(config(&["--rapid-commit"]).rapid_commit);
         assert_eq!(config(&["-a0"]).arping, None);
         assert_eq!(config(&["-a500"]).arping, Some(Duration::from_millis(500)));
     }

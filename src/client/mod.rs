@@ -608,6 +608,17 @@ impl Client {
         };
         match (&self.phase, kind) {
             (Phase::Selecting { .. }, MessageType::Offer) => self.on_offer(now, &p),
+            (Phase::Selecting { .. }, MessageType::Ack) if self.cfg.rapid_commit => {
+                // RFC 4039 §4: an ACK to our DISCOVER counts only with an
+                // empty option 80; a malformed one is ignored.
+                if p.has_empty_option(code::RAPID_COMMIT) && p.option(code::RAPID_COMMIT).is_none()
+                {
+                    log::debug!("rapid commit ACK");
+                    self.on_ack(now, &p);
+                } else {
+                    log::debug!("ACK to DISCOVER without a valid option 80, ignoring packet");
+                }
+            }
             (
                 Phase::Requesting { .. } | Phase::Holding { .. } | Phase::InitReboot { .. },
                 MessageType::Ack,
@@ -760,7 +771,8 @@ impl Client {
         // `bound` for a new configuration (also an INIT-REBOOT at start),
         // `renew` for one already in place (also the check after the
         // carrier returned).
-        let first = from == State::Requesting || (from == State::InitReboot && !self.configured);
+        let first = matches!(from, State::Requesting | State::InitSelecting)
+            || (from == State::InitReboot && !self.configured);
         self.script(if first {
             ScriptEvent::Bound(lease.clone())
         } else {
@@ -908,6 +920,8 @@ impl Client {
             None,
             true,
         );
+        // A rapid-commit ACK's lease starts at its DISCOVER (RFC 4039 §4).
+        x.last_request = now;
         self.send(
             MessageType::Discover,
             msg,

@@ -1712,3 +1712,70 @@ fn link_events_ignored_when_released_or_unchanged() {
     assert_eq!(c.poll_timeout(), None);
     assert_eq!(c.state(), State::Released);
 }
+
+// --------------------------------------------------------------------
+// Rapid commit (RFC 4039)
+
+fn rapid_ack(xid: u32, opt80: Option<&[u8]>) -> Vec<u8> {
+    let sid = SERVER.octets();
+    let mut opts: Vec<(u8, &[u8])> = vec![
+        (54, &sid[..]),
+        (51, &[0, 0, 0x0e, 0x10][..]),
+        (1, &[255, 255, 255, 0][..]),
+    ];
+    if let Some(v) = opt80 {
+        opts.push((80, v));
+    }
+    reply(xid, MessageType::Ack, IP, &opts)
+}
+
+#[test]
+fn rapid_commit_discover_ack_binds() {
+    let mut config = cfg();
+    config.rapid_commit = true;
+    let mut c = Client::new(config, s(0), xids());
+    drain(&mut c);
+    let (_, tx, _) = fire(&mut c);
+    // The scanner skips empty options: 80 is seen as a flag.
+    assert_eq!(codes(&tx[0]), [53, 57, 55, 61]);
+    assert!(pkt(&tx[0]).has_empty_option(80));
+    let o = pkt(&tx[0]).options_field().to_vec();
+    let at = o.windows(2).position(|w| w == [80, 0]).unwrap();
+    assert!(o[..at].ends_with(&[55, 9, 1, 3, 6, 12, 15, 26, 28, 42, 121]));
+    // An OFFER still works as usual; an ACK with option 80 binds at once.
+    c.handle_packet(ms(40), &rapid_ack(XID1, Some(&[])));
+    let (tx, ev) = drain(&mut c);
+    assert!(tx.is_empty(), "no REQUEST: {tx:?}");
+    assert_eq!(memory(&ev), ["bound", "remember 192.168.1.100"]);
+    assert_eq!(c.state(), State::Bound);
+    assert_eq!(c.lease().map(|l| l.start), Some(s(0)));
+}
+
+#[test]
+fn rapid_commit_malformed_or_missing_option_80_ignored() {
+    let mut config = cfg();
+    config.rapid_commit = true;
+    let mut c = Client::new(config, s(0), xids());
+    drain(&mut c);
+    fire(&mut c);
+    c.handle_packet(ms(40), &rapid_ack(XID1, Some(&[1])));
+    c.handle_packet(ms(41), &rapid_ack(XID1, None));
+    assert_idle(&mut c);
+    assert_eq!(c.state(), State::InitSelecting);
+    // The normal path still runs.
+    c.handle_packet(ms(50), &offer(XID1));
+    let (tx, _) = drain(&mut c);
+    assert_eq!(tx[0].kind, MessageType::Request);
+    assert!(!pkt(&tx[0]).has_empty_option(80), "80 only in DISCOVER");
+}
+
+#[test]
+fn without_rapid_commit_nothing_changes() {
+    let mut c = Client::new(cfg(), s(0), xids());
+    drain(&mut c);
+    let (_, tx, _) = fire(&mut c);
+    assert!(!pkt(&tx[0]).has_empty_option(80));
+    c.handle_packet(ms(40), &rapid_ack(XID1, Some(&[])));
+    assert_idle(&mut c);
+    assert_eq!(c.state(), State::InitSelecting);
+}
