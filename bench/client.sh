@@ -6,10 +6,12 @@
 # against one local dnsmasq: the time from exec of the client to the call of
 # its script with `bound` (min / median / max), and its peak RSS (VmHWM)
 # while bound. Cold runs start without any remembered lease; the `-warm`
-# variants (udhcp-warm, dhcpcd-warm) keep their lease state between runs
+# variants (udhcp-warm, dhcpcd-warm, dhcpcd-noarp-warm) keep their lease state between runs
 # (one unmeasured priming run first), so each measured run is a boot with a
-# remembered lease: INIT-REBOOT (udhcpc's `bound`, dhcpcd's REBOOT). Then the size of our stripped release binary, of a static
-# musl build if that target is installed, and of the peers' binaries.
+# remembered lease: INIT-REBOOT. The script events seen are printed, so a
+# warm run that was not one shows. Then the size of our stripped release
+# binary, of a static musl build if that target is installed, and of the
+# peers' binaries.
 # Prints exactly what was measured; see bench/README.md.
 #
 # Root only. Everything runs in two namespaces this script creates
@@ -23,7 +25,7 @@
 # Knobs (environment):
 #   UDHCP_BIN       our binary (default: target/release/udhcp)
 #   BENCH_CLIENTS   clients to run (default: "udhcp udhcp-warm busybox dhclient dhcpcd
-#                   dhcpcd-warm dhcpcd-noarp")
+#                   dhcpcd-warm dhcpcd-noarp dhcpcd-noarp-warm")
 #   BENCH_RUNS      runs per client (default 20)
 #   BENCH_TIMEOUT   seconds to wait for `bound` per run (default 30)
 #   BENCH_MUSL=0    do not build the static musl binary even if the target exists
@@ -36,7 +38,7 @@ repo=$(dirname "$here")
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	: "${BENCH_RUNS:=3}" "${BENCH_MUSL:=0}"
 fi
-CLIENTS=${BENCH_CLIENTS:-udhcp udhcp-warm busybox dhclient dhcpcd dhcpcd-warm dhcpcd-noarp}
+CLIENTS=${BENCH_CLIENTS:-udhcp udhcp-warm busybox dhclient dhcpcd dhcpcd-warm dhcpcd-noarp dhcpcd-noarp-warm}
 RUNS=${BENCH_RUNS:-20}
 TIMEOUT=${BENCH_TIMEOUT:-30}
 MUSL=${BENCH_MUSL:-1}
@@ -116,7 +118,7 @@ done
 # shellcheck disable=SC2016 # the script's own variables
 printf '%s\n' '#!/bin/sh' \
 	'case "${1:-}:${reason:-}" in' \
-	"bound:* | *:BOUND | *:REBOOT) date +%s.%N >'$TMP/bound.tmp' && mv '$TMP/bound.tmp' '$TMP/bound' ;;" \
+	"bound:* | *:BOUND | *:REBOOT) echo \"\${1:-}\${reason:-}\" >'$TMP/reason'; date +%s.%N >'$TMP/bound.tmp' && mv '$TMP/bound.tmp' '$TMP/bound' ;;" \
 	'esac' 'exit 0' >"$TMP/record.sh"
 chmod 755 "$TMP/record.sh"
 : >"$TMP/dhclient.conf"
@@ -130,7 +132,12 @@ client_argv() {
 	busybox) ARGV=(busybox udhcpc -f -i eth0 -s "$s") ;;
 	dhclient) ARGV=(dhclient -4 -d -cf "$TMP/dhclient.conf" -sf "$s" -lf "$r/dhclient.leases"
 		-pf "$r/dhclient.pid" eth0) ;;
-	dhcpcd | dhcpcd-warm) ARGV=(dhcpcd -B -4 -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
+	dhcpcd) ARGV=(dhcpcd -B -4 -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
+	# With its lease file kept, dhcpcd logs "rebinding lease of …" (its
+	# INIT-REBOOT), probes the address unless -A, and calls the script with
+	# BOUND.
+	dhcpcd-warm) ARGV=(dhcpcd -B -4 -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
+	dhcpcd-noarp-warm) ARGV=(dhcpcd -B -4 -A -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
 	dhcpcd-noarp) ARGV=(dhcpcd -B -4 -A -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
 	*) die "unknown client $1" ;;
 	esac
@@ -171,7 +178,7 @@ for name in $CLIENTS; do
 		RESULT[$name]="n/a ($UDHCP_BIN not built: cargo build --release)"
 		continue
 	fi
-	times=() hwm=() tree=() status=ok
+	times=() hwm=() tree=() reasons=() status=ok
 	# Warm variants: a priming run 0 (not measured) leaves the lease state
 	# that every measured run then starts from.
 	first=1
@@ -217,6 +224,7 @@ for name in $CLIENTS; do
 		stop "$CLI_PID"
 		CLI_PID=
 		if [ "$i" -gt 0 ]; then
+			reasons+=("$(cat "$TMP/reason" 2>/dev/null || echo '?')")
 			times+=("$(awk '{ getline b < ARGV[2]; printf "%.1f\n", (b - $1) * 1000; exit }' \
 				"$BENCH_RUN/start" "$TMP/bound")")
 		fi
@@ -235,14 +243,14 @@ for name in $CLIENTS; do
 			med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 			printf "%9.1f %9.1f %9.1f %10s %12s", v[1], med, v[NR], hwm, tree
 		}')
-	echo "  $name: ${times[*]} ms" >&2
+	echo "  $name: ${times[*]} ms (script called with: $(printf '%s\n' "${reasons[@]}" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }'))" >&2
 done
 
 echo
 echo "DHCPv4 client bench ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r)): exec → \`bound\` against local dnsmasq $(dnsmasq --version | awk 'NR == 1 { print $3 }'), $RUNS runs"
-printf '%-13s %9s %9s %9s %10s %12s\n' client "min ms" "median ms" "max ms" "VmHWM KiB" "+forked KiB"
+printf '%-17s %9s %9s %9s %10s %12s\n' client "min ms" "median ms" "max ms" "VmHWM KiB" "+forked KiB"
 for name in $CLIENTS; do
-	printf '%-13s %s\n' "$name" "${RESULT[$name]}"
+	printf '%-17s %s\n' "$name" "${RESULT[$name]}"
 done
 echo "(VmHWM: the client process, highest over the runs, while bound; +forked: the same summed with the processes it forked, e.g. dhcpcd's privsep helpers)"
 

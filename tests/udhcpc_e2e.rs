@@ -1028,6 +1028,47 @@ fn no_cable_at_boot_backgrounds_in_about_nine_seconds() {
     assert!(wait_until(Duration::from_secs(5), || !alive(daemon)));
 }
 
+/// `--rapid-commit` against a server that does it: bound from DISCOVER →
+/// ACK, no SELECT.
+fn rapid_commit_two_messages(server: impl Fn(&Ns) -> Server) {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    let _server = server(srv);
+    let c = Udhcpc::start(cli, &["-T", "1", "-v", "--rapid-commit"]);
+    c.wait_event("bound", 1, Duration::from_secs(15));
+    let log = c.log();
+    assert!(log.contains("rapid commit ACK"), "{log}");
+    assert!(!log.contains("broadcasting select"), "{log}");
+    assert_eq!(c.event_names(), ["deconfig", "bound"], "{log}");
+    let ip = leased_ip(cli).unwrap();
+    assert_eq!(ip.octets()[..3], [10, 99, 0]);
+}
+
+#[test]
+fn rapid_commit_with_dnsmasq() {
+    rapid_commit_two_messages(|ns| {
+        ServerKind::Dnsmasq.start_with(ns, &pool(), &["--user=root", "--dhcp-rapid-commit"])
+    });
+}
+
+#[test]
+fn rapid_commit_with_our_udhcpd() {
+    rapid_commit_two_messages(|ns| {
+        ServerKind::Udhcp.start_with(ns, &pool(), &["rapid_commit yes"])
+    });
+}
+
+#[test]
+fn rapid_commit_needs_both_sides() {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    // Our udhcpd without the keyword: the usual four messages.
+    let _server = ServerKind::Udhcp.start_with(srv, &pool(), &[]);
+    let c = Udhcpc::start(cli, &["-T", "1", "--rapid-commit"]);
+    c.wait_event("bound", 1, Duration::from_secs(15));
+    assert!(c.log().contains("broadcasting select"), "{}", c.log());
+}
+
 #[test]
 fn arp_conflict_declines_and_takes_the_next_offer() {
     let Some(lab) = lab() else { return };
