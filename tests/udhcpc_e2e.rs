@@ -208,6 +208,11 @@ impl Udhcpc {
     }
 
     fn start_with_hooks(ns: &Ns, args: &[&str], hooks: &[(&str, &str)]) -> Udhcpc {
+        Self::start_full(ns, args, hooks, &[])
+    }
+
+    /// With extra environment variables for udhcpc.
+    fn start_full(ns: &Ns, args: &[&str], hooks: &[(&str, &str)], env: &[(&str, &str)]) -> Udhcpc {
         let dir = TempDir::new("udhcpc");
         let script = dir.write_script(
             "default.script",
@@ -230,16 +235,12 @@ impl Udhcpc {
         argv.extend_from_slice(args);
         let resolv = dir.path("resolv.conf");
         let events = dir.path("events");
-        let proc = Proc::spawn(
-            ns,
-            "udhcpc",
-            dir.path("udhcpc.log"),
-            &argv,
-            &[
-                ("RESOLV_CONF", resolv.to_str().unwrap()),
-                ("EVENTS", events.to_str().unwrap()),
-            ],
-        );
+        let mut all_env = vec![
+            ("RESOLV_CONF", resolv.to_str().unwrap()),
+            ("EVENTS", events.to_str().unwrap()),
+        ];
+        all_env.extend_from_slice(env);
+        let proc = Proc::spawn(ns, "udhcpc", dir.path("udhcpc.log"), &argv, &all_env);
         Udhcpc { proc, dir }
     }
 
@@ -1067,6 +1068,110 @@ fn rapid_commit_needs_both_sides() {
     let c = Udhcpc::start(cli, &["-T", "1", "--rapid-commit"]);
     c.wait_event("bound", 1, Duration::from_secs(15));
     assert!(c.log().contains("broadcasting select"), "{}", c.log());
+}
+
+#[test]
+fn script_time_limit_from_flag_and_environment() {
+    let Some(lab) = lab() else { return };
+    let cli = lab.ns(1);
+    let hang = "#!/bin/sh\n[ \"$1\" = deconfig ] || exit 0\nsleep 300\n";
+    for (args, env) in [
+        (&["-T", "1", "--script-timeout", "1"][..], &[][..]),
+        (&["-T", "1"][..], &[("UDHCPC_SCRIPT_TIMEOUT", "1")][..]),
+    ] {
+        let t0 = netns::now();
+        let c = Udhcpc::start_full(cli, args, &[("90-hang", hang)], env);
+        assert!(
+            wait_until(Duration::from_secs(5), || c
+                .log()
+                .contains("still running after 1000 ms, killing it")),
+            "{args:?} {env:?}: {}",
+            c.log()
+        );
+        let took = netns::now() - t0;
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        // The client goes on after the killed script.
+        assert!(
+            wait_until(Duration::from_secs(3), || c
+                .log()
+                .contains("broadcasting discover")),
+            "{}",
+            c.log()
+        );
+    }
+}
+
+#[test]
+fn script_that_cannot_be_executed_is_named_in_the_log() {
+    let Some(lab) = lab() else { return };
+    let cli = lab.ns(1);
+    let dir = TempDir::new("noexec");
+    let script = dir.path("script");
+    fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    let c = Udhcpc::start(cli, &["-T", "1", "-s", script.to_str().unwrap()]);
+    let want = format!(
+        "script {} deconfig could not be executed: ",
+        script.display()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || c.log().contains(&want)),
+        "{}",
+        c.log()
+    );
+}
+
+#[test]
+fn mtu_restored_on_deconfig() {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    let _server = busybox_udhcpd(srv);
+    assert_eq!(mtu_of(cli), "1500");
+    let mut c = Udhcpc::start(cli, &["-T", "1"]);
+    c.wait_event("bound", 1, Duration::from_secs(20));
+    assert_eq!(mtu_of(cli), "1400");
+    c.proc.signal(Signal::SIGUSR2);
+    c.wait_event("deconfig", 2, Duration::from_secs(10));
+    assert_eq!(mtu_of(cli), "1500", "{}", c.log());
+}
+
+#[test]
+fn tiny_server_mtu_ignored_and_huge_search_list_capped() {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    // 21 pointer-shared names of 199 bytes: 241 bytes on the wire (the
+    // crafted server's replies are 576-byte messages), 4.2 KB decoded,
+    // over the 4 KiB cap.
+    let mut search = Vec::new();
+    for _ in 0..4 {
+        search.push(49);
+        search.extend([b'a'; 49]);
+    }
+    search.push(0);
+    for _ in 1..21 {
+        search.extend([0xc0, 0]);
+    }
+    let _server = Crafted::start(srv, move |_, _| {
+        let mut o = Offer::normal(Ipv4Addr::new(10, 99, 0, 66));
+        o.options.push((26, 68u16.to_be_bytes().to_vec()));
+        o.options.push((119, search.clone()));
+        Some(o)
+    });
+    let c = Udhcpc::start(cli, &["-T", "1"]);
+    c.wait_event("bound", 1, Duration::from_secs(20));
+    let log = c.log();
+    assert!(log.contains("server MTU 68 is below 576, ignored"), "{log}");
+    assert!(log.contains("search: "), "{log}");
+    assert!(log.contains("bytes cut to"), "{log}");
+    assert_eq!(mtu_of(cli), "1500");
+    assert_eq!(leased_ip(cli), Some(Ipv4Addr::new(10, 99, 0, 66)));
+    let bound = &c.events()[1];
+    assert!(
+        bound.starts_with("bound ") && bound.contains(" mtu= "),
+        "{bound}"
+    );
+    let r = c.resolv();
+    let line = r.lines().find(|l| l.starts_with("search ")).expect(&r);
+    assert!(line.len() <= 4096 + 7, "{}", line.len());
 }
 
 #[test]
