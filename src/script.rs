@@ -51,7 +51,9 @@
 //!   redirections: at worst an `eval echo $tzstr` reads a file named like
 //!   the zone name and writes an empty file named like the offset; the
 //!   grammar leaves no room for anything that runs a command.
-//! - [`Class::Url`] (114 captive portal, 252 WPAD): the plain class without
+//! - [`Class::Url`] (252 WPAD; 114 captive portal is in the class too,
+//!   but has no name in the BusyBox options table, so it is exported as
+//!   `opt114` hex like every unnamed option): the plain class without
 //!   spaces plus `? & # ~`, and every `&` must start a lower-case
 //!   assignment word (`&name=`), so under `eval` the `&` can only
 //!   background the script's own command and assign a lower-case
