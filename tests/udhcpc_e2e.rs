@@ -902,8 +902,17 @@ fn remembered_wrong_network_is_naked(start: fn(&Ns) -> Server) {
     );
     let ip = leased_ip(cli).unwrap();
     assert_eq!(ip.octets()[..3], [10, 99, 0]);
-    let text = fs::read_to_string(&state).unwrap();
-    assert!(text.contains(&format!("ip={ip}\n")), "{text}");
+    // Written right after the `bound` script returns.
+    let remembered = || {
+        fs::read_to_string(&state)
+            .unwrap_or_default()
+            .contains(&format!("ip={ip}\n"))
+    };
+    assert!(
+        wait_until(Duration::from_secs(3), remembered),
+        "{}",
+        fs::read_to_string(&state).unwrap_or_default()
+    );
 }
 
 #[test]
@@ -930,9 +939,13 @@ fn corrupt_lease_file_is_ignored_with_a_warning() {
     assert!(log.contains("bad ip \"not-an-ip\", ignored"), "{log}");
     assert!(log.contains("broadcasting discover"), "{log}");
     let ip = leased_ip(cli).unwrap();
-    assert!(fs::read_to_string(&state)
-        .unwrap()
-        .contains(&format!("ip={ip}\n")));
+    // Written right after the `bound` script returns.
+    let remembered = || {
+        fs::read_to_string(&state)
+            .unwrap_or_default()
+            .contains(&format!("ip={ip}\n"))
+    };
+    assert!(wait_until(Duration::from_secs(3), remembered));
 }
 
 #[test]
