@@ -994,7 +994,15 @@ fn no_cable_at_boot_backgrounds_in_about_nine_seconds() {
         "default.script",
         &fs::read_to_string(DEFAULT_SCRIPT).unwrap(),
     );
+    // A remembered lease too: it must survive the cable-less boot.
     let state = dir.path("eth0.lease");
+    let mac = cli.exec_ok(&["cat", "/sys/class/net/eth0/address"]);
+    let remembered = format!(
+        "format=udhcpc-lease-1\ninterface=eth0\nmac={}\nip=10.99.0.120\n\
+         server=10.99.0.1\nobtained=0\nlease=infinite\nexpires=never\n",
+        mac.trim()
+    );
+    fs::write(&state, &remembered).unwrap();
     let t0 = netns::now();
     let mut parent = Proc::spawn(
         cli,
@@ -1033,6 +1041,8 @@ fn no_cable_at_boot_backgrounds_in_about_nine_seconds() {
     assert!(log.contains("link down"), "{log}");
     assert!(log.contains("no lease, forking to background"), "{log}");
     assert!(!log.contains("broadcasting discover"), "{log}");
+    assert!(log.contains("remembered lease of 10.99.0.120"), "{log}");
+    assert_eq!(fs::read_to_string(&state).unwrap(), remembered);
     let daemon: i32 = fs::read_to_string(&pidfile)
         .unwrap()
         .trim()

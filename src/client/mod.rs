@@ -850,7 +850,15 @@ impl Client {
         let Phase::InitReboot { mut x, ip } = self.phase else {
             return;
         };
-        if x.packet_num >= reboot_packets(self.cfg.retries) {
+        if !self.link_up {
+            // Nothing went out, so nothing was refused: keep the lease to
+            // verify once the carrier returns, but let the round end on
+            // time (`-b`/`-n`).
+            if self.cfg.retries != 0 && x.packet_num >= self.cfg.retries {
+                self.lease_fail(now);
+                return;
+            }
+        } else if x.packet_num >= reboot_packets(self.cfg.retries) {
             log::info!("no answer to INIT-REBOOT for {ip}, discovering");
             if self.configured {
                 self.script(ScriptEvent::Deconfig);
@@ -889,7 +897,7 @@ impl Client {
             Ipv4Addr::UNSPECIFIED,
             Via::Raw,
         );
-        let wait = self.backoff(x.packet_num, false);
+        let wait = self.backoff(x.packet_num, self.cfg.retries == 0);
         x.packet_num = x.packet_num.saturating_add(1);
         self.set_exchange(x);
         self.wait(now, wait);
@@ -978,12 +986,20 @@ impl Client {
     fn lease_fail(&mut self, now: Instant) {
         // `secs` keeps counting across rounds: the acquisition goes on.
         // The next DISCOVER asks for the offered address again (BusyBox).
-        let (start, requested) = match self.phase {
-            Phase::Selecting { x, requested } => (x.start, requested),
-            Phase::Requesting { x, ip, .. } => (x.start, Some(ip)),
-            _ => (None, None),
+        let (start, requested, reboot) = match self.phase {
+            Phase::Selecting { x, requested } => (x.start, requested, None),
+            Phase::Requesting { x, ip, .. } => (x.start, Some(ip), None),
+            // Only without carrier: the next round verifies it again.
+            Phase::InitReboot { x, ip } => (x.start, None, Some(ip)),
+            _ => (None, None, None),
         };
         self.enter_selecting(now, requested);
+        if let Some(ip) = reboot {
+            self.phase = Phase::InitReboot {
+                x: Exchange::new(now),
+                ip,
+            };
+        }
         self.set_exchange(Exchange {
             start,
             ..Exchange::new(now)

@@ -1779,3 +1779,38 @@ fn without_rapid_commit_nothing_changes() {
     assert_idle(&mut c);
     assert_eq!(c.state(), State::InitSelecting);
 }
+
+#[test]
+fn no_cable_at_boot_keeps_the_remembered_lease_for_the_cable() {
+    let mut config = cfg();
+    config.background_on_fail = true;
+    config.foreground = false;
+    let mut c = rebooting(config, Some(s(1000)));
+    c.handle_link(s(0), false);
+    let mut all = Vec::new();
+    let at = loop {
+        let (at, tx, ev) = fire(&mut c);
+        assert!(tx.is_empty());
+        let done = names(&ev).contains(&"background".to_owned());
+        all.extend(ev);
+        if done {
+            break at;
+        }
+    };
+    // On time, nothing forgotten, still waiting to verify the lease.
+    assert_eq!(at, s(9));
+    assert_eq!(memory(&all), ["leasefail", "background"]);
+    assert_eq!(c.state(), State::InitReboot);
+    // A second round without cable: the same.
+    let (_, _, _) = fire(&mut c);
+    assert_eq!(c.state(), State::InitReboot);
+    // Cable in: INIT-REBOOT for the remembered address at once.
+    c.handle_link(s(40), true);
+    let (at, tx, _) = fire(&mut c);
+    assert_eq!(at, s(40));
+    assert_eq!(tx[0].kind, MessageType::Request);
+    assert_eq!(codes(&tx[0]), [53, 50, 57, 55, 61]);
+    c.handle_packet(s(40), &ack(pkt(&tx[0]).xid(), 3600));
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["bound", "remember 192.168.1.100"]);
+}
