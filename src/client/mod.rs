@@ -201,8 +201,12 @@ enum Phase {
         x: Exchange,
         requested: Option<Ipv4Addr>,
     },
-    /// INIT-REBOOT for `ip`.
-    InitReboot { x: Exchange, ip: Ipv4Addr },
+    /// INIT-REBOOT for `ip`, valid until `expiry` (`None`: infinite).
+    InitReboot {
+        x: Exchange,
+        ip: Ipv4Addr,
+        expiry: Option<Instant>,
+    },
     /// SELECTs for the OFFER of `ip` by `server_id`.
     Requesting {
         x: Exchange,
@@ -392,6 +396,7 @@ impl Client {
         self.phase = Phase::InitReboot {
             x: Exchange::new(now),
             ip: r.ip,
+            expiry: r.expiry,
         };
     }
 
@@ -417,9 +422,13 @@ impl Client {
         let at = self.last_link_kick.map_or(now, |t| now.max(t + MIN_WAIT));
         let x = Exchange::new(now);
         self.phase = match &self.phase {
-            Phase::Holding { lease, .. } => {
+            Phase::Holding { lease, timers, .. } => {
                 self.probe = None;
-                Phase::InitReboot { x, ip: lease.ip }
+                Phase::InitReboot {
+                    x,
+                    ip: lease.ip,
+                    expiry: timers.expiry,
+                }
             }
             // Its SELECTs were not sent; the OFFER is stale by now.
             Phase::Requesting { ip, .. } => Phase::Selecting {
@@ -431,7 +440,11 @@ impl Client {
                 x,
                 requested: *requested,
             },
-            Phase::InitReboot { ip, .. } => Phase::InitReboot { x, ip: *ip },
+            Phase::InitReboot { ip, expiry, .. } => Phase::InitReboot {
+                x,
+                ip: *ip,
+                expiry: *expiry,
+            },
             Phase::Released { .. } => return,
         };
         self.last_link_kick = Some(at);
@@ -847,9 +860,20 @@ impl Client {
     /// expires (which RFC 2131 §3.2 allows) is a choice: a silent network
     /// may well be another network (docs/differences.md).
     fn reboot_timer(&mut self, now: Instant) {
-        let Phase::InitReboot { mut x, ip } = self.phase else {
+        let Phase::InitReboot { mut x, ip, expiry } = self.phase else {
             return;
         };
+        if expiry.is_some_and(|e| now >= e) {
+            // Out of carrier (or unanswered) for the rest of the lease.
+            log::info!("lease of {ip} expired before it could be verified");
+            if self.configured {
+                self.script(ScriptEvent::Deconfig);
+            }
+            self.events.push_back(Event::Forget);
+            self.enter_selecting(now, Some(ip));
+            self.deadline = Some(now);
+            return;
+        }
         if !self.link_up {
             // Nothing went out, so nothing was refused: keep the lease to
             // verify once the carrier returns, but let the round end on
@@ -901,6 +925,17 @@ impl Client {
         x.packet_num = x.packet_num.saturating_add(1);
         self.set_exchange(x);
         self.wait(now, wait);
+        self.cap_at_reboot_expiry();
+    }
+
+    /// In INIT-REBOOT, wake up no later than the lease's expiry.
+    fn cap_at_reboot_expiry(&mut self) {
+        if let Phase::InitReboot {
+            expiry: Some(e), ..
+        } = self.phase
+        {
+            self.deadline = self.deadline.map(|d| d.min(e));
+        }
     }
 
     /// INIT_SELECTING timer: next DISCOVER, or the end of a round.
@@ -990,14 +1025,15 @@ impl Client {
             Phase::Selecting { x, requested } => (x.start, requested, None),
             Phase::Requesting { x, ip, .. } => (x.start, Some(ip), None),
             // Only without carrier: the next round verifies it again.
-            Phase::InitReboot { x, ip } => (x.start, None, Some(ip)),
+            Phase::InitReboot { x, ip, expiry } => (x.start, None, Some((ip, expiry))),
             _ => (None, None, None),
         };
         self.enter_selecting(now, requested);
-        if let Some(ip) = reboot {
+        if let Some((ip, expiry)) = reboot {
             self.phase = Phase::InitReboot {
                 x: Exchange::new(now),
                 ip,
+                expiry,
             };
         }
         self.set_exchange(Exchange {
@@ -1020,6 +1056,7 @@ impl Client {
         self.failed_rounds = self.failed_rounds.saturating_add(1);
         let wait = self.tryagain_wait(self.failed_rounds);
         self.wait(now, wait);
+        self.cap_at_reboot_expiry();
     }
 
     /// A lease timer fired in BOUND/RENEWING/RENEW_REQUESTED/REBINDING: the

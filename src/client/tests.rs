@@ -1814,3 +1814,35 @@ fn no_cable_at_boot_keeps_the_remembered_lease_for_the_cable() {
     let (_, ev) = drain(&mut c);
     assert_eq!(memory(&ev), ["bound", "remember 192.168.1.100"]);
 }
+
+#[test]
+fn unverified_lease_ends_at_its_expiry_without_carrier() {
+    // Remembered at boot, no cable: forgotten at its expiry (20 s), then
+    // DISCOVER rounds (still unsent) go on.
+    let mut c = rebooting(cfg(), Some(s(20)));
+    c.handle_link(s(0), false);
+    let (at, ev) = loop {
+        let (at, _, ev) = fire(&mut c);
+        if memory(&ev).contains(&"forget".to_owned()) {
+            break (at, ev);
+        }
+        assert!(at < s(20), "{at}");
+    };
+    assert_eq!(at, s(20));
+    assert_eq!(memory(&ev), ["forget"], "nothing was configured");
+    assert_eq!(c.state(), State::InitSelecting);
+    // Carrier back while bound, gone again before the check: the
+    // configured address is removed at the lease's expiry, not later.
+    let mut c = bound(cfg(), 60);
+    c.handle_link(s(10), false);
+    c.handle_link(s(20), true);
+    c.handle_link(ms(20_100), false);
+    let (at, ev) = loop {
+        let (at, _, ev) = fire(&mut c);
+        if !names(&ev).is_empty() && names(&ev) != ["leasefail"] {
+            break (at, ev);
+        }
+    };
+    assert_eq!(at, ms(60_500));
+    assert_eq!(memory(&ev), ["deconfig", "forget"]);
+}
