@@ -530,6 +530,7 @@ fn background_after_bound_rewrites_pidfile() {
     scratch.write_script("default.script.d/10-record", RECORD_HOOK);
     let events = scratch.path("events");
     let resolv = scratch.path("resolv.conf");
+    let state = scratch.path("eth0.lease");
     let mut parent = Proc::spawn(
         cli,
         "udhcpc (background)",
@@ -545,6 +546,8 @@ fn background_after_bound_rewrites_pidfile() {
             &p,
             "-s",
             script.to_str().unwrap(),
+            "--lease-file",
+            state.to_str().unwrap(),
         ],
         &[
             ("RESOLV_CONF", resolv.to_str().unwrap()),
