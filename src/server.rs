@@ -814,6 +814,19 @@ impl Server {
     /// Records the offer hold and sends the OFFER.
     fn offer(&mut self, now: Instant, pkt: &Packet<&[u8]>, client: &Client, ip: Ipv4Addr) {
         let hostname = Hostname::sanitize(pkt.option(code::HOSTNAME).unwrap_or_default());
+        if self.config.rapid_commit && pkt.has_empty_option(code::RAPID_COMMIT) {
+            // RFC 4039 §4 (opt-in): bind at once; the ACK (with option 80,
+            // see build_reply) is held until its record is durable, as
+            // every ACK.
+            let secs = self.lease_time(pkt);
+            if self.table.bind(now, client, ip, secs, hostname).is_some() {
+                let seq = self.queue_record(now, ip);
+                self.reply(Reply::Ack, pkt, ip, secs, None, Some(seq));
+            } else {
+                self.table.unreserve(ip);
+            }
+            return;
+        }
         let hold = self.config.offer_time;
         if self.table.offer(now, client, ip, hold, hostname).is_none() {
             self.table.unreserve(ip);
@@ -1253,6 +1266,10 @@ fn build_reply(
     }
     if matches!(kind, Reply::Offer | Reply::Ack) {
         b.add_u32(code::LEASE_TIME, secs).ok()?;
+    }
+    // An ACK to a DISCOVER exists only with rapid commit (RFC 4039 §4).
+    if kind == Reply::Ack && req.message_type() == Some(MessageType::Discover) {
+        b.add_option(code::RAPID_COMMIT, &[]).ok()?;
     }
     let relay = req.option(code::RELAY_AGENT_INFO);
     let configured = || {
@@ -3313,5 +3330,56 @@ mod tests {
                 "only {acks_seen} ACKs: the test exercised too little"
             );
         }
+    }
+
+    #[test]
+    fn rapid_commit_discover_gets_a_durable_ack_only_when_enabled() {
+        // Off (the default): option 80 changes nothing.
+        let mut s = Server::new(config(), SIP, 0);
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Discover, mac(1)).opt(80, &[]),
+        );
+        let o = one(&mut s);
+        assert_eq!(o.mtype(), Some(MessageType::Offer));
+        assert!(!o.pkt().has_empty_option(80));
+        assert!(records(&mut s).is_empty());
+
+        let cfg = ServerConfig {
+            rapid_commit: true,
+            ..config()
+        };
+        let mut s = Server::new(cfg, SIP, 0);
+        // Without option 80, or with a malformed one: the usual OFFER.
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(2)));
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Offer));
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Discover, mac(3)).opt(80, &[1]),
+        );
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Offer));
+        assert!(records(&mut s).is_empty());
+        // With it: bound, and the ACK leaves only once its record is durable.
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Discover, mac(4)).xid(9).opt(80, &[]),
+        );
+        none(&mut s);
+        let recs = commit(&mut s, t(1));
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].mac, mac(4));
+        let a = one(&mut s);
+        assert_eq!(a.mtype(), Some(MessageType::Ack));
+        assert_eq!(a.pkt().xid(), 9);
+        assert_eq!(a.yiaddr(), recs[0].ip);
+        assert!(a.pkt().has_empty_option(80));
+        // The client is bound: a renewal is ACKed.
+        let r = msg(MessageType::Request, mac(4)).ciaddr(a.yiaddr()).xid(10);
+        send(&mut s, t(2), &r);
+        commit(&mut s, t(2));
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Ack));
     }
 }
