@@ -43,6 +43,15 @@
 //! durable again. (Probe results can add a few changes past the cap: at
 //! most two per pending probe, [`MAX_PENDING_PROBES`].)
 //!
+//! # DECLINE
+//! One client (client identifier, else chaddr) has at most
+//! [`MAX_DECLINED_PER_CLIENT`] addresses parked by its DECLINEs at once: a
+//! further DECLINE still parks the declined address but frees that
+//! client's oldest parked one (RFC 2131 §4.3.3 leaves the policy to the
+//! server; BusyBox has no limit, so one client can park the whole pool).
+//! Logged at warning once per client per hour. Not persisted: after a
+//! restart the count starts over, the holds stay.
+//!
 //! # Conflict detection without stalling
 //! Before offering an address that is not already the client's, the server
 //! asks for an ARP probe ([`Server::poll_probe`]) and keeps the DISCOVER;
@@ -60,7 +69,7 @@ use std::net::Ipv4Addr;
 use log::{debug, info, warn};
 
 use crate::conf::{ServerConfig, StaticLease};
-use crate::lease::table::{Client, LeaseTable};
+use crate::lease::table::{Client, LeaseState, LeaseTable};
 use crate::lease::{Change, Hostname, LeaseRecord};
 use crate::time::Instant;
 use crate::wire::dhcp::{
@@ -85,43 +94,71 @@ const MAX_SPARE_BUFFERS: usize = 16;
 pub const MAX_HELD: usize = 1024;
 /// Unsynced changes past which requests that would add one are dropped.
 pub const MAX_UNSYNCED: usize = 4 * MAX_HELD;
+/// Most addresses one client can have parked by DECLINE at once.
+pub const MAX_DECLINED_PER_CLIENT: usize = 4;
+/// At most one "declined too many" warning per client per this many ms.
+const DECLINE_WARN_MS: u64 = 3_600_000;
+/// Clients whose last DECLINE warning time is remembered.
+const DECLINE_WARNED_MAX: usize = 64;
 
 /// Items in sequence order, at most one live item per address: pushing an
 /// item for an address supersedes (returns) the older one. Used for the
 /// unsynced changes and the held ACKs. Superseded slots are dropped lazily
 /// (the deque is compacted when they outnumber the live items), so memory
-/// is bounded by the live count. No allocation once warmed up.
+/// is bounded by the live count. Normally it holds one batch or less and
+/// is searched linearly; past [`SeqQueue::SMALL`] items (the disk is
+/// failing) an address index takes over. No allocation once warmed up.
 #[derive(Debug)]
 struct SeqQueue<T> {
     items: VecDeque<(u64, Ipv4Addr, Option<T>)>,
+    live: usize,
+    /// Address → seq of its live item; kept only while `indexed`.
     by_ip: HashMap<Ipv4Addr, u64>,
+    indexed: bool,
 }
 
 impl<T> SeqQueue<T> {
+    /// Items searched linearly before the index is built.
+    const SMALL: usize = 32;
+
     fn new() -> Self {
         SeqQueue {
             items: VecDeque::new(),
+            live: 0,
             by_ip: HashMap::new(),
+            indexed: false,
         }
     }
 
     fn len(&self) -> usize {
-        self.by_ip.len()
+        self.live
+    }
+
+    /// Position in `items` of the live item for `ip`.
+    fn find(&self, ip: Ipv4Addr) -> Option<usize> {
+        if self.indexed {
+            let seq = *self.by_ip.get(&ip)?;
+            self.items.binary_search_by_key(&seq, |(s, _, _)| *s).ok()
+        } else {
+            self.items
+                .iter()
+                .rposition(|(_, i, t)| *i == ip && t.is_some())
+        }
     }
 
     fn contains(&self, ip: Ipv4Addr) -> bool {
-        self.by_ip.contains_key(&ip)
-    }
-
-    fn index_of(&self, seq: u64) -> Option<usize> {
-        self.items.binary_search_by_key(&seq, |(s, _, _)| *s).ok()
+        self.find(ip).is_some()
     }
 
     /// Takes the live item for `ip` out, if any.
     fn remove(&mut self, ip: Ipv4Addr) -> Option<T> {
-        let seq = self.by_ip.remove(&ip)?;
-        let i = self.index_of(seq)?;
-        self.items.get_mut(i).and_then(|(_, _, t)| t.take())
+        let i = self.find(ip)?;
+        let t = self.items.get_mut(i).and_then(|(_, _, t)| t.take())?;
+        self.live -= 1;
+        if self.indexed {
+            self.by_ip.remove(&ip);
+        }
+        Some(t)
     }
 
     /// Adds `item` for `ip` at `seq` (greater than every seq so far);
@@ -129,28 +166,54 @@ impl<T> SeqQueue<T> {
     fn push(&mut self, seq: u64, ip: Ipv4Addr, item: T) -> Option<T> {
         let old = self.remove(ip);
         self.items.push_back((seq, ip, Some(item)));
-        self.by_ip.insert(ip, seq);
-        if self.items.len() > 2 * self.by_ip.len() + 64 {
+        self.live += 1;
+        if self.indexed {
+            self.by_ip.insert(ip, seq);
+        }
+        if self.items.len() > 2 * self.live + 64 {
             self.items.retain(|(_, _, t)| t.is_some());
+        }
+        if !self.indexed && self.items.len() > Self::SMALL {
+            self.indexed = true;
+            for (s, i, t) in &self.items {
+                if t.is_some() {
+                    self.by_ip.insert(*i, *s);
+                }
+            }
         }
         old
     }
 
     /// Takes the first item if its seq is at most `through`.
     fn pop_through(&mut self, through: u64) -> Option<Option<T>> {
-        if self.items.front().is_some_and(|(s, _, _)| *s <= through) {
-            let (seq, ip, t) = self.items.pop_front()?;
-            if self.by_ip.get(&ip) == Some(&seq) {
+        if !self.items.front().is_some_and(|(s, _, _)| *s <= through) {
+            return None;
+        }
+        let (seq, ip, t) = self.items.pop_front()?;
+        if t.is_some() {
+            self.live -= 1;
+            if self.indexed && self.by_ip.get(&ip) == Some(&seq) {
                 self.by_ip.remove(&ip);
             }
-            return Some(t);
         }
-        None
+        if self.items.is_empty() && self.indexed {
+            self.indexed = false;
+            self.by_ip.clear();
+        }
+        Some(t)
     }
 
     fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.items.iter().filter_map(|(_, _, t)| t.as_ref())
     }
+}
+
+/// An address parked by a client's DECLINE (for the per-client limit).
+#[derive(Debug)]
+struct Parked {
+    /// The client: (chaddr, client id) — the id empty when it sent none.
+    client: (MacAddr, Vec<u8>),
+    ip: Ipv4Addr,
 }
 
 /// Where a reply goes (RFC 2131 §4.1; reference §2.12).
@@ -251,6 +314,10 @@ pub struct Server {
     /// Requests dropped because the caps were reached, since the last
     /// report.
     dropped: u64,
+    /// Addresses parked by DECLINE, oldest first.
+    parked: Vec<Parked>,
+    /// When each of the last few clients was warned about its DECLINEs.
+    decline_warned: VecDeque<((MacAddr, Vec<u8>), Instant)>,
     /// Reused buffer for addresses the table forgot.
     forgotten: Vec<Ipv4Addr>,
     spare: Vec<Vec<u8>>,
@@ -290,6 +357,8 @@ impl Server {
             unsynced: SeqQueue::new(),
             persist_seq: 0,
             dropped: 0,
+            parked: Vec::new(),
+            decline_warned: VecDeque::new(),
             forgotten: Vec::new(),
             spare: Vec::new(),
         }
@@ -872,8 +941,61 @@ impl Server {
             info!("{ip} declined, reserving it for {secs} seconds");
             if self.table.decline(now, ip, secs).is_some() {
                 self.queue_record(now, ip);
+                self.park(now, &client, ip);
             }
         }
+    }
+
+    /// Remembers that `client` parked `ip` by DECLINE; past
+    /// [`MAX_DECLINED_PER_CLIENT`] its oldest parked address is freed.
+    fn park(&mut self, now: Instant, client: &Client, ip: Ipv4Addr) {
+        let key = match client.client_id {
+            Some(id) => (MacAddr::ZERO, id.to_vec()),
+            None => (client.mac, Vec::new()),
+        };
+        // Forget parkings that ended (expired, reused, re-parked).
+        let table = &self.table;
+        self.parked.retain(|p| {
+            p.ip != ip
+                && table
+                    .get(p.ip)
+                    .is_some_and(|l| l.state == LeaseState::Declined && !l.is_expired(now))
+        });
+        let mine = self.parked.iter().filter(|p| p.client == key).count();
+        if mine >= MAX_DECLINED_PER_CLIENT {
+            if let Some(i) = self.parked.iter().position(|p| p.client == key) {
+                let old = self.parked.remove(i);
+                self.table.forget(old.ip);
+                self.queue_forgotten();
+                self.warn_declines(now, &key, old.ip);
+            }
+        }
+        self.parked.push(Parked { client: key, ip });
+    }
+
+    /// The "declined too many" warning, at most once per client per hour.
+    fn warn_declines(&mut self, now: Instant, key: &(MacAddr, Vec<u8>), freed: Ipv4Addr) {
+        let recent = self.decline_warned.iter().any(|(k, at)| {
+            k == key && now.as_millis().saturating_sub(at.as_millis()) < DECLINE_WARN_MS
+        });
+        if recent {
+            debug!("un-parking {freed}: client declined too many addresses");
+            return;
+        }
+        let who = if key.1.is_empty() {
+            key.0.to_string()
+        } else {
+            let hex: String = key.1.iter().map(|b| format!("{b:02x}")).collect();
+            format!("id {hex}")
+        };
+        warn!(
+            "client {who} declined more than {MAX_DECLINED_PER_CLIENT} addresses, un-parking {freed}"
+        );
+        self.decline_warned.retain(|(k, _)| k != key);
+        if self.decline_warned.len() >= DECLINE_WARNED_MAX {
+            self.decline_warned.pop_front();
+        }
+        self.decline_warned.push_back((key.clone(), now));
     }
 
     /// RELEASE (RFC 2131 §4.3.4): with 54 and ciaddr the client's lease,
@@ -2648,11 +2770,52 @@ mod tests {
             }
             commit(&mut s, t(1000 * i));
         }
-        let still: Vec<bool> = declined.iter().map(|&a| parked(&s, a)).collect();
-        assert_eq!(still, [false, false, false, true, true, true, true]);
+        // A freed address is the first free one at the client's hash
+        // position again, so it comes back: the client cycles through five
+        // addresses, four parked at any time.
+        assert_eq!(declined[5..], declined[..2]);
+        let distinct: HashSet<Ipv4Addr> = declined.iter().copied().collect();
+        let still = distinct.iter().filter(|&&a| parked(&s, a)).count();
+        assert_eq!(still, 4);
+        assert!(!parked(&s, declined[2]), "the oldest parked one was freed");
+        assert!(s.table().is_available(t(7000), declined[2]));
         assert!(parked(&s, other), "another client's hold is not touched");
-        // The freed addresses can be had again.
-        assert!(s.table().is_available(t(7000), declined[0]));
+    }
+
+    /// The per-client DECLINE bookkeeping is fed from the network: the
+    /// parked list is bounded by the table (pruned to live holds), the
+    /// warned-clients list by DECLINE_WARNED_MAX.
+    #[test]
+    fn decline_bookkeeping_is_bounded() {
+        let mut s = Server::new(small_pool("10.2.0.0", "10.2.15.255", 4000), SIP, 0);
+        for c in 0..(DECLINE_WARNED_MAX as u32 + 6) {
+            let m = mac(5000 + c);
+            for i in 0..(MAX_DECLINED_PER_CLIENT as u64 + 1) {
+                let a = dora(&mut s, t(i), m, &[]);
+                send(
+                    &mut s,
+                    t(i),
+                    &msg(MessageType::Decline, m).sid(SIP).req_ip(a),
+                );
+                commit(&mut s, t(i));
+            }
+        }
+        assert_eq!(s.decline_warned.len(), DECLINE_WARNED_MAX);
+        let holds = s
+            .leases(t(10))
+            .filter(|r| r.is_hold() && r.remaining > 0)
+            .count();
+        assert_eq!(holds, (DECLINE_WARNED_MAX + 6) * MAX_DECLINED_PER_CLIENT);
+        assert!(s.parked.len() <= holds);
+        // Once the holds expire, the next DECLINE prunes the list.
+        let m = mac(90_000);
+        let a = dora(&mut s, t(3_700_000), m, &[]);
+        send(
+            &mut s,
+            t(3_700_000),
+            &msg(MessageType::Decline, m).sid(SIP).req_ip(a),
+        );
+        assert_eq!(s.parked.len(), 1);
     }
 
     /// The server with its persistence (store over a MemDisk, persister)
@@ -2998,6 +3161,157 @@ mod tests {
                     assert_replay_matches(&n, secs(now), &format!("seed {seed} step {step}"));
                 }
             }
+        }
+
+        /// ACKs under random disk faults (failed writes, syncs, renames,
+        /// directory syncs, torn writes) and power cuts at random moments
+        /// (torn tails kept): after every step, every lease a client was
+        /// ACKed and still holds is in what a power cut now would leave,
+        /// with its client and at least its expiry, and no two clients
+        /// hold the same address.
+        #[test]
+        fn acked_leases_survive_random_faults_and_power_cuts() {
+            use crate::lease::memdisk::Op;
+            let ops = [
+                Op::Write,
+                Op::SyncData,
+                Op::SyncAll,
+                Op::SyncDir,
+                Op::Rename,
+                Op::CreateNew,
+                Op::SetLen,
+                Op::OpenAppend,
+            ];
+            let mut acks_seen = 0u32;
+            for seed in 1..=60u64 {
+                let mut rng = XorShift(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+                let mut cfg = small_pool("192.168.0.20", "192.168.0.31", 8);
+                cfg.offer_time = 20;
+                let mut n = Node::start(MemDisk::new(), cfg, secs(0));
+                let mut now = 0u64;
+                // Per client: the address and expiry (s) of its last ACK.
+                let mut held: Vec<Option<(Ipv4Addr, u64)>> = vec![None; 14];
+                // When each client last sent a REQUEST: a held ACK released
+                // later counts its lease from then (RFC 2131 §4.4.1).
+                let mut asked = [0u64; 14];
+                let client = |i: usize| {
+                    let m = mac(300 + i as u32);
+                    let d = msg(MessageType::Discover, m).lease([40, 90, 600][i % 3]);
+                    if i % 2 == 0 {
+                        d
+                    } else {
+                        d.id(format!("id{i}").as_bytes())
+                    }
+                };
+                let ack_of = |out: &[Out], i: usize| {
+                    out.iter()
+                        .find(|o| {
+                            o.mtype() == Some(MessageType::Ack)
+                                && o.pkt().client_mac() == mac(300 + i as u32)
+                        })
+                        .map(|o| (o.yiaddr(), u64::from(o.lease().unwrap())))
+                };
+                for step in 0..250 {
+                    let i = rng.below(held.len());
+                    match rng.below(12) {
+                        0..=3 => {
+                            let mut d = client(i);
+                            d.mtype = Some(MessageType::Discover);
+                            let out = n.send(secs(now), &d);
+                            if let Some(o) =
+                                out.iter().find(|o| o.mtype() == Some(MessageType::Offer))
+                            {
+                                let mut r = client(i).sid(SIP).req_ip(o.yiaddr());
+                                r.mtype = Some(MessageType::Request);
+                                asked[i] = now;
+                                let out = n.send(secs(now), &r);
+                                if let Some((a, l)) = ack_of(&out, i) {
+                                    held[i] = Some((a, now + l));
+                                    acks_seen += 1;
+                                }
+                            }
+                        }
+                        4 => {
+                            if let Some((a, _)) = held[i] {
+                                let mut r = client(i).ciaddr(a);
+                                r.mtype = Some(MessageType::Request);
+                                asked[i] = now;
+                                let out = n.send(secs(now), &r);
+                                if let Some((b, l)) = ack_of(&out, i) {
+                                    assert_eq!(a, b);
+                                    held[i] = Some((a, now + l));
+                                    acks_seen += 1;
+                                }
+                            }
+                        }
+                        5 => {
+                            if let Some((a, _)) = held[i].take() {
+                                let mut r = client(i).ciaddr(a).sid(SIP);
+                                r.mtype = Some(MessageType::Release);
+                                let _ = n.send(secs(now), &r);
+                            }
+                        }
+                        6 => now += rng.below(60) as u64,
+                        7 | 8 => {
+                            let op = ops[rng.below(ops.len())];
+                            let times = [1, 2, u32::MAX][rng.below(3)];
+                            n.disk.fail(op, None, libc::EIO, times);
+                        }
+                        9 => n.disk.tear_next_write(rng.below(60), libc::ENOSPC),
+                        10 => n.disk.clear_faults(),
+                        _ => {
+                            // Power cut at this moment, a torn tail kept.
+                            let keep = rng.below(200);
+                            n.disk.power_cut_torn(|_, len| keep.min(len));
+                            // A disk that fails at startup stops udhcpd;
+                            // the admin fixes it and starts it again.
+                            n.disk.clear_faults();
+                            n = Node::start(n.disk.clone(), n.cfg.clone(), secs(now));
+                        }
+                    }
+                    // Held ACKs are retried by the persister at its deadline.
+                    if let Some(t) = n.persister.poll_timeout() {
+                        if t <= secs(now) {
+                            n.pump(secs(now));
+                            // ACKs released now: their clients hold them.
+                            for o in tx(&mut n.server) {
+                                let c = (0..held.len())
+                                    .find(|&c| mac(300 + c as u32) == o.pkt().client_mac());
+                                if let (Some(c), Some(MessageType::Ack)) = (c, o.mtype()) {
+                                    let l = u64::from(o.lease().unwrap());
+                                    held[c] = Some((o.yiaddr(), asked[c] + l));
+                                    acks_seen += 1;
+                                }
+                            }
+                        }
+                    }
+                    let back = replayed(&n, secs(now));
+                    let mut owners = BTreeMap::new();
+                    for (c, h) in held.iter().enumerate() {
+                        let Some((a, exp)) = *h else { continue };
+                        if exp <= now {
+                            continue;
+                        }
+                        assert!(
+                            owners.insert(a, c).is_none(),
+                            "seed {seed} step {step}: {a} ACKed to two clients"
+                        );
+                        let r = back.get(&a).unwrap_or_else(|| {
+                            panic!("seed {seed} step {step}: ACKed {a} of client {c} not durable")
+                        });
+                        assert_eq!(r.mac, mac(300 + c as u32), "seed {seed} step {step}: {a}");
+                        assert!(
+                            now + u64::from(r.remaining) + 1 >= exp,
+                            "seed {seed} step {step}: {a} durable until {} < ACKed {exp}",
+                            now + u64::from(r.remaining)
+                        );
+                    }
+                }
+            }
+            assert!(
+                acks_seen > 3000,
+                "only {acks_seen} ACKs: the test exercised too little"
+            );
         }
     }
 }

@@ -7,7 +7,7 @@
 //! --example lease_writer` first). Only processes started here are
 //! signalled, by pid. `kill -9` exercises process death; power loss (the
 //! page cache lost too) is covered by the ordering argument in the module
-//! doc of `sys::leasestore` plus the torn-tail tests, which cut the journal
+//! doc of `lease::store` plus the torn-tail tests (and, over `MemDisk`, the power-cut tests in `lease::store` and `server::tests::durable`), which cut the journal
 //! at every byte.
 //!
 //! `UDHCP_CRASH_ROUNDS` sets the number of kill rounds (default 12).

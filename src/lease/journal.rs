@@ -5,7 +5,7 @@
 //! can lose every lease. We append each batch of lease changes here with one
 //! write and one `fdatasync` before the ACKs leave (group commit, after ISC
 //! dhcpd's delayed-ACK and Kea's memfile), and fold the journal into the
-//! BusyBox-format file from time to time (`sys::leasestore`).
+//! BusyBox-format file from time to time (`lease::store`).
 //!
 //! One entry (all integers big-endian):
 //!

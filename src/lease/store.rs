@@ -60,6 +60,9 @@ use super::journal::{self, Journaled};
 use super::{file, Change, LeaseRecord};
 use crate::time::UnixTime;
 
+/// Largest `<lease_file>.journal.bad` the store appends to.
+pub const MAX_BAD_LEN: usize = 1 << 20;
+
 /// How many symlinks [`resolve`] follows before giving up (as ELOOP would).
 const MAX_LINKS: usize = 16;
 
@@ -345,10 +348,20 @@ impl<D: Disk> LeaseStore<D> {
     }
 
     /// Appends `bytes` to `path` (created 0600 if absent; a symlink there
-    /// is removed first) and syncs it.
+    /// is removed first) and syncs it. `EFBIG` instead if that would take
+    /// the file past [`MAX_BAD_LEN`] (the same damage saved at every start
+    /// while compactions fail must not fill the disk).
     fn save_bad(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         if let Some(w) = self.unlink_symlink(path) {
             warn!("{w}");
+        }
+        let have = match self.disk.read(path) {
+            Ok(b) => b.len(),
+            Err(e) if is_errno(&e, libc::ENOENT) => 0,
+            Err(e) => return Err(e),
+        };
+        if have.saturating_add(bytes.len()) > MAX_BAD_LEN {
+            return Err(io::Error::from_raw_os_error(libc::EFBIG));
         }
         let mut f = match self.disk.open_append(path) {
             Err(e) if is_errno(&e, libc::ENOENT) => self.disk.create_new(path)?,
@@ -711,5 +724,26 @@ mod tests {
         d.power_cut();
         let (_, recs, _) = open(&d);
         assert_eq!(ips(&recs), [1, 3, 4]);
+    }
+
+    #[test]
+    fn journal_bad_is_bounded() {
+        let d = disk();
+        let bad = format!("{P}.journal.bad");
+        d.put_file(Path::new(&bad), &vec![0; MAX_BAD_LEN - 10], 0o600);
+        let (mut s, _, _) = open(&d);
+        s.append(T, &[rec(1)]).unwrap();
+        drop(s);
+        let jp = format!("{P}.journal");
+        let mut j = d.file(Path::new(&jp)).unwrap();
+        j.extend_from_slice(&[0xEE; 60]);
+        d.put_file(Path::new(&jp), &j, 0o600);
+        let (_, recs, w) = open(&d);
+        assert_eq!(ips(&recs), [1]);
+        assert!(
+            w[0].contains("can't save to") && w[0].contains("File too large"),
+            "{w:?}"
+        );
+        assert_eq!(d.file(Path::new(&bad)).unwrap().len(), MAX_BAD_LEN - 10);
     }
 }

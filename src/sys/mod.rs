@@ -19,8 +19,9 @@
 //! - [`daemon`]: backgrounding that reports the child's startup result;
 //! - [`log`]: the `APPLET: message` stderr/syslog logger;
 //! - [`process`]: running scripts with a clean environment, bounded and
-//!   always reaped.
-//!
+//!   always reaped;
+//! - [`leasestore`]: the lease store's `Disk` over real files (`O_NOFOLLOW`,
+//!   `O_EXCL`, 0600) and dumpleases' read-only snapshot.
 //!
 //! Network side, in [`net`]: `iface` (ifindex, MAC, address and carrier of
 //! an interface), `raw` (AF_PACKET send/receive of IPv4+UDP), `udp` (kernel
