@@ -495,6 +495,62 @@ fn failing_compaction_with_notify_file_does_not_spin() {
         .is_some());
 }
 
+/// Companion of the test above (not a defect of the issue, a guard on its
+/// fix): once the compaction can complete again, the lease file is
+/// rewritten with the lease ACKed meanwhile and notify_file runs on it.
+/// The failing compaction here is the startup one, so this also checks that
+/// a lease change made while it kept failing is not folded into a "quiet"
+/// (no notify) retry.
+#[test]
+fn notify_file_runs_once_a_failing_compaction_recovers() {
+    let _s = serial();
+    let Some(lab) = Lab::new(2) else { return };
+    let dir = TempDir::new("f-renotify");
+    let notified = dir.path("notified");
+    dir.write_script(
+        "notify",
+        &format!("#!/bin/sh\necho \"$1\" >> {}\n", notified.display()),
+    );
+    write_conf(
+        &dir,
+        &conf(
+            &dir,
+            "10.99.0.10",
+            "10.99.0.20",
+            &format!("notify_file {}\n", dir.s("notify")),
+        ),
+    );
+    let tmp = dir.path("udhcpd.leases.tmp");
+    fs::create_dir(&tmp).unwrap();
+    let d = Udhcpd::start(lab.ns(0), &dir, &["-a", "0"]);
+    let mac = mac_n(0x2c, 1);
+    let ip = lab
+        .ns(1)
+        .run_in(|| dora(&mut Wire::open(), mac, None))
+        .expect("ACK (the journal is writable)");
+    std::thread::sleep(Duration::from_millis(1000));
+    fs::remove_dir(&tmp).unwrap();
+    let t = now();
+    let lease_file = dir.s("udhcpd.leases");
+    let ran = eventually(Duration::from_secs(20), || {
+        read(&notified).contains(&lease_file)
+    });
+    eprintln!(
+        "notify_file ran: {ran}, {} ms after the .tmp went away",
+        (now() - t).as_millis()
+    );
+    assert!(
+        ran,
+        "the lease file became writable again but notify_file never ran for the lease \
+         ACKed meanwhile ({mac} → {ip}):\n{}",
+        d.log()
+    );
+    // What notify_file was told about: the lease file alone (BusyBox's
+    // dumpleases reads no journal) holds the lease.
+    let rows = busybox_dumpleases(&d.lease_file);
+    assert_eq!(row_of(&rows, &mac).map(|r| r.ip), Some(ip), "{rows:?}");
+}
+
 /// The lease file's disk is full: the journal append fails, the ACK is
 /// held, the client retransmits. Before the fix the append was retried
 /// every second and each retry's fallback compaction logged an error: ten
@@ -574,6 +630,15 @@ fn full_disk_journal_retries_back_off_and_log_once() {
         "{window_errors} error lines in 10 s of failing appends ({errors} in all); want one \
          per state change:\n{}",
         lines_with(&log, "No space left").join("\n")
+    );
+    // Space again: the next retry succeeds and says so, once.
+    fs::remove_file(disk.path("filler")).unwrap();
+    assert!(
+        eventually(Duration::from_secs(25), || d
+            .log()
+            .contains("writable again")),
+        "no recovery within 25 s of the disk having space:\n{}",
+        d.log()
     );
     drop(d);
     drop(disk);
@@ -769,7 +834,21 @@ fn symlinks_at_the_stores_paths_are_never_followed() {
         if let Err(e) = owner_only_regular(&dir.path("udhcpd.leases.journal")) {
             problems.push(format!("journal: {e}"));
         }
-        eprintln!("run 1 log:\n{}", d.log());
+        let log = d.log();
+        for name in [
+            "udhcpd.leases.journal",
+            "udhcpd.leases.tmp",
+            "udhcpd.leases.journal.tmp",
+        ] {
+            let path = dir.s(name);
+            if !log
+                .lines()
+                .any(|l| l.contains(&path) && l.contains("symlink"))
+            {
+                problems.push(format!("no warning naming the symlink at {path}"));
+            }
+        }
+        eprintln!("run 1 log:\n{log}");
     }
 
     // Run 2: a real journal with a damaged entry (so a .journal.bad copy
@@ -809,7 +888,15 @@ fn symlinks_at_the_stores_paths_are_never_followed() {
                 }
             }
         }
-        eprintln!("run 2 log:\n{}", d.log());
+        let log = d.log();
+        let path = dir2.s("udhcpd.leases.journal.bad");
+        if !log
+            .lines()
+            .any(|l| l.contains(&path) && l.contains("symlink"))
+        {
+            problems.push(format!("no warning naming the symlink at {path}"));
+        }
+        eprintln!("run 2 log:\n{log}");
     }
 
     for (name, v, was) in &before {
@@ -908,6 +995,13 @@ fn a_corrupt_journal_entry_in_the_middle_loses_only_itself() {
         saved.windows(bad_entry.len()).any(|w| w == bad_entry),
         "the damaged entry is not in .journal.bad ({} bytes there)",
         saved.len()
+    );
+    // Reported once, with where.
+    let log = d.log();
+    let reports = lines_with(&log, "udhcpd.leases.journal'");
+    assert!(
+        reports.len() == 1 && reports.iter().all(|l| l.contains("offset 102")),
+        "want one warning naming the journal and the bad entry's offset (102):\n{log}"
     );
     // The clients after the bad entry keep their addresses; a stranger
     // asking for one of them does not get it.
@@ -1027,6 +1121,14 @@ fn clock_steps_neither_expire_leases_nor_make_them_immortal() {
             "{ip} (leased before the clock step) offered to a stranger"
         ));
     }
+    // The impossible value is not taken silently.
+    if !d
+        .log()
+        .lines()
+        .any(|l| l.contains("clamped") || l.contains("dropped"))
+    {
+        problems.push("no warning about the impossible remaining time".into());
+    }
     assert!(
         problems.is_empty(),
         "{}\ndumpleases -d: {rows:?}\nlog:\n{}",
@@ -1100,5 +1202,12 @@ fn one_client_declining_every_offer_cannot_drain_the_pool() {
     assert!(
         parked <= 4,
         "{parked} addresses parked by one client: {rows:?}"
+    );
+    assert!(
+        d.log()
+            .lines()
+            .any(|l| l.contains(&x.to_string()) && l.contains("declined")),
+        "the limit bit without a log line naming the client:\n{}",
+        d.log()
     );
 }
