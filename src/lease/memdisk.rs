@@ -107,6 +107,8 @@ struct State {
     faults: Vec<Fault>,
     tear: Option<(usize, i32)>,
     counts: HashMap<Op, u64>,
+    /// Operations left before the "crash": then every one fails.
+    crash_in: Option<u64>,
 }
 
 /// The in-memory disk. See the module documentation.
@@ -130,6 +132,12 @@ impl State {
     /// Counts `op` and applies an injected fault for it, if one matches.
     fn check(&mut self, op: Op, path: &Path) -> io::Result<()> {
         *self.counts.entry(op).or_insert(0) += 1;
+        if let Some(left) = self.crash_in.as_mut() {
+            if *left == 0 {
+                return Err(errno(libc::EIO));
+            }
+            *left -= 1;
+        }
         let name = path.as_os_str().to_string_lossy();
         let mut hit = None;
         for f in self.faults.iter_mut() {
@@ -277,12 +285,22 @@ impl MemDisk {
         let mut s = self.0.borrow_mut();
         s.faults.clear();
         s.tear = None;
+        s.crash_in = None;
     }
 
     /// The next [`Disk::write_all`] stores only its first `keep` bytes and
     /// fails with `errno` (a disk filling up mid-write).
     pub fn tear_next_write(&self, keep: usize, errno: i32) {
         self.0.borrow_mut().tear = Some((keep, errno));
+    }
+
+    /// The machine "dies" after `n` more operations of any kind: from the
+    /// `n+1`-th on, every operation fails with `EIO` (nothing it would do
+    /// happens), until [`power_cut`](Self::power_cut) or
+    /// [`clear_faults`](Self::clear_faults). With a power cut right after,
+    /// this puts a crash between any two disk operations.
+    pub fn crash_after(&self, n: u64) {
+        self.0.borrow_mut().crash_in = Some(n);
     }
 
     /// How many times `op` was called (faulted calls included).
@@ -358,6 +376,7 @@ impl MemDisk {
         s.inodes.retain(|ino, _| live.contains(ino));
         s.epoch += 1;
         s.tear = None;
+        s.crash_in = None;
     }
 }
 
