@@ -639,6 +639,30 @@ mod tests {
         assert!(!s.p.is_failing());
     }
 
+    /// A startup rewrite that fails leaves the quiet request pending; a
+    /// lease ACKed meanwhile must still reach notify_file once the rewrite
+    /// succeeds (BusyBox runs it after every ACK). Found end to end by
+    /// tests/udhcpd_faults.rs: with one ACK and no later traffic, the
+    /// retried rewrite was taken as the quiet startup one and the notify
+    /// was lost for good.
+    #[test]
+    fn changes_made_while_the_startup_rewrite_fails_are_notified() {
+        let mut s = Sim::new(PersistConfig {
+            auto_time: 7200,
+            notify: true,
+        });
+        s.compact_ok = false;
+        s.run(500);
+        assert_eq!((s.compacts, s.notifies), (1, 0));
+        s.unsynced = 1; // one ACK, then silence
+        s.run(600);
+        assert_eq!((s.appends, s.unsynced), (1, 0));
+        s.compact_ok = true;
+        s.run(120_000);
+        assert_eq!(s.recovered, 1);
+        assert_eq!(s.notifies, 1, "the ACKed lease is notified once");
+    }
+
     #[test]
     fn failing_appends_back_off_try_a_rewrite_and_recover_once() {
         let mut s = Sim::new(PersistConfig {
