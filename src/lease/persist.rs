@@ -389,7 +389,10 @@ impl Persister {
                     // The rewrite covered what the journal could not take.
                     info!("lease changes made durable by a lease file rewrite, sending held ACKs");
                 }
-                let notify = self.wanted != Some(Wanted::Quiet);
+                // Quiet only for the startup fold-in itself: changes that
+                // became durable meanwhile (the rewrite was retried while
+                // appends went on) are news for notify_file.
+                let notify = self.wanted != Some(Wanted::Quiet) || self.notify_dirty;
                 self.wanted = None;
                 self.rescue = false;
                 self.notify_dirty = false;
