@@ -57,5 +57,6 @@ fn random_pairs_keep_the_promise() {
     if seeds.len() >= 100 {
         assert!(total.power_cuts > 0 && total.kills > 0 && total.declines > 0);
         assert!(total.releases > 0 && total.disk_faults > 0 && total.naks > 0);
+        assert!(total.init_reboots > 0);
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! A seeded driver interleaves everything the real world does to a DHCP
 //! server: DORA, renew and rebind (the clocks run through T1, T2 and
-//! expiry), RELEASE (SIGUSR2), DECLINE (a client's `-a` probe finds the
+//! expiry), INIT-REBOOT (a rebooted client with its lease memory),
+//! RELEASE (SIGUSR2), DECLINE (a client's `-a` probe finds the
 //! address in use), NAK, forced renewals (SIGUSR1), SIGHUP, client reboots,
 //! server `kill -9` (memory lost, unsynced writes kept by the page cache),
 //! power cuts (unsynced writes lost too) and a disk that fails its writes
@@ -33,7 +34,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use udhcp::client::{Client, Command, Config as ClientConfig, Event, State};
+use udhcp::client::{Client, Command, Config as ClientConfig, Event, Remembered, State};
 use udhcp::conf::{self, ServerConfig};
 use udhcp::lease::LeaseRecord;
 use udhcp::server::{Destination, Server};
@@ -141,6 +142,7 @@ pub struct Stats {
     pub declines: u64,
     pub releases: u64,
     pub naks: u64,
+    pub init_reboots: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -156,6 +158,7 @@ impl std::ops::AddAssign for Stats {
         self.declines += o.declines;
         self.releases += o.releases;
         self.naks += o.naks;
+        self.init_reboots += o.init_reboots;
     }
 }
 
@@ -182,6 +185,8 @@ struct SimClient {
     arping: bool,
     /// When this client last sent a RELEASE.
     released_at: Option<Instant>,
+    /// The lease memory (udhcpc's state file), kept across reboots.
+    memory: Option<Remembered>,
 }
 
 /// The network. [`Sim::run`] drives it; every check failure panics with
@@ -233,6 +238,7 @@ impl Sim {
                 probe: None,
                 arping,
                 released_at: None,
+                memory: None,
             });
         }
         let store = Store::new();
@@ -436,6 +442,12 @@ impl Sim {
         );
         self.clients[i].core = new_client(mac, arping, now, x);
         self.clients[i].probe = None;
+        // Half the reboots keep the state file: INIT-REBOOT first.
+        if let Some(m) = self.clients[i].memory.filter(|_| self.rng.chance(500)) {
+            self.log(|| format!("client {i}: INIT-REBOOT for {}", m.ip));
+            self.stats.init_reboots += 1;
+            self.clients[i].core.remember(now, m);
+        }
         self.pump_client(i);
     }
 
@@ -596,6 +608,13 @@ impl Sim {
                     }
                     self.log(|| format!("client {i}: script {name} {ip:?}"));
                 }
+                Event::Remember(l) => {
+                    self.clients[i].memory = Some(Remembered {
+                        ip: l.ip,
+                        expiry: l.expiry(),
+                    });
+                }
+                Event::Forget => self.clients[i].memory = None,
                 Event::Background => {}
                 Event::Exit(code) => {
                     self.log(|| format!("client {i}: exit {code}"));
