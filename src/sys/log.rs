@@ -38,17 +38,41 @@ struct Logger {
 /// flags; `syslog` is `-S`. Fails if a logger is already installed.
 pub fn init(applet: &'static str, verbosity: u8, syslog: bool) -> Result<(), log::SetLoggerError> {
     if syslog {
-        // openlog(3) keeps the ident pointer, so it must live as long as the
-        // process: leak it (once per process).
-        let ident: &'static CString = Box::leak(Box::new(
-            CString::new(applet.replace('\0', "?")).unwrap_or_default(),
-        ));
-        // SAFETY: `ident` is a valid NUL-terminated string that is never freed.
-        unsafe { libc::openlog(ident.as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+        open_syslog(applet);
     }
     log::set_logger(Box::leak(Box::new(Logger { applet, syslog })))?;
     log::set_max_level(level_filter(verbosity));
     Ok(())
+}
+
+/// `openlog(applet, LOG_PID, LOG_DAEMON)`, as BusyBox's `-S`. Also for
+/// `--monitor`, which logs through [`emit`] without installing a logger
+/// (its children install theirs).
+pub fn open_syslog(applet: &'static str) {
+    // openlog(3) keeps the ident pointer, so it must live as long as the
+    // process: leak it (once per call; callers call it once).
+    let ident: &'static CString = Box::leak(Box::new(
+        CString::new(applet.replace('\0', "?")).unwrap_or_default(),
+    ));
+    // SAFETY: `ident` is a valid NUL-terminated string that is never freed.
+    unsafe { libc::openlog(ident.as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+}
+
+/// Write one message the way the installed logger does: `APPLET: msg` on
+/// stderr (unless [`stderr_off`]), and to syslog when `syslog` (after
+/// [`open_syslog`]).
+pub fn emit(applet: &str, level: Level, syslog: bool, msg: &str) {
+    if STDERR_ON.load(Ordering::Relaxed) {
+        // One write per line, so lines from two processes do not mix.
+        let line = format!("{applet}: {msg}\n");
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+    if syslog {
+        let c = CString::new(msg.replace('\0', "?")).unwrap_or_default();
+        // SAFETY: both strings are NUL-terminated and outlive the call;
+        // the message is an argument of "%s", never a format itself.
+        unsafe { libc::syslog(syslog_priority(level), c"%s".as_ptr(), c.as_ptr()) };
+    }
 }
 
 /// Stop writing to stderr (after backgrounding, when it is `/dev/null`).
@@ -84,18 +108,12 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let msg = record.args().to_string();
-        if STDERR_ON.load(Ordering::Relaxed) {
-            // One write per line, so lines from two processes do not mix.
-            let line = format!("{}: {}\n", self.applet, msg);
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
-        }
-        if self.syslog {
-            let c = CString::new(msg.replace('\0', "?")).unwrap_or_default();
-            // SAFETY: both strings are NUL-terminated and outlive the call;
-            // the message is an argument of "%s", never a format itself.
-            unsafe { libc::syslog(syslog_priority(record.level()), c"%s".as_ptr(), c.as_ptr()) };
-        }
+        emit(
+            self.applet,
+            record.level(),
+            self.syslog,
+            &record.args().to_string(),
+        );
     }
 
     fn flush(&self) {}
