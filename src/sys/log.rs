@@ -3,10 +3,13 @@
 //! syslog(3) (facility `LOG_DAEMON`, ident = applet name, `LOG_PID`). Once
 //! the daemon is in the background, [`stderr_off`] leaves only syslog.
 //!
-//! Why not simplelog: it has no syslog sink, its terminal logger pulls in
-//! formatting we would have to switch off to get BusyBox's exact line shape,
-//! and the whole job is the ~60 lines below. Binary size matters on a 16 MB
-//! flash.
+//! Why not simplelog (removed from Cargo.toml): its loggers print the
+//! module path as the target, not the applet name, so BusyBox's
+//! `APPLET: message` needs our own prefix anyway; it has no syslog sink;
+//! and it pulls in the `time` crate. The whole job is the code below.
+//! Measured: the static x86_64 build is 448,224 bytes with and without the
+//! (unused) dependency, so removing it costs nothing and drops 7 crates
+//! from the build.
 //!
 //! Verbosity: 0 → `Info` (BusyBox's user-visible lines), 1 (`-v`) →
 //! `Debug`, 2+ (`-vv`) → `Trace`. Levels map to syslog priorities error →
