@@ -4,6 +4,12 @@
 #
 #   scripts/build-embedded.sh            -> target/embedded/udhcp
 #   TARGET=aarch64-unknown-linux-musl scripts/build-embedded.sh
+#   TARGET=armv7-unknown-linux-musleabihf OUT=target/embedded-armv7 scripts/build-embedded.sh
+#
+# Targets: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
+# armv7-unknown-linux-musleabihf (hard-float); the cross linkers and, for
+# armv7, musl itself come from Debian packages (scripts/cross-env.sh says
+# which). Every applet is in every build, with the same size settings.
 #
 # Why not plain `cargo build --release --target …-musl`? That works and is
 # tested too, but it links the precompiled std, which carries the panic
@@ -27,48 +33,27 @@ OUT=${OUT:-target/embedded}
 
 rustup component list --installed 2>/dev/null | grep -q '^rust-src' ||
 	rustup component add rust-src
-# armv7 musl has no rust-std to install (see below); std comes from rust-src.
+# armv7 musl has no rust-std to install (see scripts/cross-env.sh); std
+# comes from rust-src.
 [ "$TARGET" = armv7-unknown-linux-musleabihf ] ||
 	rustup target list --installed 2>/dev/null | grep -qx "$TARGET" ||
 	rustup target add "$TARGET"
 
-# Cross linkers: Debian's gcc-<triplet> packages (.ci/run installs them).
-# rustc links musl targets "self-contained" (its own crt1.o and libc.a from
-# the target's rust-std), so the gcc only needs to drive ld.
-case "$TARGET" in
-aarch64-unknown-linux-musl)
-	: "${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER:=aarch64-linux-gnu-gcc}"
-	export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER ;;
-armv7-unknown-linux-musleabihf)
-	# rustup serves no rust-std for this target (404), so there is no
-	# self-contained musl either: std is rebuilt from rust-src anyway, and
-	# the C side is Debian's musl-dev:armhf (multiarch). gcc must not pull
-	# in glibc's start files, so they are named explicitly: musl's crt1,
-	# crti, crtn around gcc's own crtbeginT/crtend. The `unwind` crate
-	# wants a static libunwind; gcc's libgcc_eh is that ABI (ARM EHABI),
-	# linked under the name rustc asks for. Why not a static glibc build:
-	# it works, but measured 821,316 bytes against 600 KiB allowed.
-	musl=/usr/lib/arm-linux-musleabihf
-	gcclib=$(dirname "$(arm-linux-gnueabihf-gcc -print-libgcc-file-name)")
-	[ -f "$musl/libc.a" ] || {
-		echo "build-embedded: needs musl-dev:armhf (dpkg --add-architecture armhf)" >&2
-		exit 1
-	}
-	shim=$PWD/target/armv7-musl-link
-	mkdir -p "$shim"
-	ln -sf "$gcclib/libgcc_eh.a" "$shim/libunwind.a"
-	: "${CARGO_TARGET_ARMV7_UNKNOWN_LINUX_MUSLEABIHF_LINKER:=arm-linux-gnueabihf-gcc}"
-	export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_MUSLEABIHF_LINKER
-	EXTRA_RUSTFLAGS="-Clink-self-contained=no -L$musl -L$shim \
--Zpre-link-arg=-nostartfiles -Zpre-link-arg=$musl/crt1.o -Zpre-link-arg=$musl/crti.o \
--Zpre-link-arg=$gcclib/crtbeginT.o -Clink-arg=$gcclib/crtend.o -Clink-arg=$musl/crtn.o" ;;
-esac
+# Linker (and for armv7, the musl C library and start files): see
+# scripts/cross-env.sh, which .ci/run's cross tests share.
+# shellcheck disable=SC2034  # read by cross-env.sh
+cross_triple=$TARGET
+# shellcheck source=scripts/cross-env.sh
+. scripts/cross-env.sh
 
 CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/embedded-build} \
 RUSTC_BOOTSTRAP=1 \
-RUSTFLAGS="-C relocation-model=static -Zlocation-detail=none -Zunstable-options -Cpanic=immediate-abort ${EXTRA_RUSTFLAGS:-}" \
+RUSTFLAGS="-C relocation-model=static -Zlocation-detail=none -Zunstable-options -Cpanic=immediate-abort $CROSS_RUSTFLAGS" \
 	cargo build --locked --release --target "$TARGET" -Zbuild-std=std,panic_abort
 
 mkdir -p "$OUT"
 cp "${CARGO_TARGET_DIR:-target/embedded-build}/$TARGET/release/udhcp" "$OUT/udhcp"
-ls -l "$OUT/udhcp"
+size=$(wc -c <"$OUT/udhcp")
+echo "build-embedded: $TARGET: $OUT/udhcp $size bytes ($(((size + 1023) / 1024)) KiB; limit 600 KiB)"
+[ "$size" -le $((600 * 1024)) ] ||
+	echo "build-embedded: WARNING: $TARGET binary is over 600 KiB" >&2
