@@ -582,3 +582,93 @@ fn background_monitor_relays_readiness_pidfile_names_daemon_term_stops_both() {
         assert!(!pidfile.exists(), "pidfile left behind");
     }
 }
+
+#[test]
+fn udhcpc_killed_by_a_signal_is_restarted_and_binds_again() {
+    let _s = serial();
+    let Some(lab) = Lab::new(2) else { return };
+    let dir = TempDir::new("monitor-udhcpc");
+    let conf_path = dir.write("udhcpd.conf", &conf(&dir, "10.99.0.100", "10.99.0.110", ""));
+    let _server = Proc::start(
+        lab.ns(0),
+        &[
+            bin(),
+            "udhcpd",
+            "-f",
+            "-a",
+            "0",
+            conf_path.to_str().unwrap(),
+        ],
+        &dir.path("server.log"),
+    );
+    let events = dir.path("events");
+    let script = dir.write_script(
+        "event.sh",
+        &format!("echo \"$1 $ip\" >> '{}'\n", events.display()),
+    );
+    let pidfile = dir.path("udhcpc.pid");
+    // An abort, as a crash would be; no core file (ulimit -c 0).
+    let mut m = Proc::start(
+        lab.ns(1),
+        &[
+            "sh",
+            "-c",
+            "ulimit -c 0; exec \"$@\"",
+            "sh",
+            bin(),
+            "udhcpc",
+            "--monitor",
+            "-f",
+            "-i",
+            "eth0",
+            "-a0",
+            "-s",
+            script.to_str().unwrap(),
+            "-p",
+            pidfile.to_str().unwrap(),
+        ],
+        &dir.path("client.log"),
+    );
+    let bound = |n: usize| {
+        eventually(Duration::from_secs(10), || {
+            read(&events)
+                .lines()
+                .filter(|l| l.starts_with("bound "))
+                .count()
+                >= n
+        })
+    };
+    assert!(bound(1), "no lease: {}", m.log());
+    let c1 = pidfile_pid(&pidfile, 0, Duration::from_secs(2)).expect("pidfile");
+    assert_ne!(c1, m.pid(), "the pidfile names the monitor");
+    // Up for more than the 2 s spacing: the restart is immediate.
+    std::thread::sleep(Duration::from_millis(2100));
+    signal(c1, Signal::SIGABRT);
+    let t = now();
+    let c2 = pidfile_pid(&pidfile, c1, Duration::from_secs(2))
+        .unwrap_or_else(|| panic!("no restart: {}", m.log()));
+    assert!(bound(2), "no second lease: {}", m.log());
+    eprintln!(
+        "udhcpc {c1} SIGABRT -> {c2} bound again after {} ms",
+        (now() - t).as_millis()
+    );
+    let log = m.log();
+    assert!(
+        log.contains(&format!(
+            "udhcpc: pid {c1} killed by signal 6 (SIGABRT), restarting"
+        )),
+        "{log}"
+    );
+    // Same address again (the server kept the lease).
+    let ips: Vec<String> = read(&events)
+        .lines()
+        .filter_map(|l| l.strip_prefix("bound ").map(str::to_owned))
+        .collect();
+    assert_eq!(ips.first(), ips.get(1), "{ips:?}");
+    // TERM to the monitor stops both; udhcpc removes its pidfile.
+    signal(m.pid(), Signal::SIGTERM);
+    let st = m.wait(Duration::from_secs(5)).expect("monitor still runs");
+    assert_eq!(st.code(), Some(0), "{}", m.log());
+    assert!(!alive(c2));
+    assert!(!pidfile.exists(), "pidfile left behind");
+}
