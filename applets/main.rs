@@ -203,6 +203,8 @@ fn write_multiplexer_usage(out: &mut dyn Write) -> io::Result<()> {
          \tudhcp puts BusyBox's DHCP applets in one executable. Link each\n\
          \tfunction's name to it (udhcp --install does this) and it acts as\n\
          \tthat function when run under the name.\n\n\
+         \tudhcpd and udhcpc also take --monitor: a parent process restarts\n\
+         \tthe daemon when a signal kills it (not when it exits), with back-off.\n\n\
          Currently defined functions:\n\t{names}\n\n",
         banner = cli::BANNER,
         names = names.join(", "),

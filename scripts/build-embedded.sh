@@ -35,9 +35,13 @@ rustup component list --installed 2>/dev/null | grep -q '^rust-src' ||
 	rustup component add rust-src
 # armv7 musl has no rust-std to install (see scripts/cross-env.sh); std
 # comes from rust-src.
-[ "$TARGET" = armv7-unknown-linux-musleabihf ] ||
+case "$TARGET" in
+armv7-*musl*) ;;
+*)
 	rustup target list --installed 2>/dev/null | grep -qx "$TARGET" ||
-	rustup target add "$TARGET"
+		rustup target add "$TARGET"
+	;;
+esac
 
 # Linker (and for armv7, the musl C library and start files): see
 # scripts/cross-env.sh, which .ci/run's cross tests share.
