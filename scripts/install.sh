@@ -13,6 +13,8 @@
 #                                       symlinks to /usr/bin/udhcp, where
 #                                       BusyBox puts these applets
 #   /usr/share/udhcpc/default.script    udhcpc's default script (0755)
+#   /usr/share/udhcpc/default6.script   udhcpc6's, once the repository has
+#                                       one (default6.script at its root)
 #   /usr/share/udhcpc/default.script.d/ its hook directory
 #   /etc/udhcpd.conf                    examples/udhcpd.conf, every keyword
 #                                       commented, only if none exists
@@ -58,6 +60,10 @@ done
 mkdir -p "$DESTDIR/usr/share/udhcpc/default.script.d"
 cp "$ROOT/default.script" "$DESTDIR/usr/share/udhcpc/default.script"
 chmod 0755 "$DESTDIR/usr/share/udhcpc/default.script"
+if [ -f "$ROOT/default6.script" ]; then
+	cp "$ROOT/default6.script" "$DESTDIR/usr/share/udhcpc/default6.script"
+	chmod 0755 "$DESTDIR/usr/share/udhcpc/default6.script"
+fi
 
 if [ ! -e "$DESTDIR/etc/udhcpd.conf" ]; then
 	mkdir -p "$DESTDIR/etc"

@@ -74,6 +74,15 @@ fn check_tree(root: &Path) {
     );
     assert_eq!(mode(&script), 0o755);
     assert!(root.join("usr/share/udhcpc/default.script.d").is_dir());
+    // udhcpc6's script goes next to it once the repository has one.
+    let v6 = root.join("usr/share/udhcpc/default6.script");
+    match fs::read(repo("default6.script")) {
+        Ok(text) => {
+            assert_eq!(fs::read(&v6).unwrap(), text);
+            assert_eq!(mode(&v6), 0o755);
+        }
+        Err(_) => assert!(!v6.exists()),
+    }
     assert!(root.join("etc/udhcpd.conf").is_file());
 }
 
