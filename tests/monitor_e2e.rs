@@ -532,6 +532,15 @@ fn a_config_error_is_not_restarted() {
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(ns_pids(lab.ns(0)), Vec::<u32>::new(), "-f {fg}");
     }
+    // After `--`, `--monitor` is an operand (here the CONFFILE), not the
+    // option: no monitor, one error.
+    let out = lab.ns(0).exec(&[bin(), "udhcpd", "-f", "--", "--monitor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err,
+        "udhcpd: can't open '--monitor': No such file or directory\n"
+    );
     // A usage error is reported once, by the monitor, before any fork.
     let out = lab.ns(0).exec(&[bin(), "udhcpd", "--monitor", "-Z"]);
     assert_eq!(out.status.code(), Some(1));
