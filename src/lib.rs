@@ -14,6 +14,7 @@
 //!   tests) and the sans-I/O persistence policy; [`conf`]: udhcpd.conf.
 //! - [`client`]: udhcpc's state machine, sans-I/O; [`script`]: its script
 //!   environment, made safe for careless shells.
+//! - [`restart`]: when `--monitor` starts a dead daemon again (back-off).
 //! - [`time`]: `Instant` (monotonic, ms) and `UnixTime` (s) as plain values.
 //! - [`sys`]: the OS layer: clock, signals, pidfile, daemon, logging,
 //!   scripts, and (in [`sys::net`]) interfaces, raw and UDP sockets, ARP.
@@ -21,6 +22,7 @@
 pub mod client;
 pub mod conf;
 pub mod lease;
+pub mod restart;
 pub mod script;
 pub mod server;
 pub mod sys;
