@@ -19,6 +19,7 @@
 pub mod client;
 pub mod conf;
 pub mod lease;
+pub mod relay;
 pub mod script;
 pub mod server;
 pub mod sys;
