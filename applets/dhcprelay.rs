@@ -206,6 +206,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(args: &RelayArgs) -> Result<Daemon, String> {
+        // First: a TERM while the sockets are being opened is then handled
+        // by the loop, not by the default action.
+        let signals = SignalPipe::install(&[Signal::SIGTERM, Signal::SIGINT])
+            .map_err(|e| format!("can't install signal handlers: {e}"))?;
         let server_iface = Interface::query(&args.server_iface).map_err(|e| e.to_string())?;
         let mut ifaces = Vec::with_capacity(args.clients.len());
         for name in &args.clients {
@@ -253,8 +257,6 @@ impl Daemon {
                 }
             })?),
         };
-        let signals = SignalPipe::install(&[Signal::SIGTERM, Signal::SIGINT])
-            .map_err(|e| format!("can't install signal handlers: {e}"))?;
         info!("started, v{}", env!("CARGO_PKG_VERSION"));
         Ok(Daemon {
             relay,
