@@ -262,9 +262,9 @@ fn dnsmasq_through_dhcprelay() {
 }
 
 /// Two client interfaces: each client gets an address of its own subnet
-/// (dnsmasq serving both ranges); one client asks for broadcast replies
-/// (BusyBox udhcpc `-B`), exercising the broadcast path, the other the
-/// unicast frame to chaddr/yiaddr.
+/// (dnsmasq serving both ranges). BusyBox udhcpc on the first takes the
+/// unicast frame to chaddr/yiaddr; ours on the second asks for broadcast
+/// replies (`-B`), exercising the broadcast path.
 #[test]
 fn two_client_interfaces() {
     let _s = serial();
@@ -274,7 +274,11 @@ fn two_client_interfaces() {
     let _server = ServerKind::Dnsmasq.start_with(t.server(), &pool, &[range2]);
     let cap2 = Capture::open(t.client2(), "eth0", 68);
     let relay = dhcprelay(t.relay(), "eth0,eth2", &[]);
-    let mut c1 = ClientKind::Udhcp.start(t.client(), &[]);
+    let kind1 = match peers::busybox() {
+        Some(_) => ClientKind::BusyboxUdhcpc,
+        None => ClientKind::Udhcp,
+    };
+    let mut c1 = kind1.start(t.client(), &[]);
     let mut c2 = ClientKind::Udhcp.start(t.client2(), &["-B"]);
     let ip1: Ipv4Addr = c1.wait_bound().get("ip").unwrap().parse().unwrap();
     let ip2: Ipv4Addr = c2.wait_bound().get("ip").unwrap().parse().unwrap();
@@ -298,10 +302,46 @@ fn term_exits_cleanly() {
     let Some(t) = Topo::new() else { return };
     let mut relay = dhcprelay(t.relay(), "eth0,eth2", &[]);
     let pidfile = relay.dir().path("dhcprelay.pid");
-    assert!(pidfile.exists());
+    // Written right after the sockets are bound.
+    let t0 = now();
+    while !pidfile.exists() {
+        assert!(now() - t0 < Duration::from_secs(5), "no pidfile");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     relay.signal(nix::sys::signal::Signal::SIGTERM);
     let st = relay.wait_exit(Duration::from_secs(5)).expect("exited");
     assert_eq!(st.code(), Some(0), "{}", relay.log());
     assert!(!pidfile.exists());
     assert!(relay.log().contains("received SIGTERM"), "{}", relay.log());
+}
+
+/// RFC 3527: with `--link-selection` the giaddr is the relay's server-side
+/// address, the client subnet travels in sub-option 5, and the server
+/// needs no route to the client subnet (removed here). dnsmasq picks the
+/// range from 82.5.
+#[test]
+fn link_selection_with_dnsmasq() {
+    let _s = serial();
+    let Some(t) = Topo::new() else { return };
+    ip(&["-n", &t.server().name, "route", "del", "10.99.0.0/24"]);
+    let pool = Pool::lab();
+    let server_cap = Capture::open(t.server(), "eth0", 67);
+    let _server = ServerKind::Dnsmasq.start(t.server(), &pool);
+    let _relay = dhcprelay(t.relay(), "eth0", &["--link-selection"]);
+    let mut client = ClientKind::Udhcp.start(t.client(), &[]);
+    let ip: Ipv4Addr = client.wait_bound().get("ip").unwrap().parse().unwrap();
+    assert!(pool.contains(ip), "{ip}");
+    let requests: Vec<_> = server_cap
+        .drain()
+        .into_iter()
+        .filter(|m| op(m) == 1)
+        .collect();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert_eq!(&r[24..28], &RELAY_UP.octets(), "giaddr");
+        assert_eq!(
+            option82(r).as_deref(),
+            Some(&b"\x01\x04eth0\x05\x04\x0a\x63\x00\x01"[..])
+        );
+    }
 }
