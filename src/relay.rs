@@ -155,13 +155,14 @@ pub enum ClientDest {
     /// Kernel unicast to the client's `ciaddr`.
     Unicast(Ipv4Addr),
     /// A frame built by hand to `mac`/`ip`: the client has no address yet
-    /// and cannot answer ARP (RFC 2131 §4.1). `src` is the giaddr.
+    /// and cannot answer ARP (RFC 2131 §4.1).
     Frame {
         /// The client's hardware address (chaddr).
         mac: MacAddr,
         /// The offered address (yiaddr).
         ip: Ipv4Addr,
-        /// Source address of the frame: the relay's giaddr.
+        /// Source address of the frame: the client interface's address,
+        /// else the giaddr.
         src: Ipv4Addr,
     },
 }
@@ -449,10 +450,18 @@ impl Relay {
             && htype == crate::wire::dhcp::HTYPE_ETHERNET
             && hlen == 6
         {
+            // From our address on the client's link; with link selection
+            // the giaddr is the server-side one.
+            let src = self
+                .config
+                .clients
+                .get(iface)
+                .and_then(|c| c.addr)
+                .unwrap_or(giaddr);
             ClientDest::Frame {
                 mac: p.client_mac(),
                 ip: p.yiaddr(),
-                src: giaddr,
+                src,
             }
         } else {
             ClientDest::Broadcast

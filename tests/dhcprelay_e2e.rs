@@ -130,8 +130,16 @@ fn ip(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Our dhcprelay in the relay namespace; waits until it has bound port 67.
+/// Our dhcprelay in the relay namespace, relaying to [`SERVER`] (or, with
+/// `--broadcast` in `extra`, to BusyBox's default 255.255.255.255: no
+/// SERVER_IP given); waits until it has bound port 67.
 fn dhcprelay(ns: &Ns, clients: &str, extra: &[&str]) -> Peer {
+    let broadcast = extra.contains(&"--broadcast");
+    let extra: Vec<&str> = extra
+        .iter()
+        .copied()
+        .filter(|a| *a != "--broadcast")
+        .collect();
     let dir = TempDir::new("dhcprelay");
     let pid = dir.path("dhcprelay.pid");
     let mut argv: Vec<String> = vec![
@@ -141,7 +149,10 @@ fn dhcprelay(ns: &Ns, clients: &str, extra: &[&str]) -> Peer {
         format!("--pidfile={}", pid.display()),
     ];
     argv.extend(extra.iter().map(|s| s.to_string()));
-    argv.extend([clients.into(), "up0".into(), SERVER.to_string()]);
+    argv.extend([clients.into(), "up0".into()]);
+    if !broadcast {
+        argv.push(SERVER.to_string());
+    }
     let mut peer = Peer::spawn(ns, "dhcprelay", dir, &argv, &[]);
     wait_udp_bound(ns, &mut peer, 67);
     peer
@@ -192,7 +203,7 @@ fn in_subnet24(a: Ipv4Addr, net: Ipv4Addr) -> bool {
 /// A client behind the relay gets an address of the relay's client subnet
 /// from `kind`; option 82 (circuit-id eth0, remote-id) reaches the server
 /// and its echo never reaches the client.
-fn relayed_lease(kind: ServerKind) {
+fn relayed_lease(kind: ServerKind, broadcast: bool) {
     let _s = serial();
     let Some(t) = Topo::new() else { return };
     let pool = Pool::lab();
@@ -200,7 +211,11 @@ fn relayed_lease(kind: ServerKind) {
     let relay_cap = Capture::open(t.relay(), "up0", 67);
     let client_cap = Capture::open(t.client(), "eth0", 68);
     let _server = kind.start(t.server(), &pool);
-    let relay = dhcprelay(t.relay(), "eth0", &["--remote-id", "lab-relay"]);
+    let mut args = vec!["--remote-id", "lab-relay"];
+    if broadcast {
+        args.push("--broadcast");
+    }
+    let relay = dhcprelay(t.relay(), "eth0", &args);
     let mut client = ClientKind::Udhcp.start(t.client(), &[]);
     let bound = client.wait_bound();
     let ip: Ipv4Addr = bound.get("ip").expect("ip").parse().unwrap();
@@ -244,21 +259,28 @@ fn relayed_lease(kind: ServerKind) {
     // udhcpc without -B: replies went as frames to chaddr/yiaddr.
     let log = relay.log();
     assert!(log.contains("to client on eth0 (Frame {"), "{kind}: {log}");
+    let to = if broadcast {
+        Ipv4Addr::BROADCAST
+    } else {
+        SERVER
+    };
+    assert!(log.contains(&format!(" bytes to {to}:67")), "{kind}: {log}");
 }
 
 #[test]
 fn udhcpd_through_dhcprelay() {
-    relayed_lease(ServerKind::Udhcp);
+    relayed_lease(ServerKind::Udhcp, false);
 }
 
 #[test]
 fn isc_dhcpd_through_dhcprelay() {
-    relayed_lease(ServerKind::IscDhcpd);
+    relayed_lease(ServerKind::IscDhcpd, false);
 }
 
+/// Without SERVER_IP: requests broadcast on the server interface.
 #[test]
-fn dnsmasq_through_dhcprelay() {
-    relayed_lease(ServerKind::Dnsmasq);
+fn dnsmasq_through_dhcprelay_broadcast() {
+    relayed_lease(ServerKind::Dnsmasq, true);
 }
 
 /// Two client interfaces: each client gets an address of its own subnet

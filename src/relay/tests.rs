@@ -166,7 +166,18 @@ fn link_selection_uses_server_side_giaddr_and_sub_option_5() {
     assert!(tx.is_ok());
     let rep = reply(2, XID, MAC, UP, &[]);
     let out = r.handle_server(t(5), server_src(), &rep).unwrap();
-    assert!(matches!(out.dest, Dest::Client { iface: 0, .. }));
+    // The frame leaves from the client interface's own address.
+    assert_eq!(
+        out.dest,
+        Dest::Client {
+            iface: 0,
+            how: ClientDest::Frame {
+                mac: MacAddr(MAC),
+                ip: OFFERED,
+                src: DOWN
+            }
+        }
+    );
     let rep = reply(2, 9, MAC, UP, &[]);
     let out = r.handle_server(t(5), server_src(), &rep).unwrap();
     assert!(matches!(out.dest, Dest::Client { iface: 1, .. }));
