@@ -367,3 +367,31 @@ fn link_selection_with_dnsmasq() {
         );
     }
 }
+
+/// RFC 3046 §2.1: a client that sends its own option 82 (giaddr 0) on an
+/// untrusted circuit is not relayed; the same client without it is.
+#[test]
+fn client_option82_is_dropped() {
+    let _s = serial();
+    let Some(t) = Topo::new() else { return };
+    let pool = Pool::lab();
+    let server_cap = Capture::open(t.server(), "eth0", 67);
+    let _server = ServerKind::Udhcp.start(t.server(), &pool);
+    let relay = dhcprelay(t.relay(), "eth0", &[]);
+    let mut forger = ClientKind::Udhcp.start(t.client(), &["-x", "0x52:0104666f7267"]);
+    let t0 = now();
+    while !relay.log().contains("option 82 from an untrusted client") {
+        assert!(now() - t0 < Duration::from_secs(10), "{}", relay.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(forger.events().iter().all(|e| e.name != "bound"));
+    assert!(
+        server_cap.drain().into_iter().all(|m| op(&m) != 1),
+        "a forged request reached the server"
+    );
+    forger.peer.stop();
+    let mut honest = ClientKind::Udhcp.start(t.client(), &[]);
+    honest.wait_bound();
+    assert!(server_cap.drain().iter().any(|m| op(m) == 1));
+}
