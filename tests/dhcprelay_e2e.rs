@@ -395,3 +395,142 @@ fn client_option82_is_dropped() {
     honest.wait_bound();
     assert!(server_cap.drain().iter().any(|m| op(m) == 1));
 }
+
+/// client — ISC dhcrelay (10.96.0.1 | 10.99.0.2) — our dhcprelay
+/// (10.99.0.1 | 10.98.0.1, forwarding) — server (10.98.0.2). Field order
+/// is drop order.
+struct ChainTopo {
+    server_lab: Lab,
+    relay_lab: Lab,
+    main_lab: Lab,
+}
+
+impl ChainTopo {
+    fn new() -> Option<ChainTopo> {
+        let main_lab = Lab::with(&[
+            NsSpec {
+                addr: None,
+                mac: None,
+            },
+            NsSpec {
+                addr: Some((Ipv4Addr::new(10, 96, 0, 1), 24)),
+                mac: None,
+            },
+        ])?;
+        let relay_lab = Lab::with(&[NsSpec {
+            addr: Some((Ipv4Addr::new(10, 99, 0, 1), 24)),
+            mac: Some(MacAddr([2, 0, 0x5e, 0x99, 0, 1])),
+        }])?;
+        let server_lab = Lab::with(&[NsSpec {
+            addr: Some((SERVER, 24)),
+            mac: Some(MacAddr([2, 0, 0x5e, 0x98, 0, 2])),
+        }])?;
+        let t = ChainTopo {
+            server_lab,
+            relay_lab,
+            main_lab,
+        };
+        let (down, ours, server) = (
+            &t.main_lab.ns(1).name,
+            &t.relay_lab.ns(0).name,
+            &t.server_lab.ns(0).name,
+        );
+        for args in [
+            // Our relay's eth0 ↔ the downstream relay's up0.
+            vec!["-n", ours, "link", "set", "peer0", "netns", down],
+            vec!["-n", down, "link", "set", "peer0", "name", "up0"],
+            vec!["-n", down, "addr", "add", "10.99.0.2/24", "dev", "up0"],
+            vec!["-n", down, "link", "set", "up0", "up"],
+            // Our relay's up0 ↔ the server's eth0.
+            vec!["-n", server, "link", "set", "peer0", "netns", ours],
+            vec!["-n", ours, "link", "set", "peer0", "name", "up0"],
+            vec!["-n", ours, "addr", "add", "10.98.0.1/24", "dev", "up0"],
+            vec!["-n", ours, "link", "set", "up0", "up"],
+        ] {
+            ip(&args);
+        }
+        for (ns, dev) in [(server, "eth0"), (ours, "eth0"), (down, "up0")] {
+            let t0 = now();
+            while !ip(&["-n", ns, "-o", "link", "show", "dev", dev]).contains("LOWER_UP") {
+                assert!(now() - t0 < Duration::from_secs(5), "{ns} has no carrier");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        ip(&[
+            "-n",
+            server,
+            "route",
+            "add",
+            "10.96.0.0/24",
+            "via",
+            "10.98.0.1",
+        ]);
+        ip(&[
+            "-n",
+            server,
+            "route",
+            "add",
+            "10.99.0.0/24",
+            "via",
+            "10.98.0.1",
+        ]);
+        ip(&[
+            "-n",
+            ours,
+            "route",
+            "add",
+            "10.96.0.0/24",
+            "via",
+            "10.99.0.2",
+        ]);
+        t.relay_lab
+            .ns(0)
+            .exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        Some(t)
+    }
+}
+
+/// A relay closer to the client (ISC dhcrelay) has set giaddr: our relay
+/// keeps it, increments hops, adds no option 82 and remembers nothing;
+/// the server answers the downstream relay directly (routed through our
+/// relay's namespace) and the client gets an address of the downstream
+/// relay's subnet.
+#[test]
+fn downstream_relay_giaddr_kept() {
+    let _s = serial();
+    let Some(t) = ChainTopo::new() else { return };
+    let (client, down, ours, server) = (
+        t.main_lab.ns(0),
+        t.main_lab.ns(1),
+        t.relay_lab.ns(0),
+        t.server_lab.ns(0),
+    );
+    let pool = Pool {
+        subnet: Ipv4Addr::new(10, 96, 0, 0),
+        prefix: 24,
+        start: Ipv4Addr::new(10, 96, 0, 100),
+        end: Ipv4Addr::new(10, 96, 0, 200),
+        router: Some(Ipv4Addr::new(10, 96, 0, 1)),
+        dns: None,
+        lease_secs: 3600,
+    };
+    let server_cap = Capture::open(server, "eth0", 67);
+    let _server = ServerKind::Dnsmasq.start(server, &pool);
+    let relay = dhcprelay(ours, "eth0", &[]);
+    let _down = peers::dhcrelay(down, "eth0", "up0", Ipv4Addr::new(10, 99, 0, 1));
+    let mut c = ClientKind::Udhcp.start(client, &[]);
+    let ip: Ipv4Addr = c.wait_bound().get("ip").unwrap().parse().unwrap();
+    assert!(pool.contains(ip), "{ip}");
+    let requests: Vec<_> = server_cap
+        .drain()
+        .into_iter()
+        .filter(|m| op(m) == 1)
+        .collect();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        assert_eq!(&r[24..28], &[10, 96, 0, 1], "giaddr kept");
+        assert_eq!(r[3], 2, "hops: one per relay");
+        assert_eq!(option82(r), None);
+    }
+    assert!(!relay.log().contains("to client on"), "{}", relay.log());
+}
