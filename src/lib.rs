@@ -10,6 +10,8 @@
 //!   and ARP, and the one DHCP options table with its text codecs.
 //! - [`server`]: udhcpd's decisions, sans-I/O; [`lease`]: its lease table
 //!   and the lease file/journal codecs; [`conf`]: udhcpd.conf.
+//! - [`relay`]: dhcprelay's decisions (RFC 1542, RFC 3046 option 82),
+//!   sans-I/O.
 //! - [`client`]: udhcpc's state machine, sans-I/O; [`script`]: its script
 //!   environment, made safe for careless shells.
 //! - [`time`]: `Instant` (monotonic, ms) and `UnixTime` (s) as plain values.
