@@ -1,5 +1,5 @@
 //! The udhcp multi-call binary: the basename of argv\[0\] picks the applet
-//! (`udhcpc`, `udhcpd`, `dumpleases`), as with BusyBox. Run as `udhcp` (or any
+//! (`udhcpc`, `udhcpd`, `dumpleases`, `dhcprelay`), as with BusyBox. Run as `udhcp` (or any
 //! name starting with `udhcp` that is not an applet, e.g. `udhcp-1.0`) it is
 //! the multiplexer:
 //!
@@ -24,6 +24,7 @@
 //! the shell's "command not found" status.
 
 mod cli;
+mod dhcprelay;
 mod dumpleases;
 mod udhcpc;
 mod udhcpd;
@@ -48,6 +49,12 @@ pub struct Applet {
 
 /// Every applet, sorted by name.
 pub const APPLETS: &[Applet] = &[
+    Applet {
+        name: "dhcprelay",
+        main: dhcprelay::main,
+        usage: dhcprelay::USAGE,
+        install_dir: "/usr/sbin",
+    },
     Applet {
         name: "dumpleases",
         main: dumpleases::main,

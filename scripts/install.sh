@@ -9,7 +9,7 @@
 # Under DESTDIR it installs:
 #
 #   /usr/bin/udhcp                      the multi-call binary (0755)
-#   /sbin/udhcpc  /usr/sbin/udhcpd  /usr/bin/dumpleases
+#   /sbin/udhcpc  /usr/sbin/udhcpd  /usr/bin/dumpleases  /usr/sbin/dhcprelay
 #                                       symlinks to /usr/bin/udhcp, where
 #                                       BusyBox puts these applets
 #   /usr/share/udhcpc/default.script    udhcpc's default script (0755)
@@ -41,7 +41,7 @@ fi
 
 # name:directory, as `udhcp --list-full` prints them (tests/install.rs
 # checks the two agree).
-APPLETS="udhcpc:/sbin udhcpd:/usr/sbin dumpleases:/usr/bin"
+APPLETS="udhcpc:/sbin udhcpd:/usr/sbin dumpleases:/usr/bin dhcprelay:/usr/sbin"
 
 mkdir -p "$DESTDIR/usr/bin"
 # Copy to a temporary name and rename: a running binary is never

@@ -12,6 +12,8 @@
 //!   the lease file/journal codecs, the store over a `Disk` trait (real
 //!   files in `sys::leasestore`, an in-memory disk with fault injection for
 //!   tests) and the sans-I/O persistence policy; [`conf`]: udhcpd.conf.
+//! - [`relay`]: dhcprelay's decisions (RFC 1542, RFC 3046 option 82),
+//!   sans-I/O.
 //! - [`client`]: udhcpc's state machine, sans-I/O; [`script`]: its script
 //!   environment, made safe for careless shells.
 //! - [`restart`]: when `--monitor` starts a dead daemon again (back-off).
@@ -22,6 +24,7 @@
 pub mod client;
 pub mod conf;
 pub mod lease;
+pub mod relay;
 pub mod restart;
 pub mod script;
 pub mod server;

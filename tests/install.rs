@@ -58,7 +58,12 @@ fn check_tree(root: &Path) {
     assert_eq!(fs::read(&exe).unwrap(), fs::read(bin()).unwrap());
     assert_eq!(mode(&exe), 0o755);
     let applets = applet_paths();
-    assert_eq!(applets.len(), 3, "{applets:?}");
+    // Every applet the binary lists (its own install paths) is linked;
+    // the script's list is kept by hand (the binary may be for another
+    // CPU), so this is what catches an applet added to one but not the other.
+    for core in ["sbin/udhcpc", "usr/sbin/udhcpd", "usr/bin/dumpleases"] {
+        assert!(applets.iter().any(|a| a == core), "{applets:?}");
+    }
     for rel in &applets {
         let link = root.join(rel);
         assert_eq!(
