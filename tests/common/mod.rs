@@ -4,4 +4,5 @@
 
 pub mod netns;
 pub mod peers;
+pub mod powerfs;
 pub mod tempdir;
