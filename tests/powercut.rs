@@ -121,8 +121,13 @@ impl Udhcpd {
     fn start(ns: &Ns, conf: &Path, log: PathBuf) -> Udhcpd {
         let out = fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("dup");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name, bin(), "udhcpd", "-f", "-a", "0"])
+        // nsenter --net, not `ip netns exec`: the latter also unshares the
+        // mount namespace, and every such copy of the rig's mount keeps the
+        // FUSE connection alive until the kernel tears the dead daemon's
+        // namespace down (seen: unmounts blocked for up to 27 s).
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", ns.name))
+            .args(["--", bin(), "udhcpd", "-f", "-a", "0"])
             .arg(conf)
             .stdin(Stdio::null())
             .stdout(out)
@@ -275,7 +280,10 @@ fn fleet(
     let mut st = vec![St::Idle; macs.len()];
     let mut buf = [0u8; 548];
     let mut rx = vec![0u8; 2048];
-    let mut next = 0usize;
+    // Clients waiting to start an exchange. Without `until_all` a client
+    // that is done queues again (the fleet cycles until `stop`); a client
+    // NAKed while selecting queues again in both modes.
+    let mut queue: std::collections::VecDeque<usize> = order.iter().copied().collect();
     while !stop.load(Ordering::Relaxed) && now() < limit {
         let t = now();
         let in_flight = st
@@ -285,19 +293,8 @@ fn fleet(
         if until_all && order.iter().all(|&i| matches!(st[i], St::Done)) {
             return;
         }
-        // Start new exchanges, cycling through `order` (again and again
-        // unless `until_all`).
         for _ in in_flight..window {
-            let Some(&i) = order.get(next % order.len().max(1)) else {
-                break;
-            };
-            if until_all && next >= order.len() {
-                break;
-            }
-            if !matches!(st[i], St::Idle | St::Done) {
-                break;
-            }
-            next += 1;
+            let Some(i) = queue.pop_front() else { break };
             let xid = xid_base.wrapping_add(i as u32);
             st[i] = match held[i] {
                 Some(ip) => {
@@ -382,7 +379,10 @@ fn fleet(
                     seen.lock().unwrap().acks.push((i, yi));
                     *s = St::Done;
                 }
-                (St::Request(..), Some(MessageType::Nak)) => *s = St::Idle,
+                (St::Request(..), Some(MessageType::Nak)) => {
+                    *s = St::Idle;
+                    queue.push_back(i);
+                }
                 (St::Reboot(_, ip), Some(MessageType::Ack)) => {
                     let mut g = seen.lock().unwrap();
                     g.acks.push((i, yi));
@@ -399,6 +399,10 @@ fn fleet(
                     *s = St::Done;
                 }
                 _ => {}
+            }
+            if !until_all && matches!(*s, St::Done) {
+                *s = St::Idle;
+                queue.push_back(i);
             }
         }
     }
@@ -513,7 +517,10 @@ fn run_rounds(power: bool, rounds: u64, tag: &str) {
     let mut last_log = String::new();
     while done < rounds && now() - t0 < limit {
         let round = done as usize;
+        let ts = now();
         let d = Udhcpd::start(lab.ns(0), &conf, dir.path("udhcpd.log"));
+        let t_start = now() - ts;
+        let mut t_cut = Duration::ZERO;
         let mut order: Vec<usize> = (0..macs.len()).collect();
         for k in (1..order.len()).rev() {
             order.swap(k, rng.below(k as u64 + 1) as usize);
@@ -551,7 +558,9 @@ fn run_rounds(power: bool, rounds: u64, tag: &str) {
                 1 => Cut::AllMetadata,
                 _ => Cut::Random(rng.next_u64()),
             };
+            let tc = now();
             let report = rig.power_cut(how).expect("power cut");
+            t_cut = now() - tc;
             if matches!(how, Cut::Random(_)) {
                 cuts_random += 1;
             }
@@ -561,7 +570,18 @@ fn run_rounds(power: bool, rounds: u64, tag: &str) {
             }
             bytes_torn += report.bytes_kept;
         }
+        let tk = now();
         ledger.check_store(round, &lease_file);
+        let t_check = now() - tk;
+        // A slow round is worth a line: the loop is bounded in time.
+        if now() - ts > Duration::from_secs(2) || std::env::var_os("UDHCP_POWERCUT_TRACE").is_some()
+        {
+            eprintln!(
+                "{tag} round {round}: {:?} (start {t_start:?}, load {run_ms} ms, cut {t_cut:?}, \
+                 check {t_check:?})",
+                now() - ts
+            );
+        }
         if !ledger.losses.is_empty() || !ledger.doubles.is_empty() {
             last_log = log;
             done += 1;

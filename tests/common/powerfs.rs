@@ -817,8 +817,30 @@ impl PowerFs {
     /// mounts again. Every process using the rig must be dead (killed and
     /// reaped) first, as it would be after a real power loss.
     pub fn power_cut(&mut self, how: Cut) -> io::Result<CutReport> {
-        if let Some(s) = self.session.take() {
-            s.umount_and_join()?;
+        if let Some(session) = self.session.take() {
+            // The session thread ends when the kernel drops the connection,
+            // which a copy of the mount in another mount namespace (anyone's
+            // `ip netns exec` while the rig is mounted) delays until that
+            // namespace dies: seen as 2-27 s stalls with other namespace
+            // tests running on the machine. Unmounting is what matters;
+            // the thread may finish later on its own.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(session.umount_and_join());
+            });
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(r) => r?,
+                Err(_) => {
+                    let mut waited = 0;
+                    while self.mounted() {
+                        if waited > 2000 {
+                            return Err(io::Error::other("the rig did not unmount in 10 s"));
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                        waited += 1;
+                    }
+                }
+            }
         }
         let report = self.st().cut(how);
         self.session = Some(fuser::spawn_mount(
@@ -827,6 +849,21 @@ impl PowerFs {
             &config(),
         )?);
         Ok(report)
+    }
+
+    /// True while the rig is mounted at its mount point in this mount
+    /// namespace.
+    fn mounted(&self) -> bool {
+        let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+            return false;
+        };
+        let Ok(me) = self.mountpoint.canonicalize() else {
+            return false;
+        };
+        // Field 5 is the mount point (octal escapes for blanks; a temp dir
+        // path has none).
+        info.lines()
+            .any(|l| l.split(' ').nth(4).is_some_and(|m| Path::new(m) == me))
     }
 
     /// Arms a fault.
