@@ -599,7 +599,22 @@ fn run_rounds(power: bool, rounds: u64, tag: &str) {
     let never = AtomicBool::new(false);
     lab.ns(1)
         .run_in(|| fleet(&macs, &held, &order, 0x3000_0000, &never, true, &seen));
-    ledger.record(done as usize, seen.into_inner().unwrap());
+    let seen = seen.into_inner().unwrap();
+    let answered: std::collections::HashSet<usize> = seen
+        .acks
+        .iter()
+        .map(|(i, _)| *i)
+        .chain(seen.forgotten.iter().map(|(i, _, _)| *i))
+        .collect();
+    assert_eq!(
+        answered.len(),
+        order.len(),
+        "the restarted daemon answered {} of {} clients holding a lease:\n{}",
+        answered.len(),
+        order.len(),
+        d.log()
+    );
+    ledger.record(done as usize, seen);
     drop(d);
     let secs = (now() - t0).as_secs_f64();
     let bound = ledger.held.iter().filter(|h| h.is_some()).count();
