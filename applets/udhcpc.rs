@@ -27,14 +27,18 @@ use argh::FromArgs;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
+use std::path::Path;
+
+use udhcp::client::memory::LeaseRecord;
 use udhcp::client::{self, Client, Command, Event, ListenMode, ScriptEvent};
 use udhcp::sys::net::arp::{ArpProber, ProbeResult};
 use udhcp::sys::net::client::{ClientSocket, Link, Recv};
 use udhcp::sys::net::iface::Interface;
+use udhcp::sys::net::link::{LinkNews, LinkWatcher};
 use udhcp::sys::pidfile::Pidfile;
 use udhcp::sys::process::{self, Outcome, Script};
 use udhcp::sys::signal::{Signal, SignalPipe};
-use udhcp::sys::{clock, daemon};
+use udhcp::sys::{clock, daemon, statefile};
 use udhcp::time::Instant;
 use udhcp::wire::options::{self, OptionSet};
 use udhcp::wire::MacAddr;
@@ -82,6 +86,10 @@ pub const SPEC: &[OptSpec] = &[
     OptSpec::short('a', Arg::Optional).long("arping"),
     OptSpec::short('P', Arg::Required).long("client-port"),
     OptSpec::short('v', Arg::None).repeat(),
+    // Ours, long only (BusyBox has no equivalent).
+    OptSpec::long_only("lease-file", Arg::Required),
+    OptSpec::long_only("script-timeout", Arg::Required),
+    OptSpec::long_only("rapid-commit", Arg::None),
     // Removed from BusyBox: -H/-h/--hostname in 1.34, -c in 2010.
     OptSpec::short('H', Arg::Required).removed("use -x hostname:NAME"),
     OptSpec::short('h', Arg::Required).removed("use -x hostname:NAME"),
@@ -124,6 +132,11 @@ pub const USAGE: &str = concat!(
     "\t-C,--clientid-none\tSend no client identifier (default: 01 + MAC)\n",
     "\t-P,--client-port PORT\tClient port (default 68; servers are on PORT-1)\n",
     "\t-v\t\t\tMore log output (repeatable)\n",
+    "\t--lease-file FILE\tRemember the lease in FILE (default\n",
+    "\t\t\t\t/var/lib/udhcpc/IFACE.lease; '': none)\n",
+    "\t--script-timeout SEC\tKill the script after SEC seconds (default 60,\n",
+    "\t\t\t\tor $UDHCPC_SCRIPT_TIMEOUT; 0: no limit)\n",
+    "\t--rapid-commit\t\tAsk for and accept a DISCOVER-ACK exchange (RFC 4039)\n",
     "Signals:\n",
     "\tUSR1\tRenew the lease now\n",
     "\tUSR2\tRelease the lease",
@@ -204,6 +217,15 @@ struct RawArgs {
     /// option -v, counted
     #[argh(switch, short = 'v', long = "verbose")]
     verbose: u8,
+    /// lease state file ('' = none)
+    #[argh(option, long = "lease-file")]
+    lease_file: Option<String>,
+    /// script time limit in seconds (0 = none)
+    #[argh(option, long = "script-timeout")]
+    script_timeout: Option<String>,
+    /// RFC 4039 rapid commit
+    #[argh(switch, long = "rapid-commit")]
+    rapid_commit: bool,
     /// anything else: refused
     #[argh(positional)]
     rest: Vec<String>,
@@ -259,6 +281,13 @@ pub struct UdhcpcArgs {
     pub client_port: u16,
     /// `-v` count.
     pub verbose: u8,
+    /// `--lease-file`: the lease state file; `None` = none (`''`).
+    pub lease_file: Option<String>,
+    /// `--script-timeout`: seconds, 0 = no limit; `None` = not given
+    /// (then `$UDHCPC_SCRIPT_TIMEOUT`, else 60).
+    pub script_timeout: Option<u32>,
+    /// `--rapid-commit`: option 80 in DISCOVER, ACK to it accepted.
+    pub rapid_commit: bool,
 }
 
 /// Parses udhcpc's arguments (without argv\[0\]).
@@ -307,10 +336,20 @@ pub fn parse_args(args: &[String]) -> Result<UdhcpcArgs, Exit> {
         Some(v) => Some(v),
         None => Some(DEFAULT_VENDOR.to_string()),
     };
+    let interface = raw
+        .interface
+        .unwrap_or_else(|| DEFAULT_INTERFACE.to_string());
+    let lease_file = match raw.lease_file {
+        Some(p) if p.is_empty() => None,
+        Some(p) => Some(p),
+        None => Some(client::memory::default_path(&interface)),
+    };
+    let script_timeout = raw
+        .script_timeout
+        .map(|t| cli::number(&t, u32::MAX))
+        .transpose()?;
     Ok(UdhcpcArgs {
-        interface: raw
-            .interface
-            .unwrap_or_else(|| DEFAULT_INTERFACE.to_string()),
+        interface,
         script: raw.script.unwrap_or_else(|| DEFAULT_SCRIPT.to_string()),
         pidfile: raw.pidfile,
         broadcast: raw.broadcast,
@@ -333,7 +372,35 @@ pub fn parse_args(args: &[String]) -> Result<UdhcpcArgs, Exit> {
         clientid_none: raw.clientid_none,
         client_port,
         verbose: raw.verbose,
+        lease_file,
+        script_timeout,
+        rapid_commit: raw.rapid_commit,
     })
+}
+
+/// Environment variable for the script time limit when
+/// `--script-timeout` is not given.
+pub const SCRIPT_TIMEOUT_ENV: &str = "UDHCPC_SCRIPT_TIMEOUT";
+
+/// The script time limit: `--script-timeout`, else `env` (the value of
+/// [`SCRIPT_TIMEOUT_ENV`]; a bad one is logged and ignored), else 60 s;
+/// 0 means none (`None`).
+pub fn script_timeout(flag: Option<u32>, env: Option<&str>) -> Option<Duration> {
+    let secs = flag.or_else(|| {
+        let text = env?;
+        match cli::number(text.trim(), u32::MAX) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                log::warn!("{SCRIPT_TIMEOUT_ENV}={text:?} is not a number, ignored");
+                None
+            }
+        }
+    });
+    match secs {
+        Some(0) => None,
+        Some(n) => Some(Duration::from_secs(u64::from(n))),
+        None => Some(process::DEFAULT_TIMEOUT),
+    }
 }
 
 /// The applet entry point: `args` excludes argv\[0\].
@@ -385,6 +452,7 @@ pub fn client_config(args: &UdhcpcArgs, mac: MacAddr) -> client::Config {
     cfg.exit_on_fail = args.now;
     cfg.background_on_fail = args.background;
     cfg.foreground = args.foreground;
+    cfg.rapid_commit = args.rapid_commit;
     cfg
 }
 
@@ -418,7 +486,25 @@ fn run(args: &UdhcpcArgs) -> i32 {
     };
     log::info!("started, v{}", env!("CARGO_PKG_VERSION"));
     let now = clock::now();
-    let client = Client::new(client_config(args, iface.mac), now, clock::random_u32);
+    let mut client = Client::new(client_config(args, iface.mac), now, clock::random_u32);
+    if let Some(path) = args.lease_file.as_deref() {
+        if let Some(r) = load_remembered(path, &args.interface, iface.mac, now) {
+            log::info!("remembered lease of {}, verifying it", r.ip);
+            client.remember(now, r);
+        }
+    }
+    // Opened before the first carrier query, so no change falls between.
+    let link_watch = match LinkWatcher::open() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log::warn!("{e}: carrier changes will not be noticed");
+            None
+        }
+    };
+    let script_limit = script_timeout(
+        args.script_timeout,
+        std::env::var(SCRIPT_TIMEOUT_ENV).ok().as_deref(),
+    );
     let mut driver = Driver {
         args,
         link: Link {
@@ -433,6 +519,9 @@ fn run(args: &UdhcpcArgs) -> i32 {
         probe: None,
         signals,
         pidfile,
+        link_watch,
+        default_mtu: iface.mtu,
+        script_limit,
     };
     let code = driver.run();
     if let Some(p) = driver.pidfile.as_mut() {
@@ -457,6 +546,49 @@ struct Driver<'a> {
     probe: Option<ArpProber>,
     signals: SignalPipe,
     pidfile: Option<Pidfile>,
+    /// rtnetlink carrier changes (`None` if the socket could not be had).
+    link_watch: Option<LinkWatcher>,
+    /// The interface's MTU at start, `default_mtu` for the script.
+    default_mtu: u32,
+    /// The script time limit (`None`: none).
+    script_limit: Option<Duration>,
+}
+
+/// The remembered lease in `path`, if it is ours and unexpired; a corrupt
+/// or foreign file is ignored with a warning.
+fn load_remembered(
+    path: &str,
+    interface: &str,
+    mac: MacAddr,
+    now: Instant,
+) -> Option<client::Remembered> {
+    let text = match statefile::read_bounded(Path::new(path), client::memory::MAX_FILE_LEN) {
+        Ok(Some(t)) => t,
+        Ok(None) => return None,
+        Err(e) => {
+            log::warn!("{path}: {e}, ignored");
+            return None;
+        }
+    };
+    let record = match LeaseRecord::parse(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            log::warn!("{path}: {e}, ignored");
+            return None;
+        }
+    };
+    match record.remembered(interface, mac, now, clock::wall_now()) {
+        Ok(r) => {
+            if r.is_none() {
+                log::debug!("{path}: lease expired");
+            }
+            r
+        }
+        Err(e) => {
+            log::warn!("{path}: {e}, ignored");
+            None
+        }
+    }
 }
 
 /// What one `poll(2)` reported.
@@ -465,6 +597,7 @@ struct Ready {
     signals: bool,
     sock: bool,
     probe: bool,
+    link: bool,
 }
 
 impl Driver<'_> {
@@ -472,6 +605,10 @@ impl Driver<'_> {
         let mut buf = vec![0u8; RECV_BUF];
         if let Some(code) = self.drive() {
             return code;
+        }
+        // After the startup `deconfig` (which brings the interface up).
+        if self.link_watch.is_some() {
+            self.resync_link();
         }
         loop {
             let ready = match self.wait() {
@@ -483,6 +620,7 @@ impl Driver<'_> {
             };
             let step = self
                 .on_signals(ready)
+                .or_else(|| self.on_link(ready))
                 .or_else(|| self.on_socket(ready, &mut buf))
                 .or_else(|| self.on_probe(ready))
                 .or_else(|| self.on_timer());
@@ -556,24 +694,86 @@ impl Driver<'_> {
             Event::Probe { ip, timeout } => self.start_probe(ip, timeout),
             Event::Background => self.background(),
             Event::Exit(code) => return Some(code),
+            Event::Remember(lease) => self.remember(&lease),
+            Event::Forget => {
+                if let Some(path) = self.args.lease_file.as_deref() {
+                    if let Err(e) = statefile::remove(Path::new(path)) {
+                        log::warn!("{path}: {e}");
+                    }
+                }
+            }
         }
         None
+    }
+
+    /// Writes the lease state file (atomically); a failure is logged and
+    /// the client goes on (the next boot then discovers).
+    fn remember(&mut self, lease: &client::Lease) {
+        let Some(path) = self.args.lease_file.as_deref() else {
+            return;
+        };
+        let record = LeaseRecord::from_lease(
+            lease,
+            &self.args.interface,
+            self.mac,
+            clock::now(),
+            clock::wall_now(),
+        );
+        if let Err(e) = statefile::write_atomic(Path::new(path), &record.to_text()) {
+            log::warn!("{e}");
+        }
+    }
+
+    /// Reads the carrier with `SIOCGIFFLAGS` and tells the client.
+    fn resync_link(&mut self) {
+        if let Ok(i) = Interface::query(&self.args.interface) {
+            if i.ifindex == self.link.ifindex {
+                self.client.handle_link(clock::now(), i.carrier());
+            }
+        }
+    }
+
+    fn on_link(&mut self, ready: Ready) -> Option<i32> {
+        if !ready.link {
+            return None;
+        }
+        let watcher = self.link_watch.as_mut()?;
+        match watcher.read(self.link.ifindex) {
+            Ok(LinkNews::None | LinkNews::Removed) => return None,
+            Ok(LinkNews::Carrier(up)) => self.client.handle_link(clock::now(), up),
+            Ok(LinkNews::Resync) => self.resync_link(),
+            Err(e) => {
+                log::warn!("{e}: carrier changes will not be noticed");
+                self.link_watch = None;
+                return None;
+            }
+        }
+        self.drive()
     }
 
     /// `PROG EVENT` with the event's environment, synchronously. A missing
     /// script is ignored (BusyBox); TERM/INT meanwhile ends the client.
     fn script(&mut self, e: &ScriptEvent) {
-        let script = Script::new(&self.args.script)
-            .arg(e.name())
-            .envs(e.env(&self.args.interface));
-        match process::run(&script, &mut self.signals, process::DEFAULT_TIMEOUT) {
+        let mut env = e.env(&self.args.interface);
+        if self.default_mtu != 0 {
+            env.push(("default_mtu".to_owned(), self.default_mtu.to_string()));
+        }
+        let script = Script::new(&self.args.script).arg(e.name()).envs(env);
+        let limit = self.script_limit.unwrap_or(Duration::MAX);
+        match process::run(&script, &mut self.signals, limit) {
             Ok(Outcome::Interrupted(sig)) => {
                 log::debug!("script {} interrupted by {sig}", e.name());
                 self.client.handle_command(clock::now(), Command::Terminate);
             }
             Ok(Outcome::NotFound) => log::debug!("script {} not found", self.args.script),
             Ok(Outcome::Exited(_) | Outcome::Signaled(_) | Outcome::TimedOut) => {}
-            Err(e) => log::error!("{}: {e}", self.args.script),
+            // E2BIG and the like: the script never ran, the lease is not
+            // configured; said as loudly as a failing script.
+            Err(err) => log::error!(
+                "script {} {} could not be executed: {err}",
+                self.args.script,
+                e.name()
+            ),
         }
     }
 
@@ -636,8 +836,11 @@ impl Driver<'_> {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let extra: [Option<BorrowedFd<'_>>; 2] =
-            [self.sock.fd(), self.probe.as_ref().map(ArpProber::fd)];
+        let extra: [Option<BorrowedFd<'_>>; 3] = [
+            self.sock.fd(),
+            self.probe.as_ref().map(ArpProber::fd),
+            self.link_watch.as_ref().map(LinkWatcher::fd),
+        ];
         let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
         fds.extend(
             extra
@@ -666,6 +869,10 @@ impl Driver<'_> {
         }
         if extra[1].is_some() {
             ready.probe = hit(i);
+            i += 1;
+        }
+        if extra[2].is_some() {
+            ready.link = hit(i);
         }
         Ok(ready)
     }
@@ -835,7 +1042,42 @@ mod tests {
         assert_eq!(c.request_list, [26]);
         let codes: Vec<u8> = c.send_options.iter().map(|(code, _)| code).collect();
         assert_eq!(codes, [12, 81], "-V '' and -C drop 60 and 61");
+        assert!(!config(&[]).rapid_commit);
+        assert!(config(&["--rapid-commit"]).rapid_commit);
         assert_eq!(config(&["-a0"]).arping, None);
         assert_eq!(config(&["-a500"]).arping, Some(Duration::from_millis(500)));
+    }
+
+    fn args(words: &[&str]) -> UdhcpcArgs {
+        let args: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        parse_args(&args).unwrap()
+    }
+
+    #[test]
+    fn lease_file_default_set_and_disabled() {
+        assert_eq!(
+            args(&["-i", "wlan0"]).lease_file.as_deref(),
+            Some("/var/lib/udhcpc/wlan0.lease")
+        );
+        assert_eq!(
+            args(&["--lease-file", "/tmp/x"]).lease_file.as_deref(),
+            Some("/tmp/x")
+        );
+        assert_eq!(args(&["--lease-file="]).lease_file, None);
+        assert_eq!(args(&["--lease-file", ""]).lease_file, None);
+    }
+
+    #[test]
+    fn script_timeout_flag_env_default_and_zero() {
+        let secs = Duration::from_secs;
+        assert_eq!(args(&[]).script_timeout, None);
+        assert_eq!(args(&["--script-timeout", "300"]).script_timeout, Some(300));
+        assert!(parse_args(&["--script-timeout".into(), "x".into()]).is_err());
+        assert_eq!(script_timeout(None, None), Some(secs(60)));
+        assert_eq!(script_timeout(None, Some("120")), Some(secs(120)));
+        assert_eq!(script_timeout(None, Some("0")), None);
+        assert_eq!(script_timeout(None, Some("soon")), Some(secs(60)));
+        assert_eq!(script_timeout(Some(5), Some("120")), Some(secs(5)));
+        assert_eq!(script_timeout(Some(0), Some("120")), None);
     }
 }

@@ -12,38 +12,27 @@
 //! → ready (the parent exits 0 only now).
 //!
 //! **Loop.** One `poll` on the signal pipe, the UDP socket and the ARP
-//! socket, with the earliest of: the server's probe deadline, the prober's,
-//! `auto_time`, a journal-write retry, the notify script's deadline and the
-//! notify debounce. Per wake-up at most [`BATCH`] datagrams go into
-//! `Server::handle_packet`; then probes are started, the lease records of
-//! the whole batch are made durable with **one** `append` (one write + one
-//! fdatasync: group commit) and only then are replies (the ACKs among
-//! them) sent.
+//! socket, with the earliest of: the server's probe deadline, the prober's
+//! and the persister's (`auto_time`, a retry after back-off, the notify
+//! debounce and kill deadline). Per wake-up at most [`BATCH`] datagrams go
+//! into `Server::handle_packet`; then probes are started, the persister's
+//! decisions are executed (`lease::persist`: append the server's unsynced
+//! changes with **one** write + fdatasync — group commit —, compact, run
+//! or kill `notify_file`) and only then are replies (the ACKs released by
+//! a durable write among them) sent.
 //!
-//! **A failing journal write** (disk full, I/O error): the batch is kept
-//! and `handle_persisted` is *not* called, so its ACKs stay unsent (clients
-//! retransmit; OFFERs, NAKs and INFORM replies still go out). Every
-//! [`RETRY`] the kept records (plus newer ones) are appended again; if that
-//! fails too, a compaction is tried, which writes the whole table and so
-//! covers them as well. Either success releases the held ACKs.
-//!
-//! **Compaction** (BusyBox's lease-file rewrite, done atomically by
-//! `LeaseStore::compact`): at startup, every `auto_time` s, on SIGUSR1, on
-//! TERM/INT, after a SIGHUP that changed the config, and when the journal
-//! has grown by more than max([`JOURNAL_BUDGET_MIN`], 2 × the lease file)
-//! since the last one — so replay at startup stays short and the journal
-//! bounded, while a burst of ACKs costs one fdatasync per batch, not one
-//! file rewrite per ACK.
-//!
-//! **notify_file** runs as `PROG LEASE_FILE` after every lease-file
-//! rewrite, started with `sys::process::start` (never waited for in the
-//! loop; reaped on SIGCHLD; its process group killed after
-//! [`NOTIFY_LIMIT`]). One run at a time: a rewrite while it runs queues
-//! exactly one rerun. BusyBox also runs it after every ACK; so, when
-//! `notify_file` is set, lease changes made durable in the journal trigger
-//! a rewrite + run at most once per [`NOTIFY_DEBOUNCE`] (the script sees a
-//! lease file holding the new lease, as with BusyBox). On TERM the running
-//! script is killed, then the final rewrite's run is waited for (bounded by
+//! This file decides nothing about persistence: when to append, retry,
+//! compact (startup, `auto_time`, USR1, HUP, journal budget, after a
+//! failed append, notify debounce) or run `notify_file` is
+//! `lease::persist::Persister`'s (virtual-clock tested); which changes
+//! wait and which ACKs are held is the server's; how files are written
+//! safely is `lease::store`'s. A failing disk holds ACKs (clients
+//! retransmit; OFFERs, NAKs and INFORM replies still go out), is retried
+//! with back-off, and costs no CPU while it waits. `notify_file` runs as
+//! `PROG LEASE_FILE`, started with `sys::process::start` (never waited for
+//! in the loop; reaped on SIGCHLD; its process group killed when the
+//! persister says it ran too long). On TERM the running script is killed,
+//! then the final rewrite's run is waited for (bounded by
 //! [`NOTIFY_FINAL_LIMIT`]), so no child outlives the daemon.
 //!
 //! **Signals**: USR1 `received SIGUSR1`, rewrite + notify, `auto_time`
@@ -53,6 +42,7 @@
 //! restart), an invalid one is logged with its line and the old one stays;
 //! TERM/INT `received SIGTERM`, final rewrite, pidfile removed, exit 0.
 
+use std::fmt::Display;
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddrV4, ToSocketAddrs};
 use std::os::fd::AsFd;
@@ -65,9 +55,9 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use udhcp::conf::{self, ServerConfig};
-use udhcp::lease::LeaseRecord;
+use udhcp::lease::persist::{Action, PersistConfig, Persister, Sizes, NOTIFY_LIMIT};
 use udhcp::server::{Destination, Server};
-use udhcp::sys::leasestore::LeaseStore;
+use udhcp::sys::leasestore::{self, LeaseStore};
 use udhcp::sys::net::arp::{ArpProber, ProbeResult};
 use udhcp::sys::net::iface::Interface;
 use udhcp::sys::net::raw::RawSender;
@@ -84,19 +74,11 @@ use crate::cli::{self, Arg, Exit, OptSpec};
 
 /// Most datagrams read per wake-up: one group-commit batch.
 pub const BATCH: usize = 64;
-/// Wait before retrying a failed journal write.
-pub const RETRY: Duration = Duration::from_secs(1);
-/// The journal may grow by this much (or twice the lease file, if more)
-/// before a compaction.
-pub const JOURNAL_BUDGET_MIN: u64 = 64 * 1024;
-/// A notify_file run still going after this is killed (its whole group).
-pub const NOTIFY_LIMIT: Duration = process::DEFAULT_TIMEOUT;
 /// Bound on the notify_file run that follows the final rewrite on TERM.
 pub const NOTIFY_FINAL_LIMIT: Duration = Duration::from_secs(5);
-/// At most one ACK-triggered rewrite + notify per this interval.
-pub const NOTIFY_DEBOUNCE: Duration = Duration::from_secs(1);
-/// Bytes of one lease-file record.
-const RECORD_LEN: u64 = 36;
+/// Most persister actions executed per wake-up (each answer is an append,
+/// a compaction or a notify step; a handful per wake-up at most).
+const MAX_ACTIONS: usize = 8;
 
 /// Default CONFFILE.
 pub const DEFAULT_CONF_FILE: &str = "/etc/udhcpd.conf";
@@ -332,25 +314,14 @@ struct Daemon {
     server_ip: Ipv4Addr,
     server: Server,
     store: LeaseStore,
+    persister: Persister,
     udp: UdpSocket,
     raw: RawSender,
     prober: Option<ArpProber>,
     signals: SignalPipe,
     pidfile: Pidfile,
-    /// Records drained from the server, not yet durable.
-    unsynced: Vec<LeaseRecord>,
-    /// While journal writes fail: when to try again.
-    retry_at: Option<Instant>,
-    /// Next `auto_time` rewrite.
-    next_auto: Option<Instant>,
     /// The notify_file run in progress.
     notify: Option<Running>,
-    /// The lease file was rewritten while `notify` ran: run it once more.
-    notify_rerun: bool,
-    /// Leases changed since the last rewrite (only tracked with notify_file).
-    notify_dirty: bool,
-    /// Earliest moment for the next ACK-triggered rewrite + notify.
-    notify_not_before: Instant,
     rx: Vec<u8>,
     tx: Vec<u8>,
 }
@@ -382,7 +353,7 @@ impl Daemon {
             }
         })?;
         let (store, records, store_warnings) =
-            LeaseStore::open(Path::new(&config.lease_file), clock::wall_now())
+            leasestore::open(Path::new(&config.lease_file), clock::wall_now())
                 .map_err(|e| e.to_string())?;
         for w in &store_warnings {
             warn!("{w}");
@@ -415,6 +386,7 @@ impl Daemon {
         ])
         .map_err(|e| format!("can't install signal handlers: {e}"))?;
         let now = clock::now();
+        let persister = Persister::new(PersistConfig::from_server(&config), now);
         let mut server = Server::new(config, server_ip, args.arping_ms);
         server.load(now, records);
         let mut d = Daemon {
@@ -424,27 +396,20 @@ impl Daemon {
             server_ip,
             server,
             store,
+            persister,
             udp,
             raw,
             prober,
             signals,
             pidfile,
-            unsynced: Vec::new(),
-            retry_at: None,
-            next_auto: None,
             notify: None,
-            notify_rerun: false,
-            notify_dirty: false,
-            notify_not_before: now,
             rx: vec![0; MAX_LEN],
             tx: vec![0; MAX_LEN],
         };
-        // The replayed journal folded into a fresh lease file. A failure is
-        // not fatal: the journal still holds every lease.
-        if let Err(e) = d.store.compact(clock::wall_now(), d.server.leases(now)) {
-            error!("{e}");
-        }
-        d.arm_auto(now);
+        // The persister's first answer: the replayed journal folded into a
+        // fresh lease file. A failure is not fatal: the journal still holds
+        // every lease, and it is retried with back-off.
+        d.persist(now);
         if !d.args.foreground {
             let ready = daemon::daemonize().map_err(|e| format!("can't fork: {e}"))?;
             d.pidfile
@@ -456,11 +421,6 @@ impl Daemon {
             info!("started, v{}", env!("CARGO_PKG_VERSION"));
         }
         Ok(d)
-    }
-
-    fn arm_auto(&mut self, now: Instant) {
-        let secs = self.server.config().auto_time;
-        self.next_auto = (secs > 0).then(|| now + Duration::from_secs(u64::from(secs)));
     }
 
     /// The client port: server port + 1.
@@ -523,7 +483,6 @@ impl Daemon {
                 self.server.handle_timeout(now);
             }
             self.pump(now);
-            self.housekeeping(now);
         }
     }
 
@@ -531,15 +490,7 @@ impl Daemon {
     fn next_deadline(&self) -> Option<Instant> {
         let mut d = self.server.poll_timeout();
         d = earliest(d, self.prober.as_ref().and_then(ArpProber::next_deadline));
-        d = earliest(d, self.next_auto);
-        if !self.unsynced.is_empty() {
-            d = earliest(d, self.retry_at);
-        }
-        d = earliest(d, self.notify.as_ref().map(Running::deadline));
-        if self.notify_dirty && self.notify.is_none() {
-            d = earliest(d, Some(self.notify_not_before));
-        }
-        d
+        earliest(d, self.persister.poll_timeout())
     }
 
     /// Reads up to [`BATCH`] datagrams into the server. `Err`: the socket
@@ -619,39 +570,53 @@ impl Daemon {
         self.transmit();
     }
 
-    /// Makes the drained lease records durable (one append = one
-    /// fdatasync), then releases the ACKs that waited for them.
+    /// Executes the persister's decisions until it has nothing to do now.
     fn persist(&mut self, now: Instant) {
-        while let Some(r) = self.server.poll_persist() {
-            self.unsynced.push(r);
-        }
-        if self.unsynced.is_empty() || self.retry_at.is_some_and(|t| now < t) {
-            return;
-        }
-        let failing = self.retry_at.is_some();
-        match self.store.append(clock::wall_now(), &self.unsynced) {
-            Ok(()) => {}
-            Err(e) if !failing => {
-                error!("{e}; ACKs held until the lease journal can be written");
-                self.retry_at = Some(now + RETRY);
-                return;
-            }
-            Err(e) => {
-                debug!("{e}; trying a compaction instead");
-                if !self.compact_quiet(now) {
-                    self.retry_at = Some(now + RETRY);
-                    return;
+        for _ in 0..MAX_ACTIONS {
+            let sizes = Sizes {
+                unsynced: self.server.unsynced_len(),
+                journal_len: self.store.journal_len(),
+                compacted_len: self.store.compacted_len(),
+                table_len: self.server.table().len(),
+            };
+            match self.persister.poll_action(now, &sizes) {
+                Action::Append => {
+                    let through = self.server.persist_seq();
+                    let r = self.store.append(clock::wall_now(), self.server.unsynced());
+                    if r.is_ok() {
+                        self.server.handle_persisted(now, through);
+                    }
+                    let r = r.as_ref().map(|_| ()).map_err(|e| e as &dyn Display);
+                    self.persister.handle_append(now, r);
                 }
+                Action::Compact => {
+                    let through = self.server.persist_seq();
+                    let r = self
+                        .store
+                        .compact(clock::wall_now(), self.server.leases(now));
+                    if r.is_ok() {
+                        self.server.handle_persisted(now, through);
+                    }
+                    let r = r.as_ref().map(|_| ()).map_err(|e| e as &dyn Display);
+                    self.persister.handle_compact(now, r);
+                }
+                Action::Notify => {
+                    let started = self.spawn_notify();
+                    self.persister.handle_notify_started(now, started);
+                }
+                Action::KillNotify => {
+                    if let Some(r) = self.notify.take() {
+                        error!(
+                            "notify_file '{}' still running after {} s, killing it",
+                            r.program().display(),
+                            NOTIFY_LIMIT.as_secs()
+                        );
+                        let _ = r.kill();
+                    }
+                    self.persister.handle_notify_exited(now);
+                }
+                Action::Idle => break,
             }
-        }
-        if failing {
-            info!("lease journal writable again, sending held ACKs");
-        }
-        self.retry_at = None;
-        self.unsynced.clear();
-        self.server.handle_persisted(now);
-        if self.server.config().notify_file.is_some() {
-            self.notify_dirty = true;
         }
     }
 
@@ -683,103 +648,28 @@ impl Daemon {
         }
     }
 
-    /// Timers: auto_time, the journal budget, the notify script.
-    fn housekeeping(&mut self, now: Instant) {
-        if self.next_auto.is_some_and(|t| now >= t) {
-            self.compact(now);
-            self.arm_auto(now);
-        }
-        let grown = self
-            .store
-            .journal_len()
-            .saturating_sub(self.store.compacted_len());
-        let file_len = 8 + RECORD_LEN * self.server.table().len() as u64;
-        if grown > JOURNAL_BUDGET_MIN.max(2 * file_len) {
-            debug!("journal grew by {grown} bytes, compacting");
-            self.compact(now);
-        }
-        if let Some(r) = &self.notify {
-            if now >= r.deadline() {
-                error!(
-                    "notify_file '{}' still running after {} s, killing it",
-                    r.program().display(),
-                    NOTIFY_LIMIT.as_secs()
-                );
-                if let Some(r) = self.notify.take() {
-                    let _ = r.kill();
-                }
-            }
-        }
-        if self.notify.is_none() {
-            if self.notify_rerun {
-                self.notify_rerun = false;
-                self.spawn_notify(now);
-            } else if self.notify_dirty && now >= self.notify_not_before {
-                self.compact(now);
-            }
-        }
-    }
-
-    /// Rewrites the lease file (atomically) from the table; then notify.
-    fn compact(&mut self, now: Instant) -> bool {
-        if !self.compact_quiet(now) {
-            return false;
-        }
-        if self.server.config().notify_file.is_some() {
-            if self.notify.is_some() {
-                self.notify_rerun = true;
-            } else {
-                self.spawn_notify(now);
-            }
-        }
-        true
-    }
-
-    /// The rewrite itself. The table holds every change the server made,
-    /// so a successful rewrite also makes the records not yet appended
-    /// durable: their ACKs are released.
-    fn compact_quiet(&mut self, now: Instant) -> bool {
-        while let Some(r) = self.server.poll_persist() {
-            self.unsynced.push(r);
-        }
-        match self
-            .store
-            .compact(clock::wall_now(), self.server.leases(now))
-        {
-            Ok(()) => {
-                self.notify_dirty = false;
-                if !self.unsynced.is_empty() {
-                    self.unsynced.clear();
-                    self.retry_at = None;
-                    self.server.handle_persisted(now);
-                }
-                true
-            }
-            Err(e) => {
-                error!("{e}");
-                false
-            }
-        }
-    }
-
-    /// Starts `notify_file LEASE_FILE` without waiting.
-    fn spawn_notify(&mut self, now: Instant) {
+    /// Starts `notify_file LEASE_FILE` without waiting; true if it runs.
+    fn spawn_notify(&mut self) -> bool {
         let config = self.server.config();
         let Some(prog) = config.notify_file.clone() else {
-            return;
+            return false;
         };
         let script = Script::new(&prog).arg(&config.lease_file);
-        self.notify_not_before = now + NOTIFY_DEBOUNCE;
         match process::start(&script, NOTIFY_LIMIT) {
             Ok(r) => {
                 debug!("notify_file '{prog}' started, pid {}", r.pid());
                 self.notify = Some(r);
+                true
             }
             // BusyBox ignores a missing script silently.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 debug!("notify_file '{prog}': {}", strerror(&e));
+                false
             }
-            Err(e) => warn!("can't run notify_file '{prog}': {}", strerror(&e)),
+            Err(e) => {
+                warn!("can't run notify_file '{prog}': {}", strerror(&e));
+                false
+            }
         }
     }
 
@@ -793,10 +683,12 @@ impl Daemon {
             Ok(Some(outcome)) => {
                 debug!("notify_file '{}': {outcome:?}", r.program().display());
                 self.notify = None;
+                self.persister.handle_notify_exited(clock::now());
             }
             Err(e) => {
                 debug!("notify_file: {e}");
                 self.notify = None;
+                self.persister.handle_notify_exited(clock::now());
             }
         }
     }
@@ -807,8 +699,7 @@ impl Daemon {
         match sig {
             Signal::SIGUSR1 => {
                 info!("received SIGUSR1");
-                self.compact(now);
-                self.arm_auto(now);
+                self.persister.request_compaction(now);
             }
             Signal::SIGUSR2 => {}
             Signal::SIGCHLD => self.reap_notify(),
@@ -850,10 +741,13 @@ impl Daemon {
         }
         // Replies and records already queued stay; so do the leases.
         self.pump(now);
+        self.persister
+            .set_config(PersistConfig::from_server(&config), now);
         self.server.reconfigure(config, now);
         info!("config '{}' reloaded", self.args.conf_file);
-        self.compact(now);
-        self.arm_auto(now);
+        // Entries the new pool or max_leases dropped are in no journal
+        // entry: the rewrite makes the table on disk the new one.
+        self.persister.request_compaction(now);
     }
 
     /// TERM/INT: final rewrite (+ notify, bounded), pidfile removed, exit 0.
@@ -864,7 +758,16 @@ impl Daemon {
         }
         let now = clock::now();
         // ACKs still held are not sent; their records are still written.
-        if self.compact_quiet(now) {
+        let through = self.server.persist_seq();
+        let written = self
+            .store
+            .compact(clock::wall_now(), self.server.leases(now));
+        if let Err(e) = &written {
+            error!("{e}");
+        } else {
+            self.server.handle_persisted(now, through);
+        }
+        if written.is_ok() {
             if let Some(prog) = self.server.config().notify_file.clone() {
                 let script = Script::new(&prog).arg(&self.server.config().lease_file);
                 match process::run(&script, &mut self.signals, NOTIFY_FINAL_LIMIT) {

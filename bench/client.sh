@@ -5,8 +5,13 @@
 # dhcpcd with its defaults and with ARP probing off), BENCH_RUNS times
 # against one local dnsmasq: the time from exec of the client to the call of
 # its script with `bound` (min / median / max), and its peak RSS (VmHWM)
-# while bound. Then the size of our stripped release binary, of a static
-# musl build if that target is installed, and of the peers' binaries.
+# while bound. Cold runs start without any remembered lease; the `-warm`
+# variants (udhcp-warm, dhcpcd-warm, dhcpcd-noarp-warm) keep their lease state between runs
+# (one unmeasured priming run first), so each measured run is a boot with a
+# remembered lease: INIT-REBOOT. The script events seen are printed, so a
+# warm run that was not one shows. Then the size of our stripped release
+# binary, of a static musl build if that target is installed, and of the
+# peers' binaries.
 # Prints exactly what was measured; see bench/README.md.
 #
 # Root only. Everything runs in two namespaces this script creates
@@ -19,7 +24,8 @@
 #
 # Knobs (environment):
 #   UDHCP_BIN       our binary (default: target/release/udhcp)
-#   BENCH_CLIENTS   clients to run (default: "udhcp busybox dhclient dhcpcd dhcpcd-noarp")
+#   BENCH_CLIENTS   clients to run (default: "udhcp udhcp-warm busybox dhclient dhcpcd
+#                   dhcpcd-warm dhcpcd-noarp dhcpcd-noarp-warm")
 #   BENCH_RUNS      runs per client (default 20)
 #   BENCH_TIMEOUT   seconds to wait for `bound` per run (default 30)
 #   BENCH_MUSL=0    do not build the static musl binary even if the target exists
@@ -32,7 +38,7 @@ repo=$(dirname "$here")
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	: "${BENCH_RUNS:=3}" "${BENCH_MUSL:=0}"
 fi
-CLIENTS=${BENCH_CLIENTS:-udhcp busybox dhclient dhcpcd dhcpcd-noarp}
+CLIENTS=${BENCH_CLIENTS:-udhcp udhcp-warm busybox dhclient dhcpcd dhcpcd-warm dhcpcd-noarp dhcpcd-noarp-warm}
 RUNS=${BENCH_RUNS:-20}
 TIMEOUT=${BENCH_TIMEOUT:-30}
 MUSL=${BENCH_MUSL:-1}
@@ -112,7 +118,7 @@ done
 # shellcheck disable=SC2016 # the script's own variables
 printf '%s\n' '#!/bin/sh' \
 	'case "${1:-}:${reason:-}" in' \
-	"bound:* | *:BOUND) date +%s.%N >'$TMP/bound.tmp' && mv '$TMP/bound.tmp' '$TMP/bound' ;;" \
+	"bound:* | *:BOUND | *:REBOOT) echo \"\${1:-}\${reason:-}\" >'$TMP/reason'; date +%s.%N >'$TMP/bound.tmp' && mv '$TMP/bound.tmp' '$TMP/bound' ;;" \
 	'esac' 'exit 0' >"$TMP/record.sh"
 chmod 755 "$TMP/record.sh"
 : >"$TMP/dhclient.conf"
@@ -121,11 +127,17 @@ chmod 755 "$TMP/record.sh"
 client_argv() {
 	local s=$TMP/record.sh r=$BENCH_RUN
 	case $1 in
-	udhcp) ARGV=("$UDHCP_BIN" udhcpc -f -i eth0 -s "$s") ;;
+	udhcp) ARGV=("$UDHCP_BIN" udhcpc -f -i eth0 -s "$s" --lease-file '') ;;
+	udhcp-warm) ARGV=("$UDHCP_BIN" udhcpc -f -i eth0 -s "$s" --lease-file "$TMP/warm/eth0.lease") ;;
 	busybox) ARGV=(busybox udhcpc -f -i eth0 -s "$s") ;;
 	dhclient) ARGV=(dhclient -4 -d -cf "$TMP/dhclient.conf" -sf "$s" -lf "$r/dhclient.leases"
 		-pf "$r/dhclient.pid" eth0) ;;
 	dhcpcd) ARGV=(dhcpcd -B -4 -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
+	# With its lease file kept, dhcpcd logs "rebinding lease of …" (its
+	# INIT-REBOOT), probes the address unless -A, and calls the script with
+	# BOUND.
+	dhcpcd-warm) ARGV=(dhcpcd -B -4 -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
+	dhcpcd-noarp-warm) ARGV=(dhcpcd -B -4 -A -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
 	dhcpcd-noarp) ARGV=(dhcpcd -B -4 -A -f /dev/null -c "$s" -o domain_name_servers eth0) ;;
 	*) die "unknown client $1" ;;
 	esac
@@ -137,7 +149,7 @@ client_argv() {
 WRAP='set -e
 if [ -n "${BENCH_MNT:-}" ]; then
 	[ -d /var/lib/dhcpcd ] || { echo "no /var/lib/dhcpcd" >&2; exit 97; }
-	mount --bind "$BENCH_RUN/db" /var/lib/dhcpcd
+	mount --bind "$BENCH_DB" /var/lib/dhcpcd
 	mount --bind "$BENCH_RUN/run" /run
 fi
 printf "%s\n" "$EPOCHREALTIME" >"$BENCH_RUN/start"
@@ -166,10 +178,21 @@ for name in $CLIENTS; do
 		RESULT[$name]="n/a ($UDHCP_BIN not built: cargo build --release)"
 		continue
 	fi
-	times=() hwm=() tree=() status=ok
-	for i in $(seq "$RUNS"); do
+	times=() hwm=() tree=() reasons=() status=ok
+	# Warm variants: a priming run 0 (not measured) leaves the lease state
+	# that every measured run then starts from.
+	first=1
+	case $name in *-warm)
+		first=0
+		rm -rf "$TMP/warm"
+		mkdir -p "$TMP/warm/db"
+		;;
+	esac
+	for i in $(seq "$first" "$RUNS"); do
 		export BENCH_RUN=$TMP/run-$name-$i
 		mkdir -p "$BENCH_RUN/db" "$BENCH_RUN/run"
+		export BENCH_DB=$BENCH_RUN/db
+		case $name in *-warm) BENCH_DB=$TMP/warm/db ;; esac
 		rm -f "$TMP/bound"
 		BENCH_MNT=
 		case $name in dhcpcd*) BENCH_MNT=1 ;; esac
@@ -200,8 +223,11 @@ for name in $CLIENTS; do
 		tree+=("$(tree_hwm "$CLI_PID")")
 		stop "$CLI_PID"
 		CLI_PID=
-		times+=("$(awk '{ getline b < ARGV[2]; printf "%.1f\n", (b - $1) * 1000; exit }' \
-			"$BENCH_RUN/start" "$TMP/bound")")
+		if [ "$i" -gt 0 ]; then
+			reasons+=("$(cat "$TMP/reason" 2>/dev/null || echo '?')")
+			times+=("$(awk '{ getline b < ARGV[2]; printf "%.1f\n", (b - $1) * 1000; exit }' \
+				"$BENCH_RUN/start" "$TMP/bound")")
+		fi
 		rm -rf "$BENCH_RUN"
 	done
 	stop "$CLI_PID"
@@ -217,14 +243,14 @@ for name in $CLIENTS; do
 			med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 			printf "%9.1f %9.1f %9.1f %10s %12s", v[1], med, v[NR], hwm, tree
 		}')
-	echo "  $name: ${times[*]} ms" >&2
+	echo "  $name: ${times[*]} ms (script called with: $(printf '%s\n' "${reasons[@]}" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }'))" >&2
 done
 
 echo
 echo "DHCPv4 client bench ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r)): exec → \`bound\` against local dnsmasq $(dnsmasq --version | awk 'NR == 1 { print $3 }'), $RUNS runs"
-printf '%-13s %9s %9s %9s %10s %12s\n' client "min ms" "median ms" "max ms" "VmHWM KiB" "+forked KiB"
+printf '%-17s %9s %9s %9s %10s %12s\n' client "min ms" "median ms" "max ms" "VmHWM KiB" "+forked KiB"
 for name in $CLIENTS; do
-	printf '%-13s %s\n' "$name" "${RESULT[$name]}"
+	printf '%-17s %s\n' "$name" "${RESULT[$name]}"
 done
 echo "(VmHWM: the client process, highest over the runs, while bound; +forked: the same summed with the processes it forked, e.g. dhcpcd's privsep helpers)"
 

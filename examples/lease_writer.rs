@@ -25,7 +25,7 @@ use std::process::ExitCode;
 
 use udhcp::lease::{Hostname, LeaseRecord};
 use udhcp::sys::clock;
-use udhcp::sys::leasestore::LeaseStore;
+use udhcp::sys::leasestore;
 use udhcp::wire::MacAddr;
 
 /// First address; lease `i` is `BASE + i`.
@@ -66,7 +66,7 @@ fn run() -> Result<(), String> {
     }
 
     let (mut store, mut table, warnings) =
-        LeaseStore::open(&path, clock::wall_now()).map_err(|e| e.to_string())?;
+        leasestore::open(&path, clock::wall_now()).map_err(|e| e.to_string())?;
     for w in warnings {
         eprintln!("lease_writer: {w}");
     }

@@ -47,6 +47,7 @@
 //! | `option`, `opt` | `NAME VALUE…` or `CODE HEX`/`CODE "TEXT"` ([`OptionSet::add_text`]); `option lease N` is also the maximum lease | none (maximum lease `864000`) |
 //! | `static_lease` | `MAC IP [HOSTNAME]` | – |
 //! | `remaining` | accepted and ignored (removed from BusyBox in 2009) | – |
+//! | `rapid_commit` | `yes`/`no`: answer a DISCOVER carrying option 80 with a durable ACK (RFC 4039; not in BusyBox) | `no` |
 //!
 //! Numbers are unsigned 32-bit decimal (no sign, no blanks). Addresses are
 //! `inet_aton` forms; host names are not resolved.
@@ -110,6 +111,8 @@ pub struct ServerConfig {
     pub static_leases: Vec<StaticLease>,
     /// `option`/`opt` lines (option 51 included: it is also `max_lease`).
     pub options: OptionSet,
+    /// `rapid_commit yes`: DISCOVER with option 80 → ACK (RFC 4039).
+    pub rapid_commit: bool,
 }
 
 /// Default `max_lease` when no `option lease` is configured: 10 days.
@@ -150,6 +153,7 @@ impl Default for ServerConfig {
             boot_file: None,
             static_leases: Vec::new(),
             options: OptionSet::new(),
+            rapid_commit: false,
         }
     }
 }
@@ -407,6 +411,17 @@ static KEYWORDS: &[Keyword] = &[
     Keyword {
         name: "static_lease",
         handler: |st, v, n| st.static_lease(v, n),
+    },
+    Keyword {
+        name: "rapid_commit",
+        handler: |st, v, _| {
+            st.config.rapid_commit = match v {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(LineError::Bad(format!("'{}' (yes or no)", shown(v)))),
+            };
+            Ok(())
+        },
     },
     Keyword {
         // `remaining yes|no` (lease file holds remaining vs absolute time)
@@ -902,6 +917,7 @@ static_lease 02:00:00:00:00:03 192.168.5.5 nas-1
                 "42 0a000001",
                 "search lab.example example.org",
             ]),
+            rapid_commit: false,
         };
         assert_eq!(p.config, expected);
         assert_eq!(
@@ -1361,5 +1377,13 @@ static_lease 02:00:00:00:00:03 192.168.5.5 nas-1
             }
         }
         assert!(accepted > 0);
+    }
+
+    #[test]
+    fn rapid_commit_keyword() {
+        assert!(!ServerConfig::default().rapid_commit);
+        assert!(ok("rapid_commit yes\n").config.rapid_commit);
+        assert!(!ok("rapid_commit no\n").config.rapid_commit);
+        assert!(err("rapid_commit maybe\n").contains("yes or no"));
     }
 }

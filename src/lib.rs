@@ -8,8 +8,10 @@
 //!
 //! - [`wire`]: checked views and builders for DHCP/BOOTP, IPv4, UDP, Ethernet
 //!   and ARP, and the one DHCP options table with its text codecs.
-//! - [`server`]: udhcpd's decisions, sans-I/O; [`lease`]: its lease table
-//!   and the lease file/journal codecs; [`conf`]: udhcpd.conf.
+//! - [`server`]: udhcpd's decisions, sans-I/O; [`lease`]: its lease table,
+//!   the lease file/journal codecs, the store over a `Disk` trait (real
+//!   files in `sys::leasestore`, an in-memory disk with fault injection for
+//!   tests) and the sans-I/O persistence policy; [`conf`]: udhcpd.conf.
 //! - [`client`]: udhcpc's state machine, sans-I/O; [`script`]: its script
 //!   environment, made safe for careless shells.
 //! - [`time`]: `Instant` (monotonic, ms) and `UnixTime` (s) as plain values.

@@ -6,25 +6,51 @@
 //!
 //! - inputs, named `handle_*`: [`Server::handle_packet`] (a received
 //!   BOOTREQUEST), [`Server::handle_probe`] (the answer to an ARP probe),
-//!   [`Server::handle_persisted`] (the drained lease records are durable),
+//!   [`Server::handle_persisted`] (changes up to a sequence number are
+//!   durable),
 //!   [`Server::handle_timeout`] (the clock reached [`Server::poll_timeout`]);
 //! - outputs, named `poll_*`, to be drained after every input:
-//!   [`Server::poll_persist`] (lease records to make durable),
+//!   [`Server::unsynced`] (lease changes to make durable; kept, not
+//!   drained, until reported durable),
 //!   [`Server::poll_probe`] (ARP probes to start),
 //!   [`Server::poll_transmit`] (replies and where to send them),
 //!   [`Server::poll_timeout`] (when to call `handle_timeout`).
 //!
 //! # Durability barrier (group commit)
 //! Every lease change that must survive a crash (ACK, RELEASE, DECLINE,
-//! conflict hold) queues a [`LeaseRecord`] for [`Server::poll_persist`]. An
-//! ACK for a dynamic lease is *held* until the driver has drained the
-//! record of that ACK (and every record before it), made them durable,
-//! and called [`Server::handle_persisted`]; only then does the ACK come out
-//! of [`Server::poll_transmit`]. So no client is told it owns an address
-//! that a crash could forget, and one fsync covers every ACK produced
-//! since the last one. OFFERs, NAKs, INFORM replies and ACKs for static
-//! leases (the config is their durable form) are not held; OFFER holds are
-//! not persisted.
+//! conflict hold, and the table forgetting an entry: eviction under
+//! `max_leases`, reuse, a client moving) queues a [`Change`] with a
+//! sequence number. The server keeps it, coalesced per address (a newer
+//! change for an IP replaces an unsynced older one), until the driver
+//! reports it durable with [`Server::handle_persisted`]`(now, through)`
+//! (the changes [`Server::unsynced`] returned when
+//! [`Server::persist_seq`] was `through` are on disk: appended to the
+//! journal, or covered by a lease-file rewrite). An ACK for a dynamic
+//! lease is *held* until its change is durable; only then does it come
+//! out of [`Server::poll_transmit`]. So no client is told it owns an
+//! address that a crash could forget, and one fsync covers every ACK
+//! produced since the last one. OFFERs, NAKs, INFORM replies and ACKs for
+//! static leases (the config is their durable form) are not held; OFFER
+//! holds are not persisted. A newer change for an address drops the ACK
+//! held for it (a newer REQUEST from the same client holds a new one):
+//! at most one held ACK per address and per client.
+//!
+//! # Bounded while the disk fails
+//! At most [`MAX_HELD`] ACKs are held and about [`MAX_UNSYNCED`] changes
+//! kept. Past either cap, requests that would need a new record (DISCOVER,
+//! REQUEST, DECLINE, RELEASE) are dropped and counted, not queued; the log
+//! says so once when it starts and once, with the count, when changes are
+//! durable again. (Probe results can add a few changes past the cap: at
+//! most two per pending probe, [`MAX_PENDING_PROBES`].)
+//!
+//! # DECLINE
+//! One client (client identifier, else chaddr) has at most
+//! [`MAX_DECLINED_PER_CLIENT`] addresses parked by its DECLINEs at once: a
+//! further DECLINE still parks the declined address but frees that
+//! client's oldest parked one (RFC 2131 §4.3.3 leaves the policy to the
+//! server; BusyBox has no limit, so one client can park the whole pool).
+//! Logged at warning once per client per hour. Not persisted: after a
+//! restart the count starts over, the holds stay.
 //!
 //! # Conflict detection without stalling
 //! Before offering an address that is not already the client's, the server
@@ -37,14 +63,14 @@
 //! Decisions follow RFC 2131 §4.3 and BusyBox 1.37 (reference §2.7–§2.12);
 //! each deliberate difference is marked `BusyBox:` where it happens.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use log::{debug, info, warn};
 
 use crate::conf::{ServerConfig, StaticLease};
-use crate::lease::table::{Client, LeaseTable};
-use crate::lease::{Hostname, LeaseRecord};
+use crate::lease::table::{Client, LeaseState, LeaseTable};
+use crate::lease::{Change, Hostname, LeaseRecord};
 use crate::time::Instant;
 use crate::wire::dhcp::{
     code, MessageBuilder, MessageType, Packet, DEFAULT_MAX_LEN, MAX_LEN, MIN_BOOTP_LEN, OP_REQUEST,
@@ -63,6 +89,132 @@ pub const MAX_PENDING_PROBES: usize = 64;
 
 /// Recycled reply buffers kept for reuse.
 const MAX_SPARE_BUFFERS: usize = 16;
+
+/// Most ACKs held waiting for their change to be durable.
+pub const MAX_HELD: usize = 1024;
+/// Unsynced changes past which requests that would add one are dropped.
+pub const MAX_UNSYNCED: usize = 4 * MAX_HELD;
+/// Most addresses one client can have parked by DECLINE at once.
+pub const MAX_DECLINED_PER_CLIENT: usize = 4;
+/// At most one "declined too many" warning per client per this many ms.
+const DECLINE_WARN_MS: u64 = 3_600_000;
+/// Clients whose last DECLINE warning time is remembered.
+const DECLINE_WARNED_MAX: usize = 64;
+
+/// Items in sequence order, at most one live item per address: pushing an
+/// item for an address supersedes (returns) the older one. Used for the
+/// unsynced changes and the held ACKs. Superseded slots are dropped lazily
+/// (the deque is compacted when they outnumber the live items), so memory
+/// is bounded by the live count. Normally it holds one batch or less and
+/// is searched linearly; past [`SeqQueue::SMALL`] items (the disk is
+/// failing) an address index takes over. No allocation once warmed up.
+#[derive(Debug)]
+struct SeqQueue<T> {
+    items: VecDeque<(u64, Ipv4Addr, Option<T>)>,
+    live: usize,
+    /// Address → seq of its live item; kept only while `indexed`.
+    by_ip: HashMap<Ipv4Addr, u64>,
+    indexed: bool,
+}
+
+impl<T> SeqQueue<T> {
+    /// Items searched linearly before the index is built.
+    const SMALL: usize = 32;
+
+    fn new() -> Self {
+        SeqQueue {
+            items: VecDeque::new(),
+            live: 0,
+            by_ip: HashMap::new(),
+            indexed: false,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Position in `items` of the live item for `ip`.
+    fn find(&self, ip: Ipv4Addr) -> Option<usize> {
+        if self.indexed {
+            let seq = *self.by_ip.get(&ip)?;
+            self.items.binary_search_by_key(&seq, |(s, _, _)| *s).ok()
+        } else {
+            self.items
+                .iter()
+                .rposition(|(_, i, t)| *i == ip && t.is_some())
+        }
+    }
+
+    fn contains(&self, ip: Ipv4Addr) -> bool {
+        self.find(ip).is_some()
+    }
+
+    /// Takes the live item for `ip` out, if any.
+    fn remove(&mut self, ip: Ipv4Addr) -> Option<T> {
+        let i = self.find(ip)?;
+        let t = self.items.get_mut(i).and_then(|(_, _, t)| t.take())?;
+        self.live -= 1;
+        if self.indexed {
+            self.by_ip.remove(&ip);
+        }
+        Some(t)
+    }
+
+    /// Adds `item` for `ip` at `seq` (greater than every seq so far);
+    /// returns the item it supersedes.
+    fn push(&mut self, seq: u64, ip: Ipv4Addr, item: T) -> Option<T> {
+        let old = self.remove(ip);
+        self.items.push_back((seq, ip, Some(item)));
+        self.live += 1;
+        if self.indexed {
+            self.by_ip.insert(ip, seq);
+        }
+        if self.items.len() > 2 * self.live + 64 {
+            self.items.retain(|(_, _, t)| t.is_some());
+        }
+        if !self.indexed && self.items.len() > Self::SMALL {
+            self.indexed = true;
+            for (s, i, t) in &self.items {
+                if t.is_some() {
+                    self.by_ip.insert(*i, *s);
+                }
+            }
+        }
+        old
+    }
+
+    /// Takes the first item if its seq is at most `through`.
+    fn pop_through(&mut self, through: u64) -> Option<Option<T>> {
+        if !self.items.front().is_some_and(|(s, _, _)| *s <= through) {
+            return None;
+        }
+        let (seq, ip, t) = self.items.pop_front()?;
+        if t.is_some() {
+            self.live -= 1;
+            if self.indexed && self.by_ip.get(&ip) == Some(&seq) {
+                self.by_ip.remove(&ip);
+            }
+        }
+        if self.items.is_empty() && self.indexed {
+            self.indexed = false;
+            self.by_ip.clear();
+        }
+        Some(t)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.items.iter().filter_map(|(_, _, t)| t.as_ref())
+    }
+}
+
+/// An address parked by a client's DECLINE (for the per-client limit).
+#[derive(Debug)]
+struct Parked {
+    /// The client: (chaddr, client id) — the id empty when it sent none.
+    client: (MacAddr, Vec<u8>),
+    ip: Ipv4Addr,
+}
 
 /// Where a reply goes (RFC 2131 §4.1; reference §2.12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,13 +304,22 @@ pub struct Server {
     pending: Vec<Pending>,
     probes: VecDeque<Probe>,
     ready: VecDeque<Outgoing>,
-    /// ACKs waiting for their record (sequence number) to be durable.
-    held: VecDeque<(u64, Outgoing)>,
-    persist: VecDeque<(u64, LeaseRecord)>,
-    /// Sequence number of the last record queued.
+    /// ACKs waiting for their change (same seq) to be durable, one per
+    /// address.
+    held: SeqQueue<Outgoing>,
+    /// Changes not yet durable, one per address.
+    unsynced: SeqQueue<Change>,
+    /// Sequence number of the last change queued.
     persist_seq: u64,
-    /// Sequence number of the last record handed out by `poll_persist`.
-    drained_seq: u64,
+    /// Requests dropped because the caps were reached, since the last
+    /// report.
+    dropped: u64,
+    /// Addresses parked by DECLINE, oldest first.
+    parked: Vec<Parked>,
+    /// When each of the last few clients was warned about its DECLINEs.
+    decline_warned: VecDeque<((MacAddr, Vec<u8>), Instant)>,
+    /// Reused buffer for addresses the table forgot.
+    forgotten: Vec<Ipv4Addr>,
     spare: Vec<Vec<u8>>,
 }
 
@@ -192,10 +353,13 @@ impl Server {
             pending: Vec::new(),
             probes: VecDeque::new(),
             ready: VecDeque::new(),
-            held: VecDeque::new(),
-            persist: VecDeque::new(),
+            held: SeqQueue::new(),
+            unsynced: SeqQueue::new(),
             persist_seq: 0,
-            drained_seq: 0,
+            dropped: 0,
+            parked: Vec::new(),
+            decline_warned: VecDeque::new(),
+            forgotten: Vec::new(),
             spare: Vec::new(),
         }
     }
@@ -212,13 +376,49 @@ impl Server {
 
     /// Loads leases at startup (reference §3.3; see [`LeaseTable::load`]).
     /// Returns how many records did not fit (logged as BusyBox does).
+    ///
+    /// A record whose remaining time exceeds the longest the config can
+    /// grant (max of `max_lease` and `min_lease` for a lease; of
+    /// `decline_time`, `conflict_time` and `offer_time` for a hold) is
+    /// clamped to it, with one warning counting them: a damaged or forged
+    /// record, or a clock rule gone wrong, must not make a lease live
+    /// forever.
     pub fn load(&mut self, now: Instant, records: impl IntoIterator<Item = LeaseRecord>) -> usize {
+        let (lease_max, hold_max) = self.record_limits();
+        let mut clamped = 0usize;
+        let records = records.into_iter().map(|mut r| {
+            let max = if r.is_hold() { hold_max } else { lease_max };
+            if r.remaining > max {
+                r.remaining = max;
+                clamped += 1;
+            }
+            r
+        });
         let dropped = self.table.load(now, records);
+        if clamped > 0 {
+            warn!(
+                "{clamped} leases in {} had more time left than the config grants, clamped",
+                self.config.lease_file
+            );
+        }
         if dropped > 0 {
-            warn!("too many leases while loading {}", self.config.lease_file);
+            warn!(
+                "too many leases while loading {}: {dropped} expired or oldest dropped",
+                self.config.lease_file
+            );
         }
         debug!("read {} leases", self.table.len());
         dropped
+    }
+
+    /// The longest remaining time a loaded lease and a loaded hold may
+    /// have under the current config.
+    pub fn record_limits(&self) -> (u32, u32) {
+        let c = &self.config;
+        (
+            c.max_lease.max(c.min_lease),
+            c.decline_time.max(c.conflict_time).max(c.offer_time),
+        )
     }
 
     /// Applies a new configuration (SIGHUP) without losing leases: entries
@@ -277,13 +477,39 @@ impl Server {
         None
     }
 
-    /// The next lease record to make durable. Drain them all, write them
-    /// (journal + fsync), then call [`handle_persisted`](Self::handle_persisted).
+    /// The changes not yet durable, oldest first, at most one per address:
+    /// the batch to append (`LeaseStore::append`). They stay here until
+    /// [`handle_persisted`](Self::handle_persisted) says they are durable.
+    pub fn unsynced(&self) -> impl Iterator<Item = &Change> + '_ {
+        self.unsynced.iter()
+    }
+
+    /// How many changes are not yet durable.
     #[must_use]
-    pub fn poll_persist(&mut self) -> Option<LeaseRecord> {
-        let (seq, r) = self.persist.pop_front()?;
-        self.drained_seq = seq;
-        Some(r)
+    pub fn unsynced_len(&self) -> usize {
+        self.unsynced.len()
+    }
+
+    /// The sequence number of the newest change queued: read it before
+    /// writing [`unsynced`](Self::unsynced) (or the whole table), and pass
+    /// it to [`handle_persisted`](Self::handle_persisted) when the write
+    /// succeeded.
+    #[must_use]
+    pub fn persist_seq(&self) -> u64 {
+        self.persist_seq
+    }
+
+    /// How many ACKs are held waiting for durability.
+    #[must_use]
+    pub fn held_len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Requests dropped at the caps since the last time changes became
+    /// durable.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// The next ARP probe to start; answer with
@@ -304,17 +530,22 @@ impl Server {
     // ------------------------------------------------------------------
     // Inputs
 
-    /// The records drained by [`poll_persist`](Self::poll_persist) so far
-    /// are durable: ACKs waiting for them move to the transmit queue.
-    pub fn handle_persisted(&mut self, _now: Instant) {
-        while self
-            .held
-            .front()
-            .is_some_and(|(seq, _)| *seq <= self.drained_seq)
-        {
-            if let Some((_, out)) = self.held.pop_front() {
+    /// Every change queued up to sequence number `through` (see
+    /// [`persist_seq`](Self::persist_seq)) is durable: they are forgotten
+    /// here and the ACKs that waited for them move to the transmit queue.
+    pub fn handle_persisted(&mut self, _now: Instant, through: u64) {
+        while self.unsynced.pop_through(through).is_some() {}
+        while let Some(out) = self.held.pop_through(through) {
+            if let Some(out) = out {
                 self.ready.push_back(out);
             }
+        }
+        if self.dropped > 0 && self.unsynced.len() < MAX_UNSYNCED && self.held.len() < MAX_HELD {
+            info!(
+                "{} requests dropped while lease journal unwritable",
+                self.dropped
+            );
+            self.dropped = 0;
         }
     }
 
@@ -327,6 +558,7 @@ impl Server {
             debug!("no ARP reply received for this address");
             self.probed(now, p, false);
         }
+        self.queue_forgotten();
     }
 
     /// The answer to the probe of `ip`: `in_use` if another host answered
@@ -342,6 +574,7 @@ impl Server {
         let p = self.pending.swap_remove(i);
         self.probes.retain(|q| q.ip != ip);
         self.probed(now, p, in_use);
+        self.queue_forgotten();
     }
 
     /// Handles one received DHCP/BOOTP message (the UDP payload).
@@ -416,16 +649,29 @@ impl Server {
         if let Some(s) = stat.and_then(|i| self.config.static_leases.get(i)) {
             info!("found static lease: {:x}", busybox_hex(s.ip));
         }
+        self.dispatch(now, &pkt, mtype, stat, server_id.is_some());
+        // Addresses the table forgot on the way (evictions at DISCOVER).
+        self.queue_forgotten();
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        pkt: &Packet<&[u8]>,
+        mtype: Option<MessageType>,
+        stat: Option<usize>,
+        sid: bool,
+    ) {
         match mtype {
-            None => self.bootp(&pkt, stat),
-            Some(MessageType::Discover) => self.discover(now, &pkt, stat),
-            Some(MessageType::Request) => self.request(now, &pkt, stat, server_id.is_some()),
-            Some(MessageType::Decline) => self.decline(now, &pkt, stat, server_id.is_some()),
-            Some(MessageType::Release) => self.release(now, &pkt, stat, server_id.is_some()),
+            None => self.bootp(pkt, stat),
+            Some(MessageType::Discover) => self.discover(now, pkt, stat),
+            Some(MessageType::Request) => self.request(now, pkt, stat, sid),
+            Some(MessageType::Decline) => self.decline(now, pkt, stat, sid),
+            Some(MessageType::Release) => self.release(now, pkt, stat, sid),
             Some(MessageType::Inform) => {
                 debug!("received INFORM");
                 // RFC 2131 §4.3.5: no lease check, no lease time, no yiaddr.
-                self.reply(Reply::InformAck, &pkt, Ipv4Addr::UNSPECIFIED, 0, stat, None);
+                self.reply(Reply::InformAck, pkt, Ipv4Addr::UNSPECIFIED, 0, stat, None);
             }
             Some(t) => debug!("received {t} from a client, ignoring packet"),
         }
@@ -456,6 +702,9 @@ impl Server {
         if let Some(ip) = self.static_lease(stat).map(|s| s.ip) {
             let secs = self.lease_time(pkt);
             self.reply(Reply::Offer, pkt, ip, secs, stat, None);
+            return;
+        }
+        if self.at_cap(None, false) {
             return;
         }
         let client = client_of(pkt);
@@ -565,6 +814,19 @@ impl Server {
     /// Records the offer hold and sends the OFFER.
     fn offer(&mut self, now: Instant, pkt: &Packet<&[u8]>, client: &Client, ip: Ipv4Addr) {
         let hostname = Hostname::sanitize(pkt.option(code::HOSTNAME).unwrap_or_default());
+        if self.config.rapid_commit && pkt.has_empty_option(code::RAPID_COMMIT) {
+            // RFC 4039 §4 (opt-in): bind at once; the ACK (with option 80,
+            // see build_reply) is held until its record is durable, as
+            // every ACK.
+            let secs = self.lease_time(pkt);
+            if self.table.bind(now, client, ip, secs, hostname).is_some() {
+                let seq = self.queue_record(now, ip);
+                self.reply(Reply::Ack, pkt, ip, secs, None, Some(seq));
+            } else {
+                self.table.unreserve(ip);
+            }
+            return;
+        }
         let hold = self.config.offer_time;
         if self.table.offer(now, client, ip, hold, hostname).is_none() {
             self.table.unreserve(ip);
@@ -622,6 +884,9 @@ impl Server {
         let client = client_of(pkt);
         let lease = self.table.lookup(&client);
         if lease.is_some_and(|l| l.ip == want) {
+            if self.at_cap(Some(want), true) {
+                return;
+            }
             let hostname = Hostname::sanitize(pkt.option(code::HOSTNAME).unwrap_or_default());
             if self
                 .table
@@ -682,12 +947,68 @@ impl Server {
         }
         let client = client_of(pkt);
         if self.table.lookup(&client).is_some_and(|l| l.ip == ip) {
+            if self.at_cap(Some(ip), false) {
+                return;
+            }
             let secs = self.config.decline_time;
             info!("{ip} declined, reserving it for {secs} seconds");
             if self.table.decline(now, ip, secs).is_some() {
                 self.queue_record(now, ip);
+                self.park(now, &client, ip);
             }
         }
+    }
+
+    /// Remembers that `client` parked `ip` by DECLINE; past
+    /// [`MAX_DECLINED_PER_CLIENT`] its oldest parked address is freed.
+    fn park(&mut self, now: Instant, client: &Client, ip: Ipv4Addr) {
+        let key = match client.client_id {
+            Some(id) => (MacAddr::ZERO, id.to_vec()),
+            None => (client.mac, Vec::new()),
+        };
+        // Forget parkings that ended (expired, reused, re-parked).
+        let table = &self.table;
+        self.parked.retain(|p| {
+            p.ip != ip
+                && table
+                    .get(p.ip)
+                    .is_some_and(|l| l.state == LeaseState::Declined && !l.is_expired(now))
+        });
+        let mine = self.parked.iter().filter(|p| p.client == key).count();
+        if mine >= MAX_DECLINED_PER_CLIENT {
+            if let Some(i) = self.parked.iter().position(|p| p.client == key) {
+                let old = self.parked.remove(i);
+                self.table.forget(old.ip);
+                self.queue_forgotten();
+                self.warn_declines(now, &key, old.ip);
+            }
+        }
+        self.parked.push(Parked { client: key, ip });
+    }
+
+    /// The "declined too many" warning, at most once per client per hour.
+    fn warn_declines(&mut self, now: Instant, key: &(MacAddr, Vec<u8>), freed: Ipv4Addr) {
+        let recent = self.decline_warned.iter().any(|(k, at)| {
+            k == key && now.as_millis().saturating_sub(at.as_millis()) < DECLINE_WARN_MS
+        });
+        if recent {
+            debug!("un-parking {freed}: client declined too many addresses");
+            return;
+        }
+        let who = if key.1.is_empty() {
+            key.0.to_string()
+        } else {
+            let hex: String = key.1.iter().map(|b| format!("{b:02x}")).collect();
+            format!("id {hex}")
+        };
+        warn!(
+            "client {who} declined more than {MAX_DECLINED_PER_CLIENT} addresses, un-parking {freed}"
+        );
+        self.decline_warned.retain(|(k, _)| k != key);
+        if self.decline_warned.len() >= DECLINE_WARNED_MAX {
+            self.decline_warned.pop_front();
+        }
+        self.decline_warned.push_back((key.clone(), now));
     }
 
     /// RELEASE (RFC 2131 §4.3.4): with 54 and ciaddr the client's lease,
@@ -700,6 +1021,7 @@ impl Server {
         let ip = pkt.ciaddr();
         let client = client_of(pkt);
         if self.table.lookup(&client).is_some_and(|l| l.ip == ip)
+            && !self.at_cap(Some(ip), false)
             && self.table.release(now, ip).is_some()
         {
             self.queue_record(now, ip);
@@ -719,14 +1041,62 @@ impl Server {
     // ------------------------------------------------------------------
     // Replies
 
-    /// Queues the record of `ip` for persistence; returns its sequence
-    /// number (an ACK waits until that record is durable).
-    fn queue_record(&mut self, now: Instant, ip: Ipv4Addr) -> u64 {
-        if let Some(r) = self.table.record(now, ip) {
-            self.persist_seq += 1;
-            self.persist.push_back((self.persist_seq, r));
+    /// Queues a forget change for every address the table dropped since
+    /// the last call (evictions, reuse, moves).
+    fn queue_forgotten(&mut self) {
+        let mut ips = core::mem::take(&mut self.forgotten);
+        self.table.take_forgotten(&mut ips);
+        for &ip in &ips {
+            self.queue(Change::Forget(ip));
+        }
+        ips.clear();
+        self.forgotten = ips;
+    }
+
+    /// Queues `change`, superseding an unsynced change for the same address
+    /// and dropping the ACK held for it; returns its sequence number.
+    fn queue(&mut self, change: Change) -> u64 {
+        let ip = change.ip();
+        self.persist_seq += 1;
+        self.unsynced.push(self.persist_seq, ip, change);
+        if let Some(out) = self.held.remove(ip) {
+            self.recycle(out.buf);
         }
         self.persist_seq
+    }
+
+    /// Queues the record of `ip` (after the addresses the table forgot on
+    /// the way); returns its sequence number (an ACK waits until that
+    /// change is durable).
+    fn queue_record(&mut self, now: Instant, ip: Ipv4Addr) -> u64 {
+        self.queue_forgotten();
+        match self.table.record(now, ip) {
+            Some(r) => self.queue(Change::Lease(r)),
+            None => self.persist_seq,
+        }
+    }
+
+    /// True (and counted, and logged once) if a request that may need a
+    /// new record must be dropped: too many changes or held ACKs waiting
+    /// for the disk. `ip`: the address the record would be for (a change
+    /// for an address already waiting replaces it, so it needs no room);
+    /// `holds`: the request would hold an ACK for `ip`.
+    fn at_cap(&mut self, ip: Option<Ipv4Addr>, holds: bool) -> bool {
+        let new_change = ip.map_or(true, |ip| !self.unsynced.contains(ip));
+        let new_held = ip.map_or(true, |ip| !self.held.contains(ip));
+        let full = (new_change && self.unsynced.len() >= MAX_UNSYNCED)
+            || (holds && new_held && self.held.len() >= MAX_HELD);
+        if full {
+            if self.dropped == 0 {
+                warn!(
+                    "lease journal unwritable: {} changes and {} ACKs waiting, dropping requests",
+                    self.unsynced.len(),
+                    self.held.len()
+                );
+            }
+            self.dropped += 1;
+        }
+        full
     }
 
     fn take_buf(&mut self) -> Vec<u8> {
@@ -787,7 +1157,11 @@ impl Server {
             dest: route(kind, pkt),
         };
         match hold_for {
-            Some(seq) => self.held.push_back((seq, out)),
+            Some(seq) => {
+                if let Some(old) = self.held.push(seq, yiaddr, out) {
+                    self.recycle(old.buf);
+                }
+            }
             None => self.ready.push_back(out),
         }
     }
@@ -892,6 +1266,10 @@ fn build_reply(
     }
     if matches!(kind, Reply::Offer | Reply::Ack) {
         b.add_u32(code::LEASE_TIME, secs).ok()?;
+    }
+    // An ACK to a DISCOVER exists only with rapid commit (RFC 4039 §4).
+    if kind == Reply::Ack && req.message_type() == Some(MessageType::Discover) {
+        b.add_option(code::RAPID_COMMIT, &[]).ok()?;
     }
     let relay = req.option(code::RELAY_AGENT_INFO);
     let configured = || {
@@ -1142,14 +1520,22 @@ mod tests {
         assert!(v.is_empty(), "expected no reply: {v:?}");
     }
 
+    /// The unsynced lease records (forget changes left out).
     fn records(s: &mut Server) -> Vec<LeaseRecord> {
-        core::iter::from_fn(|| s.poll_persist()).collect()
+        s.unsynced()
+            .filter_map(|c| match c {
+                Change::Lease(r) => Some(r.clone()),
+                Change::Forget(_) => None,
+            })
+            .collect()
     }
 
-    /// Drains the records, "writes" them, and releases held ACKs.
+    /// "Writes" the unsynced changes and releases held ACKs; returns the
+    /// lease records written.
     fn commit(s: &mut Server, now: Instant) -> Vec<LeaseRecord> {
+        let through = s.persist_seq();
         let r = records(s);
-        s.handle_persisted(now);
+        s.handle_persisted(now, through);
         r
     }
 
@@ -1228,8 +1614,8 @@ mod tests {
             .opt(12, b"pc;1");
         send(&mut s, t(2_000), &r);
         none(&mut s);
-        s.handle_persisted(t(2_000));
-        none(&mut s); // nothing drained yet: still held
+        s.handle_persisted(t(2_000), 0);
+        none(&mut s); // nothing durable yet: still held
         let recs = records(&mut s);
         assert_eq!(recs.len(), 1);
         assert_eq!(
@@ -1238,7 +1624,7 @@ mod tests {
         );
         assert_eq!(recs[0].hostname.to_string(), "pc.1");
         none(&mut s);
-        s.handle_persisted(t(2_005));
+        s.handle_persisted(t(2_005), s.persist_seq());
         let a = one(&mut s);
         assert_eq!(a.mtype(), Some(MessageType::Ack));
         assert_eq!((a.yiaddr(), a.pkt().xid()), (p.ip, 78));
@@ -1989,7 +2375,7 @@ mod tests {
             s.handle_packet(t(i as u64), c);
             assert!(tx(&mut s).is_empty(), "case {i}");
             assert_eq!(s.poll_probe(), None, "case {i}");
-            assert_eq!(s.poll_persist(), None, "case {i}");
+            assert_eq!(s.unsynced_len(), 0, "case {i}");
         }
         // Random bytes behind a valid header: never a panic.
         let mut rng = crate::testutil::XorShift(0x9e37_79b9_7f4a_7c15);
@@ -2068,6 +2454,7 @@ mod tests {
         // find its own record there (remaining = the ACK's lease time).
         let mut durable: HashMap<(Ipv4Addr, MacAddr), Vec<u32>> = HashMap::new();
         let mut drained: Vec<LeaseRecord> = Vec::new();
+        let mut through = 0u64;
         let mut probes: Vec<Probe> = Vec::new();
         let mut acks = 0;
         for step in 0..12_000u32 {
@@ -2140,15 +2527,14 @@ mod tests {
             }
             // Group commit, lazily: drain sometimes, confirm sometimes.
             if rnd(3) != 0 {
-                while let Some(r) = s.poll_persist() {
-                    drained.push(r);
-                }
+                through = s.persist_seq();
+                drained = records(&mut s);
             }
             if rnd(2) == 0 {
                 for r in drained.drain(..) {
                     durable.entry((r.ip, r.mac)).or_default().push(r.remaining);
                 }
-                s.handle_persisted(t(now));
+                s.handle_persisted(t(now), through);
             }
             for o in tx(&mut s) {
                 let p = o.pkt();
@@ -2262,8 +2648,8 @@ mod tests {
             let _ = r;
             let r = msg(MessageType::Request, m).sid(ip("10.0.0.1")).req_ip(a);
             send(&mut s, t(u64::from(i)), &r);
-            let _ = s.poll_persist().unwrap();
-            s.handle_persisted(t(u64::from(i)));
+            assert!(s.unsynced_len() > 0);
+            s.handle_persisted(t(u64::from(i)), s.persist_seq());
             assert!(s.poll_transmit(&mut buf).is_some());
             if (i + 1) % 5000 == 0 {
                 let st = s.table().steps();
@@ -2284,5 +2670,716 @@ mod tests {
         // Full: the next client gets nothing (no expired entry to reuse).
         send(&mut s, t(60_000), &msg(MessageType::Discover, mac(1)));
         assert!(s.poll_transmit(&mut buf).is_none());
+    }
+
+    /// DISCOVER + REQUEST without persisting: the ACK stays held.
+    fn dora_held(s: &mut Server, now: Instant, m: MacAddr) -> Ipv4Addr {
+        send(s, now, &msg(MessageType::Discover, m));
+        let a = one(s).yiaddr();
+        send(s, now, &msg(MessageType::Request, m).sid(SIP).req_ip(a));
+        a
+    }
+
+    /// Issue 8 defect 3: while the journal cannot be written, held ACKs
+    /// and unsynced records grew with every REQUEST. Now: one held ACK per
+    /// client (the newest), at most MAX_HELD; past that, requests are
+    /// dropped and counted, and nothing changes in the table for them.
+    #[test]
+    fn held_acks_are_bounded_one_per_client_newest_wins() {
+        let mut s = Server::new(small_pool("10.1.0.0", "10.1.255.255", 20_000), SIP, 0);
+        let a = dora_held(&mut s, t(0), mac(1));
+        for i in 0..100u32 {
+            let r = msg(MessageType::Request, mac(1)).sid(SIP).req_ip(a).xid(i);
+            send(&mut s, t(u64::from(i)), &r);
+            none(&mut s);
+        }
+        assert_eq!((s.held_len(), s.unsynced_len()), (1, 1));
+        assert!(s.held.items.len() <= 2 + 64 && s.unsynced.items.len() <= 2 + 64);
+        for i in 2..=MAX_HELD as u32 {
+            dora_held(&mut s, t(200), mac(1000 + i));
+        }
+        assert_eq!((s.held_len(), s.dropped()), (MAX_HELD, 0));
+        // At the bound: the next client's REQUEST is dropped, not queued,
+        // and its offer is not turned into a lease.
+        let m = mac(50_000);
+        send(&mut s, t(300), &msg(MessageType::Discover, m));
+        let b = one(&mut s).yiaddr();
+        send(
+            &mut s,
+            t(300),
+            &msg(MessageType::Request, m).sid(SIP).req_ip(b),
+        );
+        assert_eq!((s.held_len(), s.dropped()), (MAX_HELD, 1));
+        assert_eq!(s.table().get(b).unwrap().state, LeaseState::Offered);
+        // A held client's retransmission still replaces its own ACK.
+        let r = msg(MessageType::Request, mac(1))
+            .sid(SIP)
+            .req_ip(a)
+            .xid(999);
+        send(&mut s, t(301), &r);
+        assert_eq!((s.held_len(), s.dropped()), (MAX_HELD, 1));
+        // The disk works again: every held ACK leaves, the newest for mac 1.
+        s.handle_persisted(t(400), s.persist_seq());
+        let out = tx(&mut s);
+        assert_eq!(out.len(), MAX_HELD);
+        assert_eq!(s.dropped(), 0, "reported and reset");
+        let first = out.iter().find(|o| o.yiaddr() == a).unwrap();
+        assert_eq!(first.pkt().xid(), 999);
+        // And the dropped client is served on its retransmission.
+        send(
+            &mut s,
+            t(401),
+            &msg(MessageType::Request, m).sid(SIP).req_ip(b),
+        );
+        assert_eq!(s.held_len(), 1);
+    }
+
+    #[test]
+    fn unsynced_changes_are_bounded() {
+        let mut s = Server::new(small_pool("10.1.0.0", "10.1.255.255", 20_000), SIP, 0);
+        // DORA + RELEASE: one unsynced change per client, no held ACK.
+        for i in 1..=MAX_UNSYNCED as u32 {
+            let a = dora_held(&mut s, t(0), mac(1000 + i));
+            let r = msg(MessageType::Release, mac(1000 + i)).sid(SIP).ciaddr(a);
+            send(&mut s, t(0), &r);
+        }
+        assert_eq!((s.unsynced_len(), s.held_len()), (MAX_UNSYNCED, 0));
+        assert_eq!(s.dropped(), 0);
+        // At the bound: a new client's DISCOVER is dropped and counted.
+        send(&mut s, t(1), &msg(MessageType::Discover, mac(90_000)));
+        none(&mut s);
+        assert_eq!((s.unsynced_len(), s.dropped()), (MAX_UNSYNCED, 1));
+        s.handle_persisted(t(2), s.persist_seq());
+        assert_eq!((s.unsynced_len(), s.dropped()), (0, 0));
+        send(&mut s, t(3), &msg(MessageType::Discover, mac(90_000)));
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Offer));
+    }
+
+    /// Issue 8 defect 7: one client could park every address by declining
+    /// each offer in turn. Now at most 4 at once: a fifth DECLINE parks
+    /// the declined address and frees the client's oldest parked one.
+    #[test]
+    fn one_client_parks_at_most_four_addresses_by_decline() {
+        let mut s = Server::new(config(), SIP, 0);
+        let parked = |s: &Server, a: Ipv4Addr| {
+            s.table()
+                .get(a)
+                .is_some_and(|l| l.state == LeaseState::Declined)
+        };
+        let decline = |s: &mut Server, now: Instant, m: MacAddr, a: Ipv4Addr| {
+            send(s, now, &msg(MessageType::Decline, m).sid(SIP).req_ip(a));
+        };
+        // Another client parks one address first.
+        let other = dora(&mut s, t(0), mac(2), &[]);
+        decline(&mut s, t(0), mac(2), other);
+        commit(&mut s, t(0));
+        let m = mac(1);
+        let mut declined = Vec::new();
+        for i in 0..7u64 {
+            let a = dora(&mut s, t(1000 * i), m, &[]);
+            decline(&mut s, t(1000 * i), m, a);
+            declined.push(a);
+            if i == 4 {
+                assert!(
+                    s.unsynced().any(|c| *c == Change::Forget(declined[0])),
+                    "the un-parking is journaled"
+                );
+            }
+            commit(&mut s, t(1000 * i));
+        }
+        // A freed address is the first free one at the client's hash
+        // position again, so it comes back: the client cycles through five
+        // addresses, four parked at any time.
+        assert_eq!(declined[5..], declined[..2]);
+        let distinct: HashSet<Ipv4Addr> = declined.iter().copied().collect();
+        let still = distinct.iter().filter(|&&a| parked(&s, a)).count();
+        assert_eq!(still, 4);
+        assert!(!parked(&s, declined[2]), "the oldest parked one was freed");
+        assert!(s.table().is_available(t(7000), declined[2]));
+        assert!(parked(&s, other), "another client's hold is not touched");
+    }
+
+    /// The per-client DECLINE bookkeeping is fed from the network: the
+    /// parked list is bounded by the table (pruned to live holds), the
+    /// warned-clients list by DECLINE_WARNED_MAX.
+    #[test]
+    fn decline_bookkeeping_is_bounded() {
+        let mut s = Server::new(small_pool("10.2.0.0", "10.2.15.255", 4000), SIP, 0);
+        for c in 0..(DECLINE_WARNED_MAX as u32 + 6) {
+            let m = mac(5000 + c);
+            for i in 0..(MAX_DECLINED_PER_CLIENT as u64 + 1) {
+                let a = dora(&mut s, t(i), m, &[]);
+                send(
+                    &mut s,
+                    t(i),
+                    &msg(MessageType::Decline, m).sid(SIP).req_ip(a),
+                );
+                commit(&mut s, t(i));
+            }
+        }
+        assert_eq!(s.decline_warned.len(), DECLINE_WARNED_MAX);
+        let holds = s
+            .leases(t(10))
+            .filter(|r| r.is_hold() && r.remaining > 0)
+            .count();
+        assert_eq!(holds, (DECLINE_WARNED_MAX + 6) * MAX_DECLINED_PER_CLIENT);
+        assert!(s.parked.len() <= holds);
+        // Once the holds expire, the next DECLINE prunes the list.
+        let m = mac(90_000);
+        let a = dora(&mut s, t(3_700_000), m, &[]);
+        send(
+            &mut s,
+            t(3_700_000),
+            &msg(MessageType::Decline, m).sid(SIP).req_ip(a),
+        );
+        assert_eq!(s.parked.len(), 1);
+    }
+
+    /// The server with its persistence (store over a MemDisk, persister)
+    /// driven the way udhcpd drives them, on a virtual clock.
+    mod durable {
+        use super::*;
+        use crate::lease::memdisk::MemDisk;
+        use crate::lease::persist::{Action, PersistConfig, Persister, Sizes};
+        use crate::lease::store::LeaseStore;
+        use crate::testutil::XorShift;
+        use crate::time::UnixTime;
+        use std::collections::BTreeMap;
+        use std::path::Path;
+
+        /// Wall clock at virtual time 0 (mid-2025).
+        const WALL0: i64 = 1_750_000_000;
+        const LEASES: &str = "/var/lib/udhcpd.leases";
+
+        fn wall(now: Instant) -> UnixTime {
+            UnixTime::from_secs(WALL0 + (now.as_millis() / 1000) as i64)
+        }
+
+        fn secs(s: u64) -> Instant {
+            Instant::from_millis(s * 1000)
+        }
+
+        pub(super) struct Node {
+            pub(super) disk: MemDisk,
+            pub(super) server: Server,
+            pub(super) store: LeaseStore<MemDisk>,
+            pub(super) persister: Persister,
+            pub(super) cfg: ServerConfig,
+            /// Whether the disk takes writes (else held ACKs pile up).
+            pub(super) writable: bool,
+        }
+
+        impl Node {
+            pub(super) fn start(disk: MemDisk, cfg: ServerConfig, now: Instant) -> Node {
+                disk.mkdir_all(Path::new("/var/lib"));
+                let (store, records, _) =
+                    LeaseStore::open(disk.clone(), Path::new(LEASES), wall(now)).unwrap();
+                let mut server = Server::new(cfg.clone(), SIP, 0);
+                server.load(now, records);
+                let persister = Persister::new(PersistConfig::from_server(&cfg), now);
+                let mut n = Node {
+                    disk,
+                    server,
+                    store,
+                    persister,
+                    cfg,
+                    writable: true,
+                };
+                n.pump(now);
+                n
+            }
+
+            /// Executes the persister's answers, as udhcpd does.
+            pub(super) fn pump(&mut self, now: Instant) {
+                for _ in 0..8 {
+                    let sizes = Sizes {
+                        unsynced: self.server.unsynced_len(),
+                        journal_len: self.store.journal_len(),
+                        compacted_len: self.store.compacted_len(),
+                        table_len: self.server.table().len(),
+                    };
+                    match self.persister.poll_action(now, &sizes) {
+                        Action::Append => {
+                            let through = self.server.persist_seq();
+                            let r = if self.writable {
+                                self.store.append(wall(now), self.server.unsynced())
+                            } else {
+                                Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+                            };
+                            if r.is_ok() {
+                                self.server.handle_persisted(now, through);
+                            }
+                            let r = r
+                                .as_ref()
+                                .map(|_| ())
+                                .map_err(|e| e as &dyn core::fmt::Display);
+                            self.persister.handle_append(now, r);
+                        }
+                        Action::Compact => {
+                            let through = self.server.persist_seq();
+                            let r = if self.writable {
+                                self.store.compact(wall(now), self.server.leases(now))
+                            } else {
+                                Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+                            };
+                            if r.is_ok() {
+                                self.server.handle_persisted(now, through);
+                            }
+                            let r = r
+                                .as_ref()
+                                .map(|_| ())
+                                .map_err(|e| e as &dyn core::fmt::Display);
+                            self.persister.handle_compact(now, r);
+                        }
+                        Action::Notify => self.persister.handle_notify_started(now, false),
+                        Action::KillNotify => self.persister.handle_notify_exited(now),
+                        Action::Idle => break,
+                    }
+                }
+            }
+
+            pub(super) fn send(&mut self, now: Instant, m: &Msg) -> Vec<Out> {
+                self.server.handle_packet(now, &m.bytes());
+                self.pump(now);
+                tx(&mut self.server)
+            }
+
+            /// DISCOVER + REQUEST; the ACKed address, if an ACK came.
+            pub(super) fn dora(&mut self, now: Instant, m: &Msg) -> Option<Ipv4Addr> {
+                let mut d = m.clone();
+                d.mtype = Some(MessageType::Discover);
+                let offer = self
+                    .send(now, &d)
+                    .into_iter()
+                    .find(|o| o.mtype() == Some(MessageType::Offer))?;
+                let mut r = m.clone().sid(SIP).req_ip(offer.yiaddr());
+                r.mtype = Some(MessageType::Request);
+                self.send(now, &r)
+                    .into_iter()
+                    .find(|o| o.mtype() == Some(MessageType::Ack))
+                    .map(|o| o.yiaddr())
+            }
+
+            /// kill -9 (or, with `power_cut`, the power goes) and a restart
+            /// on the same disk.
+            pub(super) fn restart(self, now: Instant, power_cut: bool) -> Node {
+                if power_cut {
+                    self.disk.power_cut();
+                }
+                Node::start(self.disk, self.cfg, now)
+            }
+        }
+
+        /// The table as it would be after a power cut now and a restart
+        /// (what the disk durably holds, replayed and loaded).
+        pub(super) fn replayed(n: &Node, now: Instant) -> BTreeMap<Ipv4Addr, LeaseRecord> {
+            let copy = n.disk.durable_copy();
+            let (_, records, _) = LeaseStore::open(copy, Path::new(LEASES), wall(now)).unwrap();
+            let mut s = Server::new(n.cfg.clone(), SIP, 0);
+            s.load(now, records);
+            s.leases(now).map(|r| (r.ip, r)).collect()
+        }
+
+        /// Replay reproduces the live table exactly: every entry but
+        /// unpersisted offer holds is there, with its client and time; no
+        /// entry the live table lacks comes back.
+        pub(super) fn assert_replay_matches(n: &Node, now: Instant, what: &str) {
+            let back = replayed(n, now);
+            let live: BTreeMap<Ipv4Addr, LeaseRecord> =
+                n.server.leases(now).map(|r| (r.ip, r)).collect();
+            for (ip, r) in &live {
+                let offered =
+                    n.server.table().get(*ip).map(|l| l.state) == Some(LeaseState::Offered);
+                if offered {
+                    continue;
+                }
+                assert_eq!(back.get(ip), Some(r), "{what}: {ip} differs after replay");
+            }
+            for ip in back.keys() {
+                assert!(live.contains_key(ip), "{what}: {ip} came back after replay");
+            }
+            assert!(back.len() <= n.server.table().max_leases());
+        }
+
+        /// Issue 8 defect 1: with max_leases below the pool size, expired
+        /// leases evicted to make room were not journaled; on restart the
+        /// loader stopped when the table was full and dropped the newest
+        /// (ACKed, live) leases.
+        #[test]
+        fn eviction_is_journaled_so_a_restart_keeps_every_acked_lease() {
+            let cfg = small_pool("192.168.0.20", "192.168.0.39", 3);
+            let mut n = Node::start(MemDisk::new(), cfg, secs(0));
+            for i in 1..=3 {
+                n.dora(secs(0), &msg(MessageType::Discover, mac(i)).lease(60))
+                    .unwrap();
+            }
+            // All three expire; two new clients take their places.
+            let mut acked = Vec::new();
+            for i in 4..=5 {
+                let a = n
+                    .dora(secs(100), &msg(MessageType::Discover, mac(i)).lease(3600))
+                    .unwrap();
+                acked.push((a, mac(i)));
+            }
+            assert_replay_matches(&n, secs(100), "after evictions");
+            let mut n = n.restart(secs(101), true);
+            for (a, m) in &acked {
+                let l = n
+                    .server
+                    .table()
+                    .get(*a)
+                    .expect("ACKed lease lost by restart");
+                assert_eq!((l.mac, l.state), (*m, LeaseState::Bound));
+                // The client renews and keeps its address.
+                let r = msg(MessageType::Request, *m).ciaddr(*a).lease(3600);
+                let out = n.send(secs(102), &r);
+                assert_eq!(out.len(), 1);
+                assert_eq!(
+                    (out[0].mtype(), out[0].yiaddr()),
+                    (Some(MessageType::Ack), *a)
+                );
+            }
+        }
+
+        /// The loader never drops a live lease for an expired one, even for
+        /// a journal written without forget entries (BusyBox stops at
+        /// max_leases and keeps the oldest).
+        #[test]
+        fn load_over_max_leases_drops_expired_entries_first() {
+            let mut tb = LeaseTable::new(&small_pool("192.168.0.20", "192.168.0.39", 3), SIP);
+            let rec = |n: u8, remaining: u32| LeaseRecord {
+                ip: Ipv4Addr::new(192, 168, 0, 20 + n),
+                mac: if n == 9 {
+                    MacAddr::ZERO
+                } else {
+                    mac(u32::from(n))
+                },
+                hostname: Hostname::EMPTY,
+                remaining,
+                client_id: Vec::new(),
+            };
+            let dropped = tb.load(
+                t(0),
+                [
+                    rec(1, 0),
+                    rec(2, 0),
+                    rec(3, 500),
+                    rec(9, 100),
+                    rec(4, 600),
+                    rec(5, 700),
+                ],
+            );
+            assert_eq!(dropped, 3);
+            let ips: Vec<u8> = tb.records(t(0)).map(|r| r.ip.octets()[3]).collect();
+            let mut ips = ips;
+            ips.sort_unstable();
+            assert_eq!(
+                ips,
+                [23, 24, 25],
+                "the three live leases, not the expired ones or the hold"
+            );
+            // Over the bound among live leases only: the oldest goes.
+            let mut tb = LeaseTable::new(&small_pool("192.168.0.20", "192.168.0.39", 2), SIP);
+            assert_eq!(tb.load(t(0), [rec(1, 10), rec(2, 20), rec(3, 30)]), 1);
+            assert!(tb.get(Ipv4Addr::new(192, 168, 0, 21)).is_none());
+        }
+
+        /// Issue 8 defect 6: a record whose checksum holds but whose
+        /// remaining time is beyond anything the config grants is clamped
+        /// on load, not kept for 136 years.
+        #[test]
+        fn impossible_remaining_times_are_clamped_on_load() {
+            let mut cfg = small_pool("192.168.0.20", "192.168.0.39", 10);
+            cfg.decline_time = 500;
+            let mut s = Server::new(cfg, SIP, 0);
+            let rec = |n: u8, m: MacAddr| LeaseRecord {
+                ip: Ipv4Addr::new(192, 168, 0, n),
+                mac: m,
+                hostname: Hostname::EMPTY,
+                remaining: u32::MAX - 1,
+                client_id: Vec::new(),
+            };
+            s.load(secs(10), [rec(21, mac(1)), rec(22, MacAddr::ZERO)]);
+            let l = s.table().get(Ipv4Addr::new(192, 168, 0, 21)).unwrap();
+            assert_eq!(l.expires, secs(10 + 3600), "clamped to max_lease");
+            let h = s.table().get(Ipv4Addr::new(192, 168, 0, 22)).unwrap();
+            assert_eq!(
+                h.expires,
+                secs(10 + 3600),
+                "holds: max(decline, conflict, offer)"
+            );
+        }
+
+        /// Random operation sequences (DORA, DISCOVER only, renew, release,
+        /// decline, time passing, compactions, restarts) against a small
+        /// pool under max_leases: after every step, replaying what is on
+        /// disk gives exactly the live table.
+        #[test]
+        fn replay_reproduces_the_table_random() {
+            for seed in 1..=40u64 {
+                let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+                let mut cfg = small_pool("192.168.0.20", "192.168.0.35", 6);
+                cfg.decline_time = 200;
+                cfg.offer_time = 30;
+                let mut n = Node::start(MemDisk::new(), cfg, secs(0));
+                let mut now = 0u64;
+                let client = |i: usize| {
+                    let m =
+                        msg(MessageType::Discover, mac(100 + i as u32)).lease([30, 60, 600][i % 3]);
+                    match i % 3 {
+                        0 => m,
+                        1 => {
+                            let mut id = vec![1];
+                            id.extend_from_slice(&mac(100 + i as u32).0);
+                            m.id(&id)
+                        }
+                        _ => m.id(format!("cid-{i}").as_bytes()),
+                    }
+                };
+                let mut bound: Vec<Option<Ipv4Addr>> = vec![None; 20];
+                for step in 0..300 {
+                    let i = rng.below(20);
+                    match rng.below(10) {
+                        0..=3 => bound[i] = n.dora(secs(now), &client(i)),
+                        4 => {
+                            let _ = n.send(secs(now), &client(i));
+                        }
+                        5 => {
+                            if let Some(a) = bound[i] {
+                                let mut r = client(i).ciaddr(a);
+                                r.mtype = Some(MessageType::Request);
+                                let _ = n.send(secs(now), &r);
+                            }
+                        }
+                        6 => {
+                            if let Some(a) = bound[i].take() {
+                                let mut r = client(i).ciaddr(a).sid(SIP);
+                                r.mtype = Some(MessageType::Release);
+                                let _ = n.send(secs(now), &r);
+                            }
+                        }
+                        7 => {
+                            if let Some(a) = bound[i].take() {
+                                let mut r = client(i).req_ip(a).sid(SIP);
+                                r.mtype = Some(MessageType::Decline);
+                                let _ = n.send(secs(now), &r);
+                            }
+                        }
+                        8 => now += rng.below(90) as u64,
+                        _ => {
+                            if rng.below(4) == 0 {
+                                n = n.restart(secs(now), rng.below(2) == 0);
+                            } else {
+                                n.persister.request_compaction(secs(now));
+                                n.pump(secs(now));
+                            }
+                        }
+                    }
+                    assert_replay_matches(&n, secs(now), &format!("seed {seed} step {step}"));
+                }
+            }
+        }
+
+        /// ACKs under random disk faults (failed writes, syncs, renames,
+        /// directory syncs, torn writes) and power cuts at random moments
+        /// (torn tails kept): after every step, every lease a client was
+        /// ACKed and still holds is in what a power cut now would leave,
+        /// with its client and at least its expiry, and no two clients
+        /// hold the same address.
+        #[test]
+        fn acked_leases_survive_random_faults_and_power_cuts() {
+            use crate::lease::memdisk::Op;
+            let ops = [
+                Op::Write,
+                Op::SyncData,
+                Op::SyncAll,
+                Op::SyncDir,
+                Op::Rename,
+                Op::CreateNew,
+                Op::SetLen,
+                Op::OpenAppend,
+            ];
+            let mut acks_seen = 0u32;
+            for seed in 1..=60u64 {
+                let mut rng = XorShift(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+                let mut cfg = small_pool("192.168.0.20", "192.168.0.31", 8);
+                cfg.offer_time = 20;
+                let mut n = Node::start(MemDisk::new(), cfg, secs(0));
+                let mut now = 0u64;
+                // Per client: the address and expiry (s) of its last ACK.
+                let mut held: Vec<Option<(Ipv4Addr, u64)>> = vec![None; 14];
+                // When each client last sent a REQUEST: a held ACK released
+                // later counts its lease from then (RFC 2131 §4.4.1).
+                let mut asked = [0u64; 14];
+                let client = |i: usize| {
+                    let m = mac(300 + i as u32);
+                    let d = msg(MessageType::Discover, m).lease([40, 90, 600][i % 3]);
+                    if i % 2 == 0 {
+                        d
+                    } else {
+                        d.id(format!("id{i}").as_bytes())
+                    }
+                };
+                let ack_of = |out: &[Out], i: usize| {
+                    out.iter()
+                        .find(|o| {
+                            o.mtype() == Some(MessageType::Ack)
+                                && o.pkt().client_mac() == mac(300 + i as u32)
+                        })
+                        .map(|o| (o.yiaddr(), u64::from(o.lease().unwrap())))
+                };
+                for step in 0..250 {
+                    let i = rng.below(held.len());
+                    match rng.below(12) {
+                        0..=3 => {
+                            let mut d = client(i);
+                            d.mtype = Some(MessageType::Discover);
+                            let out = n.send(secs(now), &d);
+                            if let Some(o) =
+                                out.iter().find(|o| o.mtype() == Some(MessageType::Offer))
+                            {
+                                let mut r = client(i).sid(SIP).req_ip(o.yiaddr());
+                                r.mtype = Some(MessageType::Request);
+                                asked[i] = now;
+                                let out = n.send(secs(now), &r);
+                                if let Some((a, l)) = ack_of(&out, i) {
+                                    held[i] = Some((a, now + l));
+                                    acks_seen += 1;
+                                }
+                            }
+                        }
+                        4 => {
+                            if let Some((a, _)) = held[i] {
+                                let mut r = client(i).ciaddr(a);
+                                r.mtype = Some(MessageType::Request);
+                                asked[i] = now;
+                                let out = n.send(secs(now), &r);
+                                if let Some((b, l)) = ack_of(&out, i) {
+                                    assert_eq!(a, b);
+                                    held[i] = Some((a, now + l));
+                                    acks_seen += 1;
+                                }
+                            }
+                        }
+                        5 => {
+                            if let Some((a, _)) = held[i].take() {
+                                let mut r = client(i).ciaddr(a).sid(SIP);
+                                r.mtype = Some(MessageType::Release);
+                                let _ = n.send(secs(now), &r);
+                            }
+                        }
+                        6 => now += rng.below(60) as u64,
+                        7 | 8 => {
+                            let op = ops[rng.below(ops.len())];
+                            let times = [1, 2, u32::MAX][rng.below(3)];
+                            n.disk.fail(op, None, libc::EIO, times);
+                        }
+                        9 => n.disk.tear_next_write(rng.below(60), libc::ENOSPC),
+                        10 => n.disk.clear_faults(),
+                        _ => {
+                            // Power cut at this moment, a torn tail kept.
+                            let keep = rng.below(200);
+                            n.disk.power_cut_torn(|_, len| keep.min(len));
+                            // A disk that fails at startup stops udhcpd;
+                            // the admin fixes it and starts it again.
+                            n.disk.clear_faults();
+                            n = Node::start(n.disk.clone(), n.cfg.clone(), secs(now));
+                        }
+                    }
+                    // Held ACKs are retried by the persister at its deadline.
+                    if let Some(t) = n.persister.poll_timeout() {
+                        if t <= secs(now) {
+                            n.pump(secs(now));
+                            // ACKs released now: their clients hold them.
+                            for o in tx(&mut n.server) {
+                                let c = (0..held.len())
+                                    .find(|&c| mac(300 + c as u32) == o.pkt().client_mac());
+                                if let (Some(c), Some(MessageType::Ack)) = (c, o.mtype()) {
+                                    let l = u64::from(o.lease().unwrap());
+                                    held[c] = Some((o.yiaddr(), asked[c] + l));
+                                    acks_seen += 1;
+                                }
+                            }
+                        }
+                    }
+                    let back = replayed(&n, secs(now));
+                    let mut owners = BTreeMap::new();
+                    for (c, h) in held.iter().enumerate() {
+                        let Some((a, exp)) = *h else { continue };
+                        if exp <= now {
+                            continue;
+                        }
+                        assert!(
+                            owners.insert(a, c).is_none(),
+                            "seed {seed} step {step}: {a} ACKed to two clients"
+                        );
+                        let r = back.get(&a).unwrap_or_else(|| {
+                            panic!("seed {seed} step {step}: ACKed {a} of client {c} not durable")
+                        });
+                        assert_eq!(r.mac, mac(300 + c as u32), "seed {seed} step {step}: {a}");
+                        assert!(
+                            now + u64::from(r.remaining) + 1 >= exp,
+                            "seed {seed} step {step}: {a} durable until {} < ACKed {exp}",
+                            now + u64::from(r.remaining)
+                        );
+                    }
+                }
+            }
+            assert!(
+                acks_seen > 3000,
+                "only {acks_seen} ACKs: the test exercised too little"
+            );
+        }
+    }
+
+    #[test]
+    fn rapid_commit_discover_gets_a_durable_ack_only_when_enabled() {
+        // Off (the default): option 80 changes nothing.
+        let mut s = Server::new(config(), SIP, 0);
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Discover, mac(1)).opt(80, &[]),
+        );
+        let o = one(&mut s);
+        assert_eq!(o.mtype(), Some(MessageType::Offer));
+        assert!(!o.pkt().has_empty_option(80));
+        assert!(records(&mut s).is_empty());
+
+        let cfg = ServerConfig {
+            rapid_commit: true,
+            ..config()
+        };
+        let mut s = Server::new(cfg, SIP, 0);
+        // Without option 80, or with a malformed one: the usual OFFER.
+        send(&mut s, t(0), &msg(MessageType::Discover, mac(2)));
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Offer));
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Discover, mac(3)).opt(80, &[1]),
+        );
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Offer));
+        assert!(records(&mut s).is_empty());
+        // With it: bound, and the ACK leaves only once its record is durable.
+        send(
+            &mut s,
+            t(0),
+            &msg(MessageType::Discover, mac(4)).xid(9).opt(80, &[]),
+        );
+        none(&mut s);
+        let recs = commit(&mut s, t(1));
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].mac, mac(4));
+        let a = one(&mut s);
+        assert_eq!(a.mtype(), Some(MessageType::Ack));
+        assert_eq!(a.pkt().xid(), 9);
+        assert_eq!(a.yiaddr(), recs[0].ip);
+        assert!(a.pkt().has_empty_option(80));
+        // The client is bound: a renewal is ACKed.
+        let r = msg(MessageType::Request, mac(4)).ciaddr(a.yiaddr()).xid(10);
+        send(&mut s, t(2), &r);
+        commit(&mut s, t(2));
+        assert_eq!(one(&mut s).mtype(), Some(MessageType::Ack));
     }
 }

@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 
 use udhcp::lease::{file, Hostname, LeaseRecord};
 use udhcp::sys::clock;
-use udhcp::sys::leasestore::LeaseStore;
+use udhcp::sys::leasestore;
 use udhcp::time::UnixTime;
 use udhcp::wire::MacAddr;
 
@@ -172,7 +172,7 @@ fn journal_is_merged_busybox_sees_the_last_compaction() {
     let dir = TempDir::new("journal");
     let path = dir.path("udhcpd.leases");
     let now = clock::wall_now();
-    let (mut store, _, _) = LeaseStore::open(&path, now).unwrap();
+    let (mut store, _, _) = leasestore::open(&path, now).unwrap();
     let table = [rec(1, "one", 3600), rec(2, "two", 7200)];
     store.compact(now, table.iter().cloned()).unwrap();
     store

@@ -7,7 +7,7 @@
 //! --example lease_writer` first). Only processes started here are
 //! signalled, by pid. `kill -9` exercises process death; power loss (the
 //! page cache lost too) is covered by the ordering argument in the module
-//! doc of `sys::leasestore` plus the torn-tail tests, which cut the journal
+//! doc of `lease::store` plus the torn-tail tests (and, over `MemDisk`, the power-cut tests in `lease::store` and `server::tests::durable`), which cut the journal
 //! at every byte.
 //!
 //! `UDHCP_CRASH_ROUNDS` sets the number of kill rounds (default 12).
@@ -28,7 +28,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use udhcp::lease::{file, journal, Hostname, LeaseRecord};
 use udhcp::sys::clock;
-use udhcp::sys::leasestore::LeaseStore;
+use udhcp::sys::leasestore;
 use udhcp::time::UnixTime;
 use udhcp::wire::MacAddr;
 
@@ -154,7 +154,7 @@ fn kill_9_never_loses_an_acked_lease() {
             killed_with_output += 1;
         }
 
-        let (_store, records, warnings) = LeaseStore::open(&path, now()).expect("reopen");
+        let (_store, records, warnings) = leasestore::open(&path, now()).expect("reopen");
         let count = check_recovered(&records);
         if let Some(m) = acked_max {
             assert!(
@@ -180,7 +180,7 @@ fn kill_9_never_loses_an_acked_lease() {
 fn two_batches(tag: &str) -> (TempDir, PathBuf, usize, Vec<u8>) {
     let dir = TempDir::new(tag);
     let path = dir.path("udhcpd.leases");
-    let (mut store, recs, _) = LeaseStore::open(&path, now()).unwrap();
+    let (mut store, recs, _) = leasestore::open(&path, now()).unwrap();
     assert!(recs.is_empty());
     store
         .append(
@@ -211,7 +211,7 @@ fn torn_tail_at_every_offset_loses_only_that_entry() {
     let journal = dir.path("udhcpd.leases.journal");
     for cut in first..bytes.len() {
         fs::write(&journal, &bytes[..cut]).unwrap();
-        let (mut store, records, warnings) = LeaseStore::open(&path, now()).unwrap();
+        let (mut store, records, warnings) = leasestore::open(&path, now()).unwrap();
         assert_eq!(ips(&records), vec![1, 2, 3], "cut at {cut}");
         assert_eq!(
             warnings.is_empty(),
@@ -223,7 +223,7 @@ fn torn_tail_at_every_offset_loses_only_that_entry() {
         assert_eq!(fs::metadata(&journal).unwrap().len() as usize, first);
         store.append(now(), &[rec(9, "new", 60, b"")]).unwrap();
         drop(store);
-        let (_s, records, warnings) = LeaseStore::open(&path, now()).unwrap();
+        let (_s, records, warnings) = leasestore::open(&path, now()).unwrap();
         assert_eq!(ips(&records), vec![1, 2, 3, 9], "cut at {cut}");
         assert!(warnings.is_empty());
         // A plain tear leaves no .bad file behind.
@@ -235,22 +235,25 @@ fn torn_tail_at_every_offset_loses_only_that_entry() {
 fn crc_corruption_is_detected_and_kept_aside() {
     let (dir, path, first, bytes) = two_batches("crc");
     let journal = dir.path("udhcpd.leases.journal");
-    // Corrupt the second entry (lease .2): .1 survives, .2 .3 .4 are cut.
+    // Corrupt the second entry (lease .2): it alone is skipped (issue 8:
+    // it used to cut .3 and .4 as well), kept aside and reported.
     let mut bad = bytes.clone();
     bad[journal::MIN_ENTRY_LEN + 20] ^= 0x40;
     fs::write(&journal, &bad).unwrap();
-    let (_s, records, warnings) = LeaseStore::open(&path, now()).unwrap();
-    assert_eq!(ips(&records), vec![1]);
+    let (_s, records, warnings) = leasestore::open(&path, now()).unwrap();
+    assert_eq!(ips(&records), vec![1, 3, 4]);
     assert_eq!(records[0].client_id, b"\x01a");
     assert!(
         warnings.len() == 1 && warnings[0].contains("CRC mismatch"),
         "{warnings:?}"
     );
+    let second = journal::MIN_ENTRY_LEN + 2..2 * journal::MIN_ENTRY_LEN + 2;
     let saved = fs::read(dir.path("udhcpd.leases.journal.bad")).unwrap();
-    assert_eq!(saved, &bad[journal::MIN_ENTRY_LEN + 2..]);
+    assert_eq!(saved, &bad[second]);
     assert_eq!(
         fs::metadata(&journal).unwrap().len() as usize,
-        journal::MIN_ENTRY_LEN + 2
+        bytes.len(),
+        "nothing cut: later entries stay"
     );
     let _ = first;
 }
@@ -259,7 +262,7 @@ fn crc_corruption_is_detected_and_kept_aside() {
 fn compaction_is_readable_by_decoder_and_busybox() {
     let dir = TempDir::new("compact");
     let path = dir.path("udhcpd.leases");
-    let (mut store, _, _) = LeaseStore::open(&path, now()).unwrap();
+    let (mut store, _, _) = leasestore::open(&path, now()).unwrap();
     let table = vec![
         rec(10, "alpha", 86_400 * 3 + 5, b"\x01\x02\x00\x00\x00\x01\x0a"),
         rec(11, "b-2", 3600, b""),
@@ -290,12 +293,12 @@ fn compaction_is_readable_by_decoder_and_busybox() {
         .collect();
     assert_eq!(d.records, no_cid);
     // The journal keeps only the client-ids the file cannot hold.
-    let (entries, damage) = journal::decode_all(&fs::read(store.journal_path()).unwrap());
-    assert_eq!(damage, None);
-    assert_eq!(entries.len(), 2);
+    let decoded = journal::decode(&fs::read(store.journal_path()).unwrap());
+    assert_eq!((decoded.skipped.len(), decoded.tail), (0, None));
+    assert_eq!(decoded.entries.len(), 2);
     assert_eq!(store.journal_len(), store.compacted_len());
     drop(store);
-    let (_s, back, warnings) = LeaseStore::open(&path, t).unwrap();
+    let (_s, back, warnings) = leasestore::open(&path, t).unwrap();
     assert!(warnings.is_empty());
     assert_eq!(back, table);
 
@@ -345,7 +348,7 @@ fn clock_rules() {
     let leases = [rec(1, "day", 86_400, b""), rec(2, "three", 3 * 86_400, b"")];
     fs::write(&path, file::encode(written, &leases)).unwrap();
     let remaining = |now: i64| {
-        let (_s, r, w) = LeaseStore::open(&path, UnixTime::from_secs(now)).unwrap();
+        let (_s, r, w) = leasestore::open(&path, UnixTime::from_secs(now)).unwrap();
         assert!(w.is_empty(), "{w:?}");
         r.iter().map(|r| r.remaining).collect::<Vec<_>>()
     };
@@ -359,7 +362,7 @@ fn clock_rules() {
     // lease kept with 0, the other counted down.
     assert_eq!(remaining(written.0 + 2 * 86_400), vec![0, 86_400]);
     // Journal entries are aged by their own stamps.
-    let (mut s, _, _) = LeaseStore::open(&path, written).unwrap();
+    let (mut s, _, _) = leasestore::open(&path, written).unwrap();
     s.append(UnixTime(written.0 + 1000), &[rec(3, "j", 500, b"")])
         .unwrap();
     drop(s);
@@ -378,7 +381,7 @@ fn bad_lease_files() {
 
     // Partial last record: the whole ones are kept, with a warning.
     fs::write(&path, &good[..good.len() - 7]).unwrap();
-    let (_s, r, w) = LeaseStore::open(&path, now()).unwrap();
+    let (_s, r, w) = leasestore::open(&path, now()).unwrap();
     assert_eq!(ips(&r), vec![1]);
     assert!(w.len() == 1 && w[0].contains("partial"), "{w:?}");
     assert!(path.exists() && !bad.exists());
@@ -392,7 +395,7 @@ fn bad_lease_files() {
     ] {
         let _ = fs::remove_file(&bad);
         fs::write(&path, content).unwrap();
-        let (_s, r, w) = LeaseStore::open(&path, now()).unwrap();
+        let (_s, r, w) = leasestore::open(&path, now()).unwrap();
         assert!(r.is_empty());
         assert!(w.len() == 1 && w[0].contains(".bad"), "{w:?}");
         assert_eq!(fs::read(&bad).unwrap(), content);
@@ -401,7 +404,7 @@ fn bad_lease_files() {
 
     // Missing directory: a clear error naming the path.
     let missing = dir.path("no/such/dir/udhcpd.leases");
-    let err = LeaseStore::open(&missing, now()).unwrap_err();
+    let err = leasestore::open(&missing, now()).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -412,7 +415,7 @@ fn bad_lease_files() {
     // The lease file is a directory.
     let d = dir.path("adir");
     fs::create_dir(&d).unwrap();
-    let err = LeaseStore::open(&d, now()).unwrap_err();
+    let err = leasestore::open(&d, now()).unwrap_err();
     assert!(
         err.to_string()
             .starts_with(&format!("can't open '{}': ", d.display())),
@@ -426,7 +429,7 @@ fn symlinked_lease_file_stays_a_symlink() {
     fs::create_dir(dir.path("data")).unwrap();
     let link = dir.path("udhcpd.leases");
     std::os::unix::fs::symlink("data/real.leases", &link).unwrap();
-    let (mut s, _, _) = LeaseStore::open(&link, now()).unwrap();
+    let (mut s, _, _) = leasestore::open(&link, now()).unwrap();
     assert_eq!(s.path(), dir.path("data/real.leases"));
     let table = [rec(1, "x", 60, b"")];
     s.append(now(), &table).unwrap();
@@ -444,7 +447,7 @@ fn symlinked_lease_file_stays_a_symlink() {
 fn compaction_then_more_appends_replay_in_order() {
     let dir = TempDir::new("order");
     let path = dir.path("udhcpd.leases");
-    let (mut s, _, _) = LeaseStore::open(&path, now()).unwrap();
+    let (mut s, _, _) = leasestore::open(&path, now()).unwrap();
     let mut table: Vec<LeaseRecord> = (1..=5).map(|n| rec(n, "", 600, b"")).collect();
     s.append(now(), &table).unwrap();
     s.compact(now(), table.iter().cloned()).unwrap();
@@ -457,7 +460,7 @@ fn compaction_then_more_appends_replay_in_order() {
     let renewed = rec(4, "renewed", 900, b"");
     s.append(now(), &[moved.clone(), renewed.clone()]).unwrap();
     drop(s);
-    let (_s, back, _) = LeaseStore::open(&path, now()).unwrap();
+    let (_s, back, _) = leasestore::open(&path, now()).unwrap();
     table.remove(1);
     table[2] = renewed;
     table.push(moved);
@@ -476,8 +479,8 @@ fn compaction_then_more_appends_replay_in_order() {
 #[test]
 fn append_of_nothing_writes_nothing() {
     let dir = TempDir::new("empty");
-    let (mut s, _, _) = LeaseStore::open(&dir.path("l"), now()).unwrap();
-    s.append(now(), &[]).unwrap();
+    let (mut s, _, _) = leasestore::open(&dir.path("l"), now()).unwrap();
+    s.append::<LeaseRecord>(now(), &[]).unwrap();
     assert_eq!(s.journal_len(), 0);
     assert!(Path::new(s.journal_path()).exists());
 }
@@ -488,7 +491,7 @@ fn crash_between_compaction_renames_is_harmless() {
     // lease file is in place, the old journal is still there.
     let dir = TempDir::new("window");
     let path = dir.path("udhcpd.leases");
-    let (mut s, _, _) = LeaseStore::open(&path, now()).unwrap();
+    let (mut s, _, _) = leasestore::open(&path, now()).unwrap();
     let mut table: Vec<LeaseRecord> = (1..=4).map(|n| rec(n, "", 600, b"")).collect();
     table[0].client_id = b"\x01one".to_vec();
     s.append(now(), &table).unwrap();
@@ -500,7 +503,7 @@ fn crash_between_compaction_renames_is_harmless() {
     let renewed = rec(3, "again", 900, b"");
     s.append(now(), &[moved.clone(), renewed.clone()]).unwrap();
     drop(s);
-    let (_s, expected_table, _) = LeaseStore::open(&path, now()).unwrap();
+    let (_s, expected_table, _) = leasestore::open(&path, now()).unwrap();
     drop(_s);
     let journal_before = fs::read(dir.path("udhcpd.leases.journal")).unwrap();
     // Simulate: the new main file written and renamed, journal untouched.
@@ -509,7 +512,7 @@ fn crash_between_compaction_renames_is_harmless() {
         fs::read(dir.path("udhcpd.leases.journal")).unwrap(),
         journal_before
     );
-    let (_s, back, warnings) = LeaseStore::open(&path, now()).unwrap();
+    let (_s, back, warnings) = leasestore::open(&path, now()).unwrap();
     assert!(warnings.is_empty());
     assert_eq!(back, expected_table);
     assert_eq!(ips(&back), vec![1, 3, 4, 9]);
@@ -545,7 +548,7 @@ fn failed_append_is_rolled_back() {
         .expect("some batches acked")
         .parse()
         .unwrap();
-    let (s, records, warnings) = LeaseStore::open(&path, now()).unwrap();
+    let (s, records, warnings) = leasestore::open(&path, now()).unwrap();
     assert!(
         warnings.is_empty(),
         "partial batch left behind: {warnings:?}"
@@ -564,4 +567,69 @@ fn failed_append_is_rolled_back() {
 
 fn text_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// Issue 8 defect 5: the journal, `.tmp` and `.journal.bad` were opened
+/// following symlinks, so in a lease directory others can write, a link
+/// planted there turned root's writes (truncation of a "torn" journal,
+/// a compaction's temp file) into a clobber of the link's target.
+#[test]
+fn symlinks_at_our_file_names_are_removed_never_followed() {
+    use std::os::unix::fs::symlink;
+    let dir = TempDir::new("links");
+    let victim = dir.path("victim");
+    let content = b"root:x:0:0:root:/root:/bin/sh\n".repeat(3);
+    fs::write(&victim, &content).unwrap();
+    let path = dir.path("udhcpd.leases");
+    for suffix in [".journal", ".tmp", ".journal.tmp", ".journal.bad"] {
+        symlink(&victim, dir.path(&format!("udhcpd.leases{suffix}"))).unwrap();
+    }
+    let (mut s, recs, warnings) = leasestore::open(&path, now()).unwrap();
+    assert!(recs.is_empty());
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("udhcpd.leases.journal") && w.contains("symlink")),
+        "{warnings:?}"
+    );
+    let table = [rec(1, "x", 60, b"\x01a")];
+    s.append(now(), &table).unwrap();
+    s.compact(now(), table.iter().cloned()).unwrap();
+    s.append(now(), &[rec(2, "y", 60, b"")]).unwrap();
+    assert_eq!(
+        fs::read(&victim).unwrap(),
+        content,
+        "the link's target was written"
+    );
+    for suffix in [".journal", ".tmp", ".journal.tmp"] {
+        let p = dir.path(&format!("udhcpd.leases{suffix}"));
+        assert!(
+            fs::symlink_metadata(&p).map_or(true, |m| !m.file_type().is_symlink()),
+            "{} is still a symlink",
+            p.display()
+        );
+    }
+    drop(s);
+    let (_s, back, _) = leasestore::open(&path, now()).unwrap();
+    assert_eq!(ips(&back), vec![1, 2]);
+    assert_eq!(fs::read(&victim).unwrap(), content);
+}
+
+/// Files the store creates are owner-only; the lease file gets 0644 (or
+/// the old lease file's mode), so BusyBox's dumpleases reads it as non-root.
+#[test]
+fn created_files_are_owner_only_and_the_lease_file_stays_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let dir = TempDir::new("modes");
+    let path = dir.path("udhcpd.leases");
+    let (mut s, _, _) = leasestore::open(&path, now()).unwrap();
+    assert_eq!(mode(s.journal_path()), 0o600);
+    let table = [rec(1, "x", 60, b"\x01a")];
+    s.compact(now(), table.iter().cloned()).unwrap();
+    assert_eq!(mode(&path), 0o644);
+    assert_eq!(mode(s.journal_path()), 0o600);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    s.compact(now(), table.iter().cloned()).unwrap();
+    assert_eq!(mode(&path), 0o640, "the old lease file's mode is kept");
 }

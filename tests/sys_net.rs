@@ -720,3 +720,42 @@ fn sweep_removes_only_namespaces_of_dead_test_processes() {
         assert!(listed.contains(&n), "live lab namespace {n} was swept");
     }
 }
+
+/// The rtnetlink watcher (`sys::net::link`): the peer end of the veth
+/// going down and up is reported as carrier off and on for our ifindex,
+/// with no polling of the interface.
+#[test]
+fn link_watcher_reports_carrier_changes() {
+    use udhcp::sys::net::link::{LinkNews, LinkWatcher};
+    let Some(lab) = Lab::new(2) else { return };
+    let (a, b) = (lab.ns(0), lab.ns(1));
+    let ifindex = query(b).ifindex;
+    let mut w = b.run_in(LinkWatcher::open).unwrap();
+    // Waits for news about `ifindex` equal to `want`.
+    let mut expect = |want: LinkNews| {
+        let t0 = now();
+        loop {
+            let left = PROMPT.saturating_sub(now() - t0);
+            assert!(!left.is_zero(), "no {want:?} within {PROMPT:?}");
+            if readable(w.fd(), left) {
+                match w.read(ifindex).unwrap() {
+                    LinkNews::None => {}
+                    news if news == want => return,
+                    news => assert!(news != LinkNews::Removed, "{news:?}"),
+                }
+            }
+        }
+    };
+    a.exec_ok(&["ip", "link", "set", "eth0", "down"]);
+    expect(LinkNews::Carrier(false));
+    assert!(!query(b).carrier());
+    a.exec_ok(&["ip", "link", "set", "eth0", "up"]);
+    expect(LinkNews::Carrier(true));
+    assert!(query(b).carrier());
+    // Whatever else is queued (the kernel may send more than one
+    // RTM_NEWLINK per change) says the same.
+    assert!(matches!(
+        w.read(ifindex).unwrap(),
+        LinkNews::None | LinkNews::Carrier(true)
+    ));
+}

@@ -208,6 +208,11 @@ impl Udhcpc {
     }
 
     fn start_with_hooks(ns: &Ns, args: &[&str], hooks: &[(&str, &str)]) -> Udhcpc {
+        Self::start_full(ns, args, hooks, &[])
+    }
+
+    /// With extra environment variables for udhcpc.
+    fn start_full(ns: &Ns, args: &[&str], hooks: &[(&str, &str)], env: &[(&str, &str)]) -> Udhcpc {
         let dir = TempDir::new("udhcpc");
         let script = dir.write_script(
             "default.script",
@@ -220,19 +225,22 @@ impl Udhcpc {
         fs::write(dir.path("resolv.conf"), "nameserver 192.0.2.53\n").unwrap();
         let script = script.to_str().unwrap().to_string();
         let mut argv = vec![bin(), "udhcpc", "-f", "-i", "eth0", "-s", &script];
+        // Never the default /var/lib/udhcpc: the lease memory stays in the
+        // test's temp dir unless the test names a file.
+        let state = dir.path("eth0.lease");
+        let state = state.to_str().unwrap().to_string();
+        if !args.iter().any(|a| a.starts_with("--lease-file")) {
+            argv.extend(["--lease-file", &state]);
+        }
         argv.extend_from_slice(args);
         let resolv = dir.path("resolv.conf");
         let events = dir.path("events");
-        let proc = Proc::spawn(
-            ns,
-            "udhcpc",
-            dir.path("udhcpc.log"),
-            &argv,
-            &[
-                ("RESOLV_CONF", resolv.to_str().unwrap()),
-                ("EVENTS", events.to_str().unwrap()),
-            ],
-        );
+        let mut all_env = vec![
+            ("RESOLV_CONF", resolv.to_str().unwrap()),
+            ("EVENTS", events.to_str().unwrap()),
+        ];
+        all_env.extend_from_slice(env);
+        let proc = Proc::spawn(ns, "udhcpc", dir.path("udhcpc.log"), &argv, &all_env);
         Udhcpc { proc, dir }
     }
 
@@ -522,6 +530,7 @@ fn background_after_bound_rewrites_pidfile() {
     scratch.write_script("default.script.d/10-record", RECORD_HOOK);
     let events = scratch.path("events");
     let resolv = scratch.path("resolv.conf");
+    let state = scratch.path("eth0.lease");
     let mut parent = Proc::spawn(
         cli,
         "udhcpc (background)",
@@ -537,6 +546,8 @@ fn background_after_bound_rewrites_pidfile() {
             &p,
             "-s",
             script.to_str().unwrap(),
+            "--lease-file",
+            state.to_str().unwrap(),
         ],
         &[
             ("RESOLV_CONF", resolv.to_str().unwrap()),
@@ -748,10 +759,10 @@ echo "$1 message=$message hostname=$hostname sname=$sname" >>"$EVENTS.values"
         "a server value was executed! events: {:?}",
         c.events()
     );
-    // The hook did see the values, defused (`$(`, backticks, `;` → `_`).
+    // The hook ran, and saw no hostile value at all: each was dropped
+    // whole (never rewritten); host names keep BusyBox's `bad`.
     let values = fs::read_to_string(c.dir.path("events.values")).unwrap();
-    assert!(values.contains("message=__touch "), "{values}");
-    assert!(values.contains("hostname=bad"), "{values}");
+    assert!(values.contains("message= hostname=bad sname="), "{values}");
     // resolv.conf: not one byte a shell acts on, and udhcpc's block holds
     // only well-formed lines. Which options reach the client depends on
     // what fits each crafted packet (the payloads embed the temp path, whose
@@ -782,6 +793,411 @@ echo "$1 message=$message hostname=$hostname sname=$sname" >>"$EVENTS.values"
         assert!(ok, "bad resolv.conf line {line:?} in:\n{r}");
     }
     assert!(server.seen().contains(&"request".to_string()));
+}
+
+// ---------------------------------------------------------------------------
+// Lease memory, INIT-REBOOT and carrier (issue 10)
+
+/// A first boot with `-q`: bound, exits 0 without releasing; the lease is
+/// remembered in `state`. Returns the address.
+fn first_boot(cli: &Ns, state: &str) -> Ipv4Addr {
+    let mut c = Udhcpc::start(cli, &["-T", "1", "-q", "--lease-file", state]);
+    c.wait_event("bound", 1, Duration::from_secs(20));
+    let st = c.proc.wait_exit(Duration::from_secs(5)).expect("-q exits");
+    assert_eq!(st.code(), Some(0), "{}", c.log());
+    let ip = leased_ip(cli).expect("configured");
+    let text = fs::read_to_string(state).unwrap();
+    assert!(text.contains("format=udhcpc-lease-1\n"), "{text}");
+    assert!(text.contains(&format!("ip={ip}\n")), "{text}");
+    ip
+}
+
+/// What a reboot leaves: no address on eth0.
+fn reboot(cli: &Ns) {
+    cli.exec_ok(&["ip", "-4", "addr", "flush", "dev", "eth0"]);
+    assert_eq!(leased_ip(cli), None);
+}
+
+/// Second boot against `server`: bound by INIT-REBOOT alone (no DISCOVER)
+/// to the remembered address.
+fn second_boot_is_init_reboot(start: fn(&Ns) -> Server) {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    let _server = start(srv);
+    let dir = TempDir::new("reboot");
+    let state = dir.path("eth0.lease");
+    let state = state.to_str().unwrap();
+    let ip = first_boot(cli, state);
+    reboot(cli);
+    let t0 = netns::now();
+    let c = Udhcpc::start(cli, &["-T", "1", "--lease-file", state]);
+    c.wait_event("bound", 1, Duration::from_secs(15));
+    let took = netns::now() - t0;
+    let log = c.log();
+    assert!(
+        log.contains(&format!("remembered lease of {ip}, verifying it")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("broadcasting INIT-REBOOT request for {ip}")),
+        "{log}"
+    );
+    assert!(!log.contains("broadcasting discover"), "{log}");
+    assert_eq!(c.event_names(), ["deconfig", "bound"], "{log}");
+    assert_eq!(leased_ip(cli), Some(ip));
+    eprintln!("second boot bound by INIT-REBOOT in {took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}\n{log}");
+}
+
+#[test]
+fn second_boot_init_reboot_busybox_udhcpd() {
+    second_boot_is_init_reboot(busybox_udhcpd);
+}
+
+#[test]
+fn second_boot_init_reboot_dnsmasq() {
+    second_boot_is_init_reboot(dnsmasq);
+}
+
+#[test]
+fn second_boot_init_reboot_kea() {
+    second_boot_is_init_reboot(|ns| kea(ns, &pool(), &[]));
+}
+
+#[test]
+fn second_boot_init_reboot_isc_dhcpd() {
+    second_boot_is_init_reboot(isc_dhcpd);
+}
+
+/// A remembered lease from another network (10.55.0.9): the server NAKs
+/// the INIT-REBOOT (RFC 2131 §4.3.2, wrong subnet); the client runs `nak`
+/// and `deconfig`, forgets it and discovers.
+fn remembered_wrong_network_is_naked(start: fn(&Ns) -> Server) {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    let _server = start(srv);
+    let dir = TempDir::new("wrongnet");
+    let state = dir.path("eth0.lease");
+    let mac = cli.exec_ok(&["cat", "/sys/class/net/eth0/address"]);
+    fs::write(
+        &state,
+        format!(
+            "format=udhcpc-lease-1\ninterface=eth0\nmac={}\nip=10.55.0.9\n\
+             server=10.55.0.1\nobtained=0\nlease=infinite\nexpires=never\n",
+            mac.trim()
+        ),
+    )
+    .unwrap();
+    let state_s = state.to_str().unwrap();
+    let c = Udhcpc::start(cli, &["-T", "1", "--lease-file", state_s]);
+    c.wait_event("bound", 1, Duration::from_secs(20));
+    let log = c.log();
+    assert!(
+        log.contains("broadcasting INIT-REBOOT request for 10.55.0.9"),
+        "{log}"
+    );
+    assert!(log.contains("received DHCP NAK"), "{log}");
+    assert!(log.contains("broadcasting discover"), "{log}");
+    assert_eq!(
+        c.event_names(),
+        ["deconfig", "nak", "deconfig", "bound"],
+        "{log}"
+    );
+    let ip = leased_ip(cli).unwrap();
+    assert_eq!(ip.octets()[..3], [10, 99, 0]);
+    // Written right after the `bound` script returns.
+    let remembered = || {
+        fs::read_to_string(&state)
+            .unwrap_or_default()
+            .contains(&format!("ip={ip}\n"))
+    };
+    assert!(
+        wait_until(Duration::from_secs(3), remembered),
+        "{}",
+        fs::read_to_string(&state).unwrap_or_default()
+    );
+}
+
+#[test]
+fn remembered_wrong_network_naked_by_busybox_udhcpd() {
+    remembered_wrong_network_is_naked(busybox_udhcpd);
+}
+
+#[test]
+fn remembered_wrong_network_naked_by_dnsmasq() {
+    remembered_wrong_network_is_naked(dnsmasq);
+}
+
+#[test]
+fn corrupt_lease_file_is_ignored_with_a_warning() {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    let _server = busybox_udhcpd(srv);
+    let dir = TempDir::new("corrupt");
+    let state = dir.path("eth0.lease");
+    fs::write(&state, "format=udhcpc-lease-1\nip=not-an-ip\n").unwrap();
+    let c = Udhcpc::start(cli, &["-T", "1", "--lease-file", state.to_str().unwrap()]);
+    c.wait_event("bound", 1, Duration::from_secs(20));
+    let log = c.log();
+    assert!(log.contains("bad ip \"not-an-ip\", ignored"), "{log}");
+    assert!(log.contains("broadcasting discover"), "{log}");
+    let ip = leased_ip(cli).unwrap();
+    // Written right after the `bound` script returns.
+    let remembered = || {
+        fs::read_to_string(&state)
+            .unwrap_or_default()
+            .contains(&format!("ip={ip}\n"))
+    };
+    assert!(wait_until(Duration::from_secs(3), remembered));
+}
+
+#[test]
+fn carrier_down_up_while_bound_verifies_the_lease_within_a_second() {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    let _server = busybox_udhcpd(srv);
+    let c = Udhcpc::start(cli, &["-T", "1"]);
+    c.wait_event("bound", 1, Duration::from_secs(20));
+    let ip = leased_ip(cli).unwrap();
+    srv.exec_ok(&["ip", "link", "set", "eth0", "down"]);
+    assert!(
+        wait_until(Duration::from_secs(3), || c.log().contains("link down")),
+        "{}",
+        c.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // The lease is kept while the cable is out.
+    assert_eq!(leased_ip(cli), Some(ip));
+    assert_eq!(c.count("deconfig"), 1);
+    srv.exec_ok(&["ip", "link", "set", "eth0", "up"]);
+    let t0 = netns::now();
+    c.wait_event("renew", 1, Duration::from_secs(10));
+    let took = netns::now() - t0;
+    let log = c.log();
+    assert!(log.contains("link up"), "{log}");
+    assert!(
+        log.contains(&format!("broadcasting INIT-REBOOT request for {ip}")),
+        "{log}"
+    );
+    assert_eq!(leased_ip(cli), Some(ip));
+    eprintln!("lease verified {took:?} after the link returned");
+    assert!(took <= Duration::from_secs(1), "{took:?}\n{log}");
+}
+
+#[test]
+fn no_cable_at_boot_backgrounds_in_about_nine_seconds() {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    srv.exec_ok(&["ip", "link", "set", "eth0", "down"]);
+    let dir = TempDir::new("nocable");
+    let pidfile = dir.path("udhcpc.pid");
+    let p = pidfile.to_str().unwrap().to_string();
+    let _guard = DaemonGuard(pidfile.clone());
+    let script = dir.write_script(
+        "default.script",
+        &fs::read_to_string(DEFAULT_SCRIPT).unwrap(),
+    );
+    // A remembered lease too: it must survive the cable-less boot.
+    let state = dir.path("eth0.lease");
+    let mac = cli.exec_ok(&["cat", "/sys/class/net/eth0/address"]);
+    let remembered = format!(
+        "format=udhcpc-lease-1\ninterface=eth0\nmac={}\nip=10.99.0.120\n\
+         server=10.99.0.1\nobtained=0\nlease=infinite\nexpires=never\n",
+        mac.trim()
+    );
+    fs::write(&state, &remembered).unwrap();
+    let t0 = netns::now();
+    let mut parent = Proc::spawn(
+        cli,
+        "udhcpc (no cable)",
+        dir.path("log"),
+        &[
+            bin(),
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-t",
+            "3",
+            "-T",
+            "3",
+            "-b",
+            "-p",
+            &p,
+            "-s",
+            script.to_str().unwrap(),
+            "--lease-file",
+            state.to_str().unwrap(),
+        ],
+        &[("RESOLV_CONF", dir.path("resolv.conf").to_str().unwrap())],
+    );
+    let st = parent
+        .wait_exit(Duration::from_secs(20))
+        .expect("parent exits at the first leasefail");
+    let took = netns::now() - t0;
+    let log = parent.log();
+    assert_eq!(st.code(), Some(0), "{log}");
+    eprintln!("no cable: backgrounded after {took:?}");
+    assert!(
+        took >= Duration::from_secs(7) && took <= Duration::from_secs(11),
+        "{took:?}\n{log}"
+    );
+    assert!(log.contains("link down"), "{log}");
+    assert!(log.contains("no lease, forking to background"), "{log}");
+    assert!(!log.contains("broadcasting discover"), "{log}");
+    assert!(log.contains("remembered lease of 10.99.0.120"), "{log}");
+    assert_eq!(fs::read_to_string(&state).unwrap(), remembered);
+    let daemon: i32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kill(Pid::from_raw(daemon), Signal::SIGTERM).unwrap();
+    assert!(wait_until(Duration::from_secs(5), || !alive(daemon)));
+}
+
+/// `--rapid-commit` against a server that does it: bound from DISCOVER →
+/// ACK, no SELECT.
+fn rapid_commit_two_messages(server: impl Fn(&Ns) -> Server) {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    let _server = server(srv);
+    let c = Udhcpc::start(cli, &["-T", "1", "-v", "--rapid-commit"]);
+    c.wait_event("bound", 1, Duration::from_secs(15));
+    let log = c.log();
+    assert!(log.contains("rapid commit ACK"), "{log}");
+    assert!(!log.contains("broadcasting select"), "{log}");
+    assert_eq!(c.event_names(), ["deconfig", "bound"], "{log}");
+    let ip = leased_ip(cli).unwrap();
+    assert_eq!(ip.octets()[..3], [10, 99, 0]);
+}
+
+#[test]
+fn rapid_commit_with_dnsmasq() {
+    rapid_commit_two_messages(|ns| {
+        ServerKind::Dnsmasq.start_with(ns, &pool(), &["--user=root", "--dhcp-rapid-commit"])
+    });
+}
+
+#[test]
+fn rapid_commit_with_our_udhcpd() {
+    rapid_commit_two_messages(|ns| {
+        ServerKind::Udhcp.start_with(ns, &pool(), &["rapid_commit yes"])
+    });
+}
+
+#[test]
+fn rapid_commit_needs_both_sides() {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    // Our udhcpd without the keyword: the usual four messages.
+    let _server = ServerKind::Udhcp.start_with(srv, &pool(), &[]);
+    let c = Udhcpc::start(cli, &["-T", "1", "--rapid-commit"]);
+    c.wait_event("bound", 1, Duration::from_secs(15));
+    assert!(c.log().contains("broadcasting select"), "{}", c.log());
+}
+
+#[test]
+fn script_time_limit_from_flag_and_environment() {
+    let Some(lab) = lab() else { return };
+    let cli = lab.ns(1);
+    let hang = "#!/bin/sh\n[ \"$1\" = deconfig ] || exit 0\nsleep 300\n";
+    for (args, env) in [
+        (&["-T", "1", "--script-timeout", "1"][..], &[][..]),
+        (&["-T", "1"][..], &[("UDHCPC_SCRIPT_TIMEOUT", "1")][..]),
+    ] {
+        let t0 = netns::now();
+        let c = Udhcpc::start_full(cli, args, &[("90-hang", hang)], env);
+        assert!(
+            wait_until(Duration::from_secs(5), || c
+                .log()
+                .contains("still running after 1000 ms, killing it")),
+            "{args:?} {env:?}: {}",
+            c.log()
+        );
+        let took = netns::now() - t0;
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        // The client goes on after the killed script.
+        assert!(
+            wait_until(Duration::from_secs(3), || c
+                .log()
+                .contains("broadcasting discover")),
+            "{}",
+            c.log()
+        );
+    }
+}
+
+#[test]
+fn script_that_cannot_be_executed_is_named_in_the_log() {
+    let Some(lab) = lab() else { return };
+    let cli = lab.ns(1);
+    let dir = TempDir::new("noexec");
+    let script = dir.path("script");
+    fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    let c = Udhcpc::start(cli, &["-T", "1", "-s", script.to_str().unwrap()]);
+    let want = format!(
+        "script {} deconfig could not be executed: ",
+        script.display()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || c.log().contains(&want)),
+        "{}",
+        c.log()
+    );
+}
+
+#[test]
+fn mtu_restored_on_deconfig() {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    let _server = busybox_udhcpd(srv);
+    assert_eq!(mtu_of(cli), "1500");
+    let mut c = Udhcpc::start(cli, &["-T", "1"]);
+    c.wait_event("bound", 1, Duration::from_secs(20));
+    assert_eq!(mtu_of(cli), "1400");
+    c.proc.signal(Signal::SIGUSR2);
+    c.wait_event("deconfig", 2, Duration::from_secs(10));
+    assert_eq!(mtu_of(cli), "1500", "{}", c.log());
+}
+
+#[test]
+fn tiny_server_mtu_ignored_and_huge_search_list_capped() {
+    let Some(lab) = lab() else { return };
+    let (srv, cli) = (lab.ns(0), lab.ns(1));
+    // 21 pointer-shared names of 199 bytes: 241 bytes on the wire (the
+    // crafted server's replies are 576-byte messages), 4.2 KB decoded,
+    // over the 4 KiB cap.
+    let mut search = Vec::new();
+    for _ in 0..4 {
+        search.push(49);
+        search.extend([b'a'; 49]);
+    }
+    search.push(0);
+    for _ in 1..21 {
+        search.extend([0xc0, 0]);
+    }
+    let _server = Crafted::start(srv, move |_, _| {
+        let mut o = Offer::normal(Ipv4Addr::new(10, 99, 0, 66));
+        o.options.push((26, 68u16.to_be_bytes().to_vec()));
+        o.options.push((119, search.clone()));
+        Some(o)
+    });
+    let c = Udhcpc::start(cli, &["-T", "1"]);
+    c.wait_event("bound", 1, Duration::from_secs(20));
+    let log = c.log();
+    assert!(log.contains("server MTU 68 is below 576, ignored"), "{log}");
+    assert!(log.contains("search: "), "{log}");
+    assert!(log.contains("bytes cut to"), "{log}");
+    assert_eq!(mtu_of(cli), "1500");
+    assert_eq!(leased_ip(cli), Some(Ipv4Addr::new(10, 99, 0, 66)));
+    let bound = &c.events()[1];
+    assert!(
+        bound.starts_with("bound ") && bound.contains(" mtu= "),
+        "{bound}"
+    );
+    let r = c.resolv();
+    let line = r.lines().find(|l| l.starts_with("search ")).expect(&r);
+    assert!(line.len() <= 4096 + 7, "{}", line.len());
 }
 
 #[test]

@@ -57,6 +57,9 @@ pub struct Config {
     /// Randomise retransmission delays by up to ±1 s (RFC 2131 §4.1). On by
     /// default; tests turn it off to assert exact times.
     pub jitter: bool,
+    /// `--rapid-commit`: send option 80 in DISCOVER and accept an ACK to it
+    /// (RFC 4039). Off by default: without it nothing changes.
+    pub rapid_commit: bool,
 }
 
 impl Config {
@@ -81,6 +84,7 @@ impl Config {
             background_on_fail: false,
             foreground: false,
             jitter: true,
+            rapid_commit: false,
         }
     }
 }

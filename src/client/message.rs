@@ -8,8 +8,9 @@ use crate::wire::dhcp::{code, MessageBuilder, MessageType, DEFAULT_MAX_LEN, OP_R
 
 impl Client {
     /// Builds one message (BusyBox §1.7): option 53 first, then 50 and 54
-    /// when given, then for DISCOVER/REQUEST (`full`) 57 = 576, 55 and the
-    /// configured options by code; DECLINE/RELEASE carry only option 61.
+    /// when given, then for DISCOVER/REQUEST (`full`) 57 = 576, 55, (80 in a
+    /// DISCOVER with `--rapid-commit`) and the configured options by code;
+    /// DECLINE/RELEASE carry only option 61.
     pub(super) fn build(
         &self,
         kind: MessageType,
@@ -72,6 +73,16 @@ impl Client {
                         code::PARAM_REQUEST_LIST
                     );
                 }
+            }
+            // RFC 4039 §4: option 80, length 0, in DISCOVER only.
+            if kind == MessageType::Discover
+                && self.cfg.rapid_commit
+                && b.add_option(code::RAPID_COMMIT, &[]).is_err()
+            {
+                log::info!(
+                    "option 0x{:02x} did not fit into the packet",
+                    code::RAPID_COMMIT
+                );
             }
             for (c, v) in self.cfg.send_options.iter() {
                 if b.add_option(c, v).is_err() {

@@ -8,7 +8,9 @@
 //! - inputs: [`Client::handle_packet`] (a DHCP payload the driver already
 //!   validated at the IP/UDP level), [`Client::handle_timeout`],
 //!   [`Client::handle_command`] (SIGUSR1/SIGUSR2/SIGTERM),
-//!   [`Client::handle_probe`] (the `-a` ARP check result);
+//!   [`Client::handle_probe`] (the `-a` ARP check result),
+//!   [`Client::handle_link`] (carrier from rtnetlink), and once at start
+//!   [`Client::remember`] (the lease from the state file, [`memory`]);
 //! - outputs, **in this order** after every input:
 //!   1. [`Client::listen_mode`]: open or close the raw / kernel UDP socket
 //!      first, so a fast server's reply to what is sent next is not missed;
@@ -39,12 +41,15 @@
 //! | [`State::Renewing`], [`State::RenewRequested`] | kernel | next renew, T2 |
 //! | [`State::Rebinding`] | raw | next rebind, expiry |
 //! | [`State::Released`] | none | none (waits for a command) |
+//! | [`State::InitReboot`] | raw | next INIT-REBOOT REQUEST; then DISCOVER |
 //!
-//! DISCOVER and SELECT retransmissions use RFC 2131 §4.1's exponential
-//! back-off with `-T` as the base: `-T`, 2×, 4×, … capped at 64 s (or at
-//! `-T` if larger), each randomised by up to ±1 s (at most a quarter of the
-//! wait). BusyBox waits a fixed `-T`; the number of packets per round (`-t`,
-//! 3 SELECTs) is unchanged. Renew and rebind retransmissions follow RFC 2131
+//! DISCOVER and SELECT retransmissions are BusyBox's fixed `-T` apart
+//! (`-t 3 -T 3`: leasefail after about 9 s), randomised by up to ±1 s (at
+//! most a quarter of the wait, RFC 2131 §4.1). With `-t 0` the wait doubles
+//! from `-T` up to 64 s (or `-T` if larger), and consecutive `-A` waits
+//! double the same way, so a board without a server does not flood. Without
+//! carrier ([`Client::handle_link`]) nothing is sent but every timer runs.
+//! Renew and rebind retransmissions follow RFC 2131
 //! §4.4.5: half the time remaining to T2 (renewing) or to expiry
 //! (rebinding), at least 60 s, and never past that boundary.
 //!
@@ -60,10 +65,13 @@
 //!   30 s, so renewal stalls on an unreachable server.
 //! - Renew/rebind retransmission per RFC 2131 §4.4.5 (half the time left,
 //!   ≥ 60 s) instead of one unicast per halving and 3 broadcasts `-T` apart.
-//! - DISCOVER/SELECT back-off doubles from `-T` (cap 64 s) with ±1 s jitter
-//!   (RFC 2131 §4.1): devices rebooting together after a power cut do not
-//!   retransmit in lockstep, slow links get longer waits. A failed round with
-//!   the defaults takes 21 s instead of 9 s; `-T 1` gives 1+2+4 s.
+//! - DISCOVER/SELECT `-T` apart with ±1 s jitter (RFC 2131 §4.1): devices
+//!   rebooting together after a power cut do not retransmit in lockstep;
+//!   `-t 0` and the `-A` waits back off exponentially (cap 64 s).
+//! - Lease memory and INIT-REBOOT (RFC 2131 §3.2): an unexpired remembered
+//!   lease is verified by broadcast REQUESTs before any DISCOVER.
+//! - Carrier awareness: nothing sent without carrier; carrier back while
+//!   bound → INIT-REBOOT at once.
 //! - REQUESTING accepts only the ACK of the server it selected (option 54);
 //!   REBINDING accepts ACK and NAK from any server (RFC 2131 §4.4.5).
 //! - No `sleep(3)` after a NAK: a 3 s timer, signals still served.
@@ -81,6 +89,7 @@
 //!   3 broadcasts `-T` apart.
 
 mod config;
+pub mod memory;
 mod message;
 #[cfg(test)]
 mod tests;
@@ -93,7 +102,8 @@ use std::net::Ipv4Addr;
 
 pub use config::{request_list, send_options, Config};
 pub use types::{
-    Command, Destination, Event, Lease, ListenMode, Nak, ScriptEvent, State, Transmit, Via,
+    Command, Destination, Event, Lease, ListenMode, Nak, Remembered, ScriptEvent, State, Transmit,
+    Via,
 };
 
 use crate::time::Instant;
@@ -143,6 +153,77 @@ struct Timers {
     floor: Duration,
 }
 
+/// The bookkeeping of one exchange (a DISCOVER round, the SELECTs, the
+/// INIT-REBOOT REQUESTs, or the renewals of one lease).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Exchange {
+    /// Packets sent in this round/state (BusyBox `packet_num`).
+    packet_num: u32,
+    /// Start of the exchange, for `secs` (BusyBox `first_secs`).
+    start: Option<Instant>,
+    /// When the last REQUEST went out: the lease start of its ACK.
+    last_request: Instant,
+}
+
+impl Exchange {
+    fn new(now: Instant) -> Exchange {
+        Exchange {
+            packet_num: 0,
+            start: None,
+            last_request: now,
+        }
+    }
+
+    /// `secs`: seconds since the exchange began, capped at 0xffff.
+    fn secs(&mut self, now: Instant) -> u16 {
+        let start = *self.start.get_or_insert(now);
+        u16::try_from((now - start).as_secs()).unwrap_or(u16::MAX)
+    }
+}
+
+/// The phases of holding a lease (the public [`State`]s with a lease).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Bound,
+    Renewing,
+    RenewRequested,
+    Rebinding,
+}
+
+/// The protocol state with the data valid in it and nowhere else (the
+/// smoltcp DHCP socket's shape): the lease and its timers exist only while
+/// one is held, the chosen server only while requesting, the address being
+/// verified only in INIT-REBOOT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// INIT/SELECTING; `requested` is option 50 of the next DISCOVER.
+    Selecting {
+        x: Exchange,
+        requested: Option<Ipv4Addr>,
+    },
+    /// INIT-REBOOT for `ip`, valid until `expiry` (`None`: infinite).
+    InitReboot {
+        x: Exchange,
+        ip: Ipv4Addr,
+        expiry: Option<Instant>,
+    },
+    /// SELECTs for the OFFER of `ip` by `server_id`.
+    Requesting {
+        x: Exchange,
+        ip: Ipv4Addr,
+        server_id: Ipv4Addr,
+    },
+    /// A lease is held.
+    Holding {
+        step: Step,
+        lease: Box<Lease>,
+        timers: Timers,
+        x: Exchange,
+    },
+    /// After SIGUSR2; `requested` is kept for the DISCOVER after SIGUSR1.
+    Released { requested: Option<Ipv4Addr> },
+}
+
 /// An ACK waiting for the `-a` probe result.
 #[derive(Debug, Clone)]
 struct PendingProbe {
@@ -157,27 +238,26 @@ struct PendingProbe {
 pub struct Client {
     cfg: Config,
     rng: Box<dyn FnMut() -> u32 + Send>,
-    state: State,
+    phase: Phase,
     listen: ListenMode,
     xid: u32,
-    /// Packets sent in the current round/state (BusyBox `packet_num`).
-    packet_num: u32,
     deadline: Option<Instant>,
-    /// Start of the current exchange, for `secs` (BusyBox `first_secs`).
-    exchange_start: Option<Instant>,
-    /// Option 50 of the next DISCOVER/SELECT.
-    requested_ip: Option<Ipv4Addr>,
-    /// The server chosen while selecting / that gave the lease.
-    server_id: Ipv4Addr,
-    lease: Option<Lease>,
-    timers: Timers,
-    /// When the last REQUEST went out: the lease start of its ACK.
-    last_request: Instant,
     probe: Option<PendingProbe>,
     /// `-q -R`: release and exit at the next (already due) timeout.
     quit_pending: bool,
     exit_on_fail: bool,
     background_on_fail: bool,
+    /// Failed rounds since the last lease: the `-A` back-off.
+    failed_rounds: u32,
+    /// The interface has carrier (the driver says so by
+    /// [`Client::handle_link`]); without it nothing is sent.
+    link_up: bool,
+    /// When the last carrier return restarted an exchange: a flapping link
+    /// restarts one at most every [`MIN_WAIT`].
+    last_link_kick: Option<Instant>,
+    /// The script was last run with `bound`/`renew` (an address is
+    /// configured), not `deconfig`.
+    configured: bool,
     /// No (further) backgrounding: `-f`, or already done.
     foreground: bool,
     finished: bool,
@@ -188,12 +268,11 @@ pub struct Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("state", &self.state)
+            .field("state", &self.state())
             .field("listen", &self.listen)
             .field("xid", &format_args!("{:#010x}", self.xid))
-            .field("packet_num", &self.packet_num)
             .field("deadline", &self.deadline)
-            .field("lease", &self.lease.as_ref().map(|l| l.ip))
+            .field("lease", &self.lease().map(|l| l.ip))
             .field("finished", &self.finished)
             .finish_non_exhaustive()
     }
@@ -218,21 +297,21 @@ impl Client {
             exit_on_fail: config.exit_on_fail,
             background_on_fail: config.background_on_fail,
             foreground: config.foreground,
-            requested_ip: config.requested_ip.filter(|ip| !ip.is_unspecified()),
+            phase: Phase::Selecting {
+                x: Exchange::new(now),
+                requested: config.requested_ip.filter(|ip| !ip.is_unspecified()),
+            },
             cfg: config,
             rng: Box::new(xid_source),
-            state: State::InitSelecting,
             listen: ListenMode::None,
             xid: 0,
-            packet_num: 0,
             deadline: Some(now),
-            exchange_start: None,
-            server_id: Ipv4Addr::UNSPECIFIED,
-            lease: None,
-            timers: Timers::default(),
-            last_request: now,
             probe: None,
             quit_pending: false,
+            failed_rounds: 0,
+            link_up: true,
+            last_link_kick: None,
+            configured: false,
             finished: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -243,12 +322,26 @@ impl Client {
 
     /// The current state.
     pub fn state(&self) -> State {
-        self.state
+        match &self.phase {
+            Phase::Selecting { .. } => State::InitSelecting,
+            Phase::InitReboot { .. } => State::InitReboot,
+            Phase::Requesting { .. } => State::Requesting,
+            Phase::Holding { step, .. } => match step {
+                Step::Bound => State::Bound,
+                Step::Renewing => State::Renewing,
+                Step::RenewRequested => State::RenewRequested,
+                Step::Rebinding => State::Rebinding,
+            },
+            Phase::Released { .. } => State::Released,
+        }
     }
 
     /// The lease in force (`None` outside BOUND/RENEWING/REBINDING).
     pub fn lease(&self) -> Option<&Lease> {
-        self.lease.as_ref()
+        match &self.phase {
+            Phase::Holding { lease, .. } => Some(lease),
+            _ => None,
+        }
     }
 
     /// The transaction id of the current exchange.
@@ -278,6 +371,84 @@ impl Client {
             self.cfg.send_options.insert_raw(code::CLIENT_ID, new);
         }
         self.cfg.mac = mac;
+    }
+
+    /// Start from a remembered lease: while it is unexpired at `now`, the
+    /// first exchange is INIT-REBOOT for its address instead of DISCOVER
+    /// (RFC 2131 §3.2). Call before the first [`Client::handle_timeout`];
+    /// ignored afterwards, when `-r` asks for another address, or for an
+    /// unusable or expired lease.
+    pub fn remember(&mut self, now: Instant, r: Remembered) {
+        let Phase::Selecting { x, requested } = &self.phase else {
+            return;
+        };
+        if x.packet_num != 0 {
+            return;
+        }
+        if requested.is_some_and(|ip| ip != r.ip) {
+            log::debug!("-r given, not verifying the remembered lease of {}", r.ip);
+            return;
+        }
+        if !usable_address(r.ip) || r.expiry.is_some_and(|e| e <= now) {
+            log::debug!("remembered lease of {} expired", r.ip);
+            return;
+        }
+        self.phase = Phase::InitReboot {
+            x: Exchange::new(now),
+            ip: r.ip,
+            expiry: r.expiry,
+        };
+    }
+
+    /// The interface's carrier changed (rtnetlink, or the first query).
+    ///
+    /// Down: nothing is sent until it returns; every timer goes on, so
+    /// `-t`/`-T`/`-A`/`-n`/`-b` keep their times (no cable at boot with
+    /// `-t 3 -T 3 -b` still backgrounds after about 9 s), and a lease in
+    /// force is kept. Up: a held lease is verified at once by INIT-REBOOT
+    /// (a cable moved to another network is noticed now, not at T1);
+    /// while acquiring, a new round starts at once. A flapping link
+    /// restarts at most once per second.
+    pub fn handle_link(&mut self, now: Instant, up: bool) {
+        if self.finished || up == self.link_up {
+            return;
+        }
+        self.link_up = up;
+        if !up {
+            log::info!("link down, not sending until it returns");
+            return;
+        }
+        log::info!("link up");
+        let at = self.last_link_kick.map_or(now, |t| now.max(t + MIN_WAIT));
+        let x = Exchange::new(now);
+        self.phase = match &self.phase {
+            Phase::Holding { lease, timers, .. } => {
+                self.probe = None;
+                Phase::InitReboot {
+                    x,
+                    ip: lease.ip,
+                    expiry: timers.expiry,
+                }
+            }
+            // Its SELECTs were not sent; the OFFER is stale by now.
+            Phase::Requesting { ip, .. } => Phase::Selecting {
+                x,
+                requested: Some(*ip),
+            },
+            _ if self.probe.is_some() => return,
+            Phase::Selecting { requested, .. } => Phase::Selecting {
+                x,
+                requested: *requested,
+            },
+            Phase::InitReboot { ip, expiry, .. } => Phase::InitReboot {
+                x,
+                ip: *ip,
+                expiry: *expiry,
+            },
+            Phase::Released { .. } => return,
+        };
+        self.last_link_kick = Some(at);
+        self.deadline = Some(at);
     }
 
     // ----------------------------------------------------------------
@@ -341,13 +512,12 @@ impl Client {
             self.exit(now, 0);
             return;
         }
-        match self.state {
-            State::InitSelecting => self.discover_timer(now),
-            State::Requesting => self.select_timer(now),
-            State::Bound | State::Renewing | State::RenewRequested | State::Rebinding => {
-                self.lease_timer(now)
-            }
-            State::Released => {}
+        match self.phase {
+            Phase::Selecting { .. } => self.discover_timer(now),
+            Phase::InitReboot { .. } => self.reboot_timer(now),
+            Phase::Requesting { .. } => self.select_timer(now),
+            Phase::Holding { .. } => self.lease_timer(now),
+            Phase::Released { .. } => {}
         }
     }
 
@@ -404,11 +574,13 @@ impl Client {
             Ipv4Addr::UNSPECIFIED,
             Via::Raw,
         );
-        if p.from != State::Requesting {
+        if self.configured {
             self.script(ScriptEvent::Deconfig);
         }
-        self.enter_init();
-        self.requested_ip = None;
+        if p.from != State::Requesting {
+            self.events.push_back(Event::Forget);
+        }
+        self.enter_selecting(now, None);
         self.deadline = Some(now + self.cfg.tryagain);
     }
 
@@ -447,22 +619,65 @@ impl Client {
             log::debug!("no message type option, ignoring packet");
             return;
         };
-        match (self.state, kind) {
-            (State::InitSelecting, MessageType::Offer) => self.on_offer(now, &p),
+        match (&self.phase, kind) {
+            (Phase::Selecting { .. }, MessageType::Offer) => self.on_offer(now, &p),
+            (Phase::Selecting { .. }, MessageType::Ack) if self.cfg.rapid_commit => {
+                // RFC 4039 §4: an ACK to our DISCOVER counts only with an
+                // empty option 80; a malformed one is ignored.
+                if p.has_empty_option(code::RAPID_COMMIT) && p.option(code::RAPID_COMMIT).is_none()
+                {
+                    log::debug!("rapid commit ACK");
+                    self.on_ack(now, &p);
+                } else {
+                    log::debug!("ACK to DISCOVER without a valid option 80, ignoring packet");
+                }
+            }
             (
-                State::Requesting | State::Renewing | State::RenewRequested | State::Rebinding,
+                Phase::Requesting { .. } | Phase::Holding { .. } | Phase::InitReboot { .. },
                 MessageType::Ack,
-            ) => self.on_ack(now, &p),
+            ) if self.state() != State::Bound => self.on_ack(now, &p),
             (
-                State::Requesting | State::Renewing | State::RenewRequested | State::Rebinding,
+                Phase::Requesting { .. } | Phase::Holding { .. } | Phase::InitReboot { .. },
                 MessageType::Nak,
-            ) => self.on_nak(now, &p),
-            (state, kind) => log::debug!("{kind} in state {state:?}, ignoring packet"),
+            ) if self.state() != State::Bound => self.on_nak(now, &p),
+            (_, kind) => log::debug!("{kind} in state {:?}, ignoring packet", self.state()),
         }
     }
 
     // ----------------------------------------------------------------
     // Transitions
+
+    /// The server of the current exchange: the one selected, or the one
+    /// that gave the lease (0.0.0.0 when none).
+    fn server_id(&self) -> Ipv4Addr {
+        match &self.phase {
+            Phase::Requesting { server_id, .. } => *server_id,
+            Phase::Holding { lease, .. } => lease.server_id,
+            _ => Ipv4Addr::UNSPECIFIED,
+        }
+    }
+
+    /// The exchange in progress (none while released).
+    fn exchange(&self) -> Option<Exchange> {
+        match &self.phase {
+            Phase::Selecting { x, .. }
+            | Phase::InitReboot { x, .. }
+            | Phase::Requesting { x, .. }
+            | Phase::Holding { x, .. } => Some(*x),
+            Phase::Released { .. } => None,
+        }
+    }
+
+    /// Writes back the exchange of the current phase.
+    fn set_exchange(&mut self, new: Exchange) {
+        match &mut self.phase {
+            Phase::Selecting { x, .. }
+            | Phase::InitReboot { x, .. }
+            | Phase::Requesting { x, .. }
+            | Phase::Holding { x, .. } => *x = new,
+            Phase::Released { .. } => {}
+        }
+    }
 
     fn on_offer(&mut self, now: Instant, p: &Packet<&[u8]>) {
         let yiaddr = p.yiaddr();
@@ -471,13 +686,20 @@ impl Client {
             return;
         }
         log::debug!("received offer of {yiaddr}");
-        self.server_id = p.option_ipv4(code::SERVER_ID).unwrap_or_else(|| {
+        let server_id = p.option_ipv4(code::SERVER_ID).unwrap_or_else(|| {
             log::info!("no server ID, using 0.0.0.0");
             Ipv4Addr::UNSPECIFIED
         });
-        self.requested_ip = Some(yiaddr);
-        self.state = State::Requesting;
-        self.packet_num = 0;
+        // `secs` goes on counting from the first DISCOVER.
+        let start = self.exchange().and_then(|x| x.start);
+        self.phase = Phase::Requesting {
+            x: Exchange {
+                start,
+                ..Exchange::new(now)
+            },
+            ip: yiaddr,
+            server_id,
+        };
         self.select_timer(now);
     }
 
@@ -488,19 +710,18 @@ impl Client {
             return;
         }
         let ack_server = p.option_ipv4(code::SERVER_ID);
-        if self.state == State::Requesting && !self.server_id.is_unspecified() {
+        if let Phase::Requesting { server_id, .. } = self.phase {
             // RFC 2131 §4.4.1: the REQUEST named one server; only its ACK
             // counts (BusyBox accepts any). No option 54 at all is let
             // through, as BusyBox would.
-            if let Some(s) = ack_server.filter(|&s| s != self.server_id) {
-                log::debug!(
-                    "ACK from server {s}, not {}, ignoring packet",
-                    self.server_id
-                );
-                return;
+            if !server_id.is_unspecified() {
+                if let Some(s) = ack_server.filter(|&s| s != server_id) {
+                    log::debug!("ACK from server {s}, not {server_id}, ignoring packet");
+                    return;
+                }
             }
         }
-        let server_id = ack_server.unwrap_or(self.server_id);
+        let server_id = ack_server.unwrap_or_else(|| self.server_id());
         let raw = p.option_u32(code::LEASE_TIME);
         log::info!(
             "lease of {ip} obtained from {server_id}, lease time {}{}",
@@ -523,6 +744,7 @@ impl Client {
             }
             None => (None, None),
         };
+        let last_request = self.exchange().map_or(now, |x| x.last_request);
         let lease = Lease {
             ip,
             server_id,
@@ -530,10 +752,10 @@ impl Client {
             lease_secs,
             t1_secs,
             t2_secs,
-            start: self.last_request.min(now),
+            start: last_request.min(now),
             ack: p.as_bytes().to_vec(),
         };
-        let from = self.state;
+        let from = self.state();
         self.set_listen(ListenMode::None);
         if let Some(timeout) = self.cfg.arping {
             self.probe = Some(PendingProbe { lease, from });
@@ -546,26 +768,33 @@ impl Client {
 
     /// Enter BOUND with `lease` (after the probe, if any).
     fn bind(&mut self, now: Instant, lease: Lease, from: State) {
-        self.server_id = lease.server_id;
-        self.requested_ip = Some(lease.ip);
-        self.timers = Timers {
+        let timers = Timers {
             t1: lease.t1_secs.map(|s| lease.start + secs(s)),
             t2: lease.t2_secs.map(|s| lease.start + secs(s)),
             expiry: lease.expiry(),
             floor: RENEW_RETRANSMIT_MIN,
         };
-        self.lease = Some(lease.clone());
-        self.state = State::Bound;
-        self.packet_num = 0;
-        self.exchange_start = None;
+        self.phase = Phase::Holding {
+            step: Step::Bound,
+            lease: Box::new(lease.clone()),
+            timers,
+            x: Exchange::new(now),
+        };
         self.set_listen(ListenMode::None);
-        self.script(if from == State::Requesting {
-            ScriptEvent::Bound(lease)
+        // `bound` for a new configuration (also an INIT-REBOOT at start),
+        // `renew` for one already in place (also the check after the
+        // carrier returned).
+        let first = matches!(from, State::Requesting | State::InitSelecting)
+            || (from == State::InitReboot && !self.configured);
+        self.script(if first {
+            ScriptEvent::Bound(lease.clone())
         } else {
-            ScriptEvent::Renew(lease)
+            ScriptEvent::Renew(lease.clone())
         });
+        self.events.push_back(Event::Remember(lease));
         // BusyBox: -n only matters until the first lease.
         self.exit_on_fail = false;
+        self.failed_rounds = 0;
         if self.cfg.quit_after_lease {
             if self.cfg.release_on_exit {
                 // The RELEASE must follow the `bound` run (the script
@@ -581,20 +810,22 @@ impl Client {
             self.foreground = true;
             self.events.push_back(Event::Background);
         }
-        self.deadline = self.timers.t1;
-        if let Some(t1) = self.timers.t1 {
+        self.deadline = timers.t1;
+        if let Some(t1) = timers.t1 {
             log::debug!("waiting {} seconds", (t1 - now).as_secs());
         }
     }
 
     fn on_nak(&mut self, now: Instant, p: &Packet<&[u8]>) {
-        // In REBINDING any server may answer (RFC 2131 §4.4.5); elsewhere
-        // only ours, as BusyBox checks (option 54 absent reads 0.0.0.0).
-        if self.state != State::Rebinding {
+        let state = self.state();
+        // In REBINDING any server may answer (RFC 2131 §4.4.5), and in
+        // INIT-REBOOT, which names none; elsewhere only ours, as BusyBox
+        // checks (option 54 absent reads 0.0.0.0).
+        if !matches!(state, State::Rebinding | State::InitReboot) {
             let sid = p
                 .option_ipv4(code::SERVER_ID)
                 .unwrap_or(Ipv4Addr::UNSPECIFIED);
-            if sid != self.server_id {
+            if sid != self.server_id() {
                 log::debug!("received DHCP NAK with wrong server ID, ignoring packet");
                 return;
             }
@@ -603,65 +834,86 @@ impl Client {
         self.script(ScriptEvent::Nak(Nak {
             message: p.as_bytes().to_vec(),
         }));
-        if self.state != State::Requesting {
+        // After INIT-REBOOT too, though nothing may be configured yet: the
+        // issue's contract is `nak` + `deconfig`, then DISCOVER.
+        if state != State::Requesting {
             self.script(ScriptEvent::Deconfig);
+            self.events.push_back(Event::Forget);
         }
-        self.enter_init();
-        self.requested_ip = None;
-        self.deadline = Some(now + NAK_BACKOFF);
+        self.enter_selecting(now, None);
+        // RFC 2131 §3.2: a NAKed INIT-REBOOT restarts at INIT at once;
+        // elsewhere BusyBox's 3 s pause keeps a NAK storm from looping.
+        self.deadline = Some(if state == State::InitReboot {
+            now
+        } else {
+            now + NAK_BACKOFF
+        });
     }
 
-    /// INIT_SELECTING timer: next DISCOVER, or the end of a round.
-    fn discover_timer(&mut self, now: Instant) {
-        if self.cfg.retries != 0 && self.packet_num >= self.cfg.retries {
-            self.lease_fail(now);
+    /// INIT-REBOOT timer: the next broadcast REQUEST for the remembered
+    /// address, or DISCOVER once [`reboot_packets`] went unanswered.
+    ///
+    /// The REQUESTs are the first packets of the round, paced like
+    /// DISCOVERs, so `-t`/`-T`/`-b`/`-n` keep their times; the round then
+    /// goes on with DISCOVERs (asking for the same address, option 50).
+    /// Falling back to DISCOVER rather than keeping the address until it
+    /// expires (which RFC 2131 §3.2 allows) is a choice: a silent network
+    /// may well be another network (docs/differences.md).
+    fn reboot_timer(&mut self, now: Instant) {
+        let Phase::InitReboot { mut x, ip, expiry } = self.phase else {
+            return;
+        };
+        if expiry.is_some_and(|e| now >= e) {
+            // Out of carrier (or unanswered) for the rest of the lease.
+            log::info!("lease of {ip} expired before it could be verified");
+            if self.configured {
+                self.script(ScriptEvent::Deconfig);
+            }
+            self.events.push_back(Event::Forget);
+            self.enter_selecting(now, Some(ip));
+            self.deadline = Some(now);
             return;
         }
-        if self.packet_num == 0 {
+        if !self.link_up {
+            // Nothing went out, so nothing was refused: keep the lease to
+            // verify once the carrier returns, but let the round end on
+            // time (`-b`/`-n`).
+            if self.cfg.retries != 0 && x.packet_num >= self.cfg.retries {
+                self.lease_fail(now);
+                return;
+            }
+        } else if x.packet_num >= reboot_packets(self.cfg.retries) {
+            log::info!("no answer to INIT-REBOOT for {ip}, discovering");
+            if self.configured {
+                self.script(ScriptEvent::Deconfig);
+            }
+            self.events.push_back(Event::Forget);
+            // The round goes on: same packet count and `secs`.
+            self.phase = Phase::Selecting {
+                x,
+                requested: Some(ip),
+            };
+            self.xid = (self.rng)();
+            self.discover_timer(now);
+            return;
+        }
+        if x.packet_num == 0 {
             self.xid = (self.rng)();
         }
         self.set_listen(ListenMode::Raw);
-        log::info!("broadcasting discover");
-        let secs = self.secs(now);
-        let msg = self.build(
-            MessageType::Discover,
-            secs,
-            Ipv4Addr::UNSPECIFIED,
-            self.requested_ip,
-            None,
-            true,
-        );
-        self.send(
-            MessageType::Discover,
-            msg,
-            Destination::Broadcast,
-            Ipv4Addr::UNSPECIFIED,
-            Via::Raw,
-        );
-        let wait = self.backoff(self.packet_num);
-        self.packet_num = self.packet_num.saturating_add(1);
-        self.wait(now, wait);
-    }
-
-    /// REQUESTING timer: next SELECT, or leasefail after three.
-    fn select_timer(&mut self, now: Instant) {
-        if self.packet_num >= SELECT_PACKETS {
-            self.lease_fail(now);
-            return;
+        if self.link_up {
+            log::info!("broadcasting INIT-REBOOT request for {ip}");
         }
-        self.set_listen(ListenMode::Raw);
-        let ip = self.requested_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        log::info!("broadcasting select for {ip}, server {}", self.server_id);
-        let secs = self.secs(now);
+        let secs = x.secs(now);
         let msg = self.build(
             MessageType::Request,
             secs,
             Ipv4Addr::UNSPECIFIED,
             Some(ip),
-            Some(self.server_id),
+            None,
             true,
         );
-        self.last_request = now;
+        x.last_request = now;
         self.send(
             MessageType::Request,
             msg,
@@ -669,17 +921,125 @@ impl Client {
             Ipv4Addr::UNSPECIFIED,
             Via::Raw,
         );
-        let wait = self.backoff(self.packet_num);
-        self.packet_num += 1;
+        let wait = self.backoff(x.packet_num, self.cfg.retries == 0);
+        x.packet_num = x.packet_num.saturating_add(1);
+        self.set_exchange(x);
+        self.wait(now, wait);
+        self.cap_at_reboot_expiry();
+    }
+
+    /// In INIT-REBOOT, wake up no later than the lease's expiry.
+    fn cap_at_reboot_expiry(&mut self) {
+        if let Phase::InitReboot {
+            expiry: Some(e), ..
+        } = self.phase
+        {
+            self.deadline = self.deadline.map(|d| d.min(e));
+        }
+    }
+
+    /// INIT_SELECTING timer: next DISCOVER, or the end of a round.
+    fn discover_timer(&mut self, now: Instant) {
+        let Phase::Selecting { mut x, requested } = self.phase else {
+            return;
+        };
+        if self.cfg.retries != 0 && x.packet_num >= self.cfg.retries {
+            self.lease_fail(now);
+            return;
+        }
+        if x.packet_num == 0 {
+            self.xid = (self.rng)();
+        }
+        self.set_listen(ListenMode::Raw);
+        if self.link_up {
+            log::info!("broadcasting discover");
+        }
+        let secs = x.secs(now);
+        let msg = self.build(
+            MessageType::Discover,
+            secs,
+            Ipv4Addr::UNSPECIFIED,
+            requested,
+            None,
+            true,
+        );
+        // A rapid-commit ACK's lease starts at its DISCOVER (RFC 4039 §4).
+        x.last_request = now;
+        self.send(
+            MessageType::Discover,
+            msg,
+            Destination::Broadcast,
+            Ipv4Addr::UNSPECIFIED,
+            Via::Raw,
+        );
+        let wait = self.backoff(x.packet_num, self.cfg.retries == 0);
+        x.packet_num = x.packet_num.saturating_add(1);
+        self.set_exchange(x);
+        self.wait(now, wait);
+    }
+
+    /// REQUESTING timer: next SELECT, or leasefail after three.
+    fn select_timer(&mut self, now: Instant) {
+        let Phase::Requesting {
+            mut x,
+            ip,
+            server_id,
+        } = self.phase
+        else {
+            return;
+        };
+        if x.packet_num >= SELECT_PACKETS {
+            self.lease_fail(now);
+            return;
+        }
+        self.set_listen(ListenMode::Raw);
+        log::info!("broadcasting select for {ip}, server {server_id}");
+        let secs = x.secs(now);
+        let msg = self.build(
+            MessageType::Request,
+            secs,
+            Ipv4Addr::UNSPECIFIED,
+            Some(ip),
+            Some(server_id),
+            true,
+        );
+        x.last_request = now;
+        self.send(
+            MessageType::Request,
+            msg,
+            Destination::Broadcast,
+            Ipv4Addr::UNSPECIFIED,
+            Via::Raw,
+        );
+        let wait = self.backoff(x.packet_num, false);
+        x.packet_num += 1;
+        self.set_exchange(x);
         self.wait(now, wait);
     }
 
     /// A DISCOVER round (or the SELECTs) went unanswered.
     fn lease_fail(&mut self, now: Instant) {
         // `secs` keeps counting across rounds: the acquisition goes on.
-        let start = self.exchange_start;
-        self.enter_init();
-        self.exchange_start = start;
+        // The next DISCOVER asks for the offered address again (BusyBox).
+        let (start, requested, reboot) = match self.phase {
+            Phase::Selecting { x, requested } => (x.start, requested, None),
+            Phase::Requesting { x, ip, .. } => (x.start, Some(ip), None),
+            // Only without carrier: the next round verifies it again.
+            Phase::InitReboot { x, ip, expiry } => (x.start, None, Some((ip, expiry))),
+            _ => (None, None, None),
+        };
+        self.enter_selecting(now, requested);
+        if let Some((ip, expiry)) = reboot {
+            self.phase = Phase::InitReboot {
+                x: Exchange::new(now),
+                ip,
+                expiry,
+            };
+        }
+        self.set_exchange(Exchange {
+            start,
+            ..Exchange::new(now)
+        });
         self.script(ScriptEvent::LeaseFail);
         if self.background_on_fail {
             log::info!("no lease, forking to background");
@@ -693,33 +1053,46 @@ impl Client {
             self.finish(1);
             return;
         }
-        self.wait(now, self.cfg.tryagain);
+        self.failed_rounds = self.failed_rounds.saturating_add(1);
+        let wait = self.tryagain_wait(self.failed_rounds);
+        self.wait(now, wait);
+        self.cap_at_reboot_expiry();
     }
 
     /// A lease timer fired in BOUND/RENEWING/RENEW_REQUESTED/REBINDING: the
     /// phase follows from the time, so a late wake-up (suspend) goes
     /// straight to the right one.
     fn lease_timer(&mut self, now: Instant) {
-        let t = self.timers;
+        let Phase::Holding {
+            step,
+            ref lease,
+            timers: t,
+            mut x,
+        } = self.phase
+        else {
+            return;
+        };
+        let (ip, server_id) = (lease.ip, lease.server_id);
         if t.expiry.is_some_and(|e| now >= e) {
             log::info!("lease lost, entering init state");
             self.script(ScriptEvent::Deconfig);
-            self.enter_init();
+            self.events.push_back(Event::Forget);
+            self.enter_selecting(now, Some(ip));
             self.deadline = Some(now);
             return;
         }
-        let ip = self.lease.as_ref().map_or(Ipv4Addr::UNSPECIFIED, |l| l.ip);
-        let secs = self.secs(now);
+        let secs = x.secs(now);
+        let mut next_step = step;
         if t.t2.is_some_and(|t2| now >= t2) {
-            if self.state != State::Rebinding {
+            if step != Step::Rebinding {
                 log::debug!("entering rebinding state");
-                self.state = State::Rebinding;
-                self.packet_num = 0;
+                next_step = Step::Rebinding;
+                x.packet_num = 0;
             }
             self.set_listen(ListenMode::Raw);
             log::info!("broadcasting renew");
             let msg = self.build(MessageType::Request, secs, ip, None, None, true);
-            self.last_request = now;
+            x.last_request = now;
             self.send(
                 MessageType::Request,
                 msg,
@@ -729,17 +1102,17 @@ impl Client {
             );
             self.deadline = next_retransmit(now, t.expiry, t.floor);
         } else {
-            if self.state == State::Bound {
+            if step == Step::Bound {
                 log::debug!("entering renew state");
-                self.state = State::Renewing;
-                self.packet_num = 0;
-            } else if self.packet_num > 0 {
+                next_step = Step::Renewing;
+                x.packet_num = 0;
+            } else if x.packet_num > 0 {
                 log::debug!("no response to renew");
             }
             self.set_listen(ListenMode::Kernel);
             let msg = self.build(MessageType::Request, secs, ip, None, None, true);
-            self.last_request = now;
-            if self.server_id.is_unspecified() {
+            x.last_request = now;
+            if server_id.is_unspecified() {
                 log::info!("broadcasting renew");
                 self.send(
                     MessageType::Request,
@@ -749,13 +1122,17 @@ impl Client {
                     Via::Raw,
                 );
             } else {
-                log::info!("sending renew to server {}", self.server_id);
-                let dest = Destination::Unicast(self.server_id);
+                log::info!("sending renew to server {server_id}");
+                let dest = Destination::Unicast(server_id);
                 self.send(MessageType::Request, msg, dest, ip, Via::Kernel);
             }
             self.deadline = next_retransmit(now, t.t2, t.floor);
         }
-        self.packet_num = self.packet_num.saturating_add(1);
+        x.packet_num = x.packet_num.saturating_add(1);
+        if let Phase::Holding { step, x: old, .. } = &mut self.phase {
+            *step = next_step;
+            *old = x;
+        }
     }
 
     /// SIGUSR1 (BusyBox §1.4).
@@ -764,86 +1141,92 @@ impl Client {
             log::debug!("renew request while probing, ignoring");
             return;
         }
-        match self.state {
-            State::Bound | State::Renewing => {
+        let floor = self.cfg.timeout.max(MIN_WAIT);
+        match &mut self.phase {
+            Phase::Holding {
+                step: step @ (Step::Bound | Step::Renewing),
+                timers,
+                x,
+                ..
+            } => {
                 // BusyBox caps the lease at 30 s: one unicast renew, then
                 // rebinding, then DISCOVER if nobody answers (the usual use
                 // is "the link changed, check the lease now").
-                let floor = self.cfg.timeout.max(MIN_WAIT);
                 let cap = now + MANUAL_RENEW_CAP;
-                let expiry = self.timers.expiry.map_or(cap, |e| e.min(cap));
-                let t2 = self
-                    .timers
+                let expiry = timers.expiry.map_or(cap, |e| e.min(cap));
+                let t2 = timers
                     .t2
                     .map_or(now + floor, |t| t.min(now + floor))
                     .min(expiry);
-                self.timers = Timers {
+                *timers = Timers {
                     t1: Some(now),
                     t2: Some(t2),
                     expiry: Some(expiry),
                     floor,
                 };
-                self.state = State::RenewRequested;
-                self.packet_num = 0;
-                self.exchange_start = None;
+                *step = Step::RenewRequested;
+                *x = Exchange::new(now);
                 self.deadline = Some(now);
                 self.lease_timer(now);
             }
-            State::RenewRequested => {
+            Phase::Holding {
+                step: Step::RenewRequested,
+                lease,
+                ..
+            } => {
+                let ip = lease.ip;
                 self.script(ScriptEvent::Deconfig);
-                self.enter_init();
+                self.enter_selecting(now, Some(ip));
                 self.deadline = Some(now);
             }
-            State::Released => {
-                self.enter_init();
+            Phase::Released { requested } => {
+                let requested = *requested;
+                self.enter_selecting(now, requested);
                 self.deadline = Some(now);
             }
-            State::InitSelecting | State::Requesting | State::Rebinding => {
-                log::debug!("renew request in state {:?}, ignoring", self.state);
+            _ => {
+                log::debug!("renew request in state {:?}, ignoring", self.state());
             }
         }
     }
 
     /// BusyBox's `perform_release` (§1.12): RELEASE if we hold a lease,
     /// `deconfig` always, then RELEASED.
-    fn release(&mut self, _now: Instant) {
+    fn release(&mut self, now: Instant) {
         self.probe = None;
         self.quit_pending = false;
         self.set_listen(ListenMode::None);
-        let holding = matches!(
-            self.state,
-            State::Bound | State::Renewing | State::Rebinding | State::RenewRequested
-        );
-        if let Some(lease) = self.lease.clone().filter(|_| holding) {
-            log::info!("unicasting a release of {} to {}", lease.ip, self.server_id);
+        let requested = match &self.phase {
+            Phase::Selecting { requested, .. } | Phase::Released { requested } => *requested,
+            Phase::InitReboot { ip, .. } | Phase::Requesting { ip, .. } => Some(*ip),
+            Phase::Holding { lease, .. } => Some(lease.ip),
+        };
+        let forget = matches!(self.phase, Phase::Holding { .. } | Phase::InitReboot { .. });
+        if let Some((ip, server_id)) = self.lease().map(|l| (l.ip, l.server_id)) {
+            log::info!("unicasting a release of {ip} to {server_id}");
             self.xid = (self.rng)();
             log::info!("sending release");
-            let msg = self.build(
-                MessageType::Release,
-                0,
-                lease.ip,
-                None,
-                Some(self.server_id),
-                false,
-            );
-            if self.server_id.is_unspecified() {
+            let msg = self.build(MessageType::Release, 0, ip, None, Some(server_id), false);
+            if server_id.is_unspecified() {
                 self.send(
                     MessageType::Release,
                     msg,
                     Destination::Broadcast,
-                    lease.ip,
+                    ip,
                     Via::Raw,
                 );
             } else {
-                let dest = Destination::Unicast(self.server_id);
-                self.send(MessageType::Release, msg, dest, lease.ip, Via::Kernel);
+                let dest = Destination::Unicast(server_id);
+                self.send(MessageType::Release, msg, dest, ip, Via::Kernel);
             }
         }
         log::info!("entering released state");
         self.script(ScriptEvent::Deconfig);
-        self.enter_init();
-        self.state = State::Released;
-        self.deadline = None;
+        if forget {
+            self.events.push_back(Event::Forget);
+        }
+        self.enter_selecting(now, requested);
+        self.phase = Phase::Released { requested };
     }
 
     /// `-q`: release first with `-R`, then exit 0.
@@ -862,15 +1245,15 @@ impl Client {
         self.set_listen(ListenMode::None);
     }
 
-    /// Back to INIT_SELECTING without a lease; the caller sets the deadline.
-    fn enter_init(&mut self) {
-        self.state = State::InitSelecting;
+    /// Back to INIT_SELECTING without a lease, a new exchange asking for
+    /// `requested`; the caller sets the deadline.
+    fn enter_selecting(&mut self, now: Instant, requested: Option<Ipv4Addr>) {
+        self.phase = Phase::Selecting {
+            x: Exchange::new(now),
+            requested,
+        };
         self.set_listen(ListenMode::None);
-        self.lease = None;
-        self.timers = Timers::default();
         self.probe = None;
-        self.packet_num = 0;
-        self.exchange_start = None;
         self.deadline = None;
     }
 
@@ -879,6 +1262,11 @@ impl Client {
 
     fn script(&mut self, e: ScriptEvent) {
         log::debug!("executing script {}", e.name());
+        match e {
+            ScriptEvent::Deconfig => self.configured = false,
+            ScriptEvent::Bound(_) | ScriptEvent::Renew(_) => self.configured = true,
+            ScriptEvent::LeaseFail | ScriptEvent::Nak(_) => {}
+        }
         self.events.push_back(Event::Script(e));
     }
 
@@ -894,23 +1282,32 @@ impl Client {
         self.deadline = Some(now + d);
     }
 
-    /// `secs`: seconds since the exchange began (first DISCOVER of the
-    /// acquisition, T1, or SIGUSR1), capped at 0xffff.
-    fn secs(&mut self, now: Instant) -> u16 {
-        let start = *self.exchange_start.get_or_insert(now);
-        u16::try_from((now - start).as_secs()).unwrap_or(u16::MAX)
+    /// Wait after the `n`th (0-based) DISCOVER or SELECT of a round:
+    /// BusyBox's fixed `-T`, so `-t 3 -T 3` fails a round after about 9 s
+    /// as rcS files expect; with `-t 0` (no end to the round) it doubles
+    /// from `-T` up to 64 s (RFC 2131 §4.1) so a board without a server
+    /// does not broadcast every `-T` forever. Randomised by ±1 s.
+    fn backoff(&mut self, n: u32, doubling: bool) -> Duration {
+        let base = self.cfg.timeout.max(MIN_WAIT);
+        let d = if doubling { doubled(base, n) } else { base };
+        self.jitter(d)
     }
 
-    /// Wait after the `n`th (0-based) DISCOVER or SELECT of a round.
-    fn backoff(&mut self, n: u32) -> Duration {
-        let base = self.cfg.timeout.max(MIN_WAIT);
-        let cap = MAX_BACKOFF.max(base);
-        let d = base.saturating_mul(1u32 << n.min(6)).min(cap);
+    /// The `-A` wait after `failed` consecutive failed rounds (1 = the
+    /// first): `-A`, 2×, 4×, … capped at 64 s (or `-A` if larger), so a
+    /// small `-A` cannot make a board without a server flood; ±1 s.
+    fn tryagain_wait(&mut self, failed: u32) -> Duration {
+        let base = self.cfg.tryagain.max(MIN_WAIT);
+        let d = doubled(base, failed.saturating_sub(1));
+        self.jitter(d)
+    }
+
+    /// RFC 2131 §4.1: `d` randomised by ±1 s, at most a quarter of `d` so
+    /// short waits stay positive (`cfg.jitter` off: exact, for tests).
+    fn jitter(&mut self, d: Duration) -> Duration {
         if !self.cfg.jitter {
             return d;
         }
-        // RFC 2131 §4.1: randomised by ±1 s; a quarter of the wait at most
-        // so short `-T` values stay positive.
         let j = u64::try_from(d.as_millis() / 4)
             .unwrap_or(u64::MAX)
             .min(1000);
@@ -929,6 +1326,10 @@ impl Client {
         src_ip: Ipv4Addr,
         via: Via,
     ) {
+        if !self.link_up {
+            log::debug!("no carrier, {kind} not sent");
+            return;
+        }
         self.transmits.push_back(Transmit {
             kind,
             message,
@@ -965,6 +1366,24 @@ pub fn renewal_times(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32)
         }
         (d1, d2)
     }
+}
+
+/// INIT-REBOOT REQUESTs before the round goes on with DISCOVERs: two,
+/// but always leaving one DISCOVER in a round of `-t` packets (one REQUEST
+/// when `-t 1`).
+pub fn reboot_packets(retries: u32) -> u32 {
+    if retries == 0 {
+        2
+    } else {
+        retries.saturating_sub(1).clamp(1, 2)
+    }
+}
+
+/// `base` doubled `n` times, capped at [`MAX_BACKOFF`] (or `base` if
+/// larger).
+fn doubled(base: Duration, n: u32) -> Duration {
+    let cap = MAX_BACKOFF.max(base);
+    base.saturating_mul(1u32 << n.min(6)).min(cap)
 }
 
 /// RFC 2131 §4.4.5: the next renew/rebind retransmission after `now`, half

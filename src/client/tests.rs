@@ -57,13 +57,27 @@ fn assert_idle(c: &mut Client) {
     assert!(ev.is_empty(), "unexpected events {ev:?}");
 }
 
+/// The script runs and process events, without the state-file events
+/// (those have [`memory`]).
 fn names(ev: &[Event]) -> Vec<String> {
     ev.iter()
+        .filter_map(|e| match e {
+            Event::Script(s) => Some(s.name().to_owned()),
+            Event::Probe { .. } => Some("probe".to_owned()),
+            Event::Background => Some("background".to_owned()),
+            Event::Exit(code) => Some(format!("exit {code}")),
+            Event::Remember(_) | Event::Forget => None,
+        })
+        .collect()
+}
+
+/// Every event, the state-file ones included.
+fn memory(ev: &[Event]) -> Vec<String> {
+    ev.iter()
         .map(|e| match e {
-            Event::Script(s) => s.name().to_owned(),
-            Event::Probe { .. } => "probe".to_owned(),
-            Event::Background => "background".to_owned(),
-            Event::Exit(code) => format!("exit {code}"),
+            Event::Remember(l) => format!("remember {}", l.ip),
+            Event::Forget => "forget".to_owned(),
+            other => names(std::slice::from_ref(other)).join(""),
         })
         .collect()
 }
@@ -274,23 +288,86 @@ fn discover_backoff_leasefail_and_tryagain() {
         assert_eq!(tx[0].kind, MessageType::Discover);
         sent.push((at, pkt(&tx[0]).xid(), pkt(&tx[0]).secs()));
     }
-    // -T 3 doubling (RFC 2131 §4.1), same xid, secs since the first.
-    assert_eq!(sent, [(s(0), XID1, 0), (s(3), XID1, 3), (s(9), XID1, 9)]);
-    assert_eq!(c.poll_timeout(), Some(s(21)));
+    // BusyBox's fixed -T pause, same xid, secs since the first.
+    assert_eq!(sent, [(s(0), XID1, 0), (s(3), XID1, 3), (s(6), XID1, 6)]);
+    assert_eq!(c.poll_timeout(), Some(s(9)));
     let (at, tx, ev) = fire(&mut c);
-    assert_eq!(at, s(21));
+    assert_eq!(at, s(9));
     assert!(tx.is_empty());
     assert_eq!(names(&ev), ["leasefail"]);
     assert_eq!(c.listen_mode(), ListenMode::None);
     assert_eq!(c.state(), State::InitSelecting);
-    assert_eq!(c.poll_timeout(), Some(s(41)));
+    assert_eq!(c.poll_timeout(), Some(s(29)));
     // Next round: new xid; secs keeps counting (BusyBox resets it only at
     // the listed points, not at leasefail).
     let (at, tx, _) = fire(&mut c);
-    assert_eq!(at, s(41));
+    assert_eq!(at, s(29));
     assert_eq!(pkt(&tx[0]).xid(), XID2);
-    assert_eq!(pkt(&tx[0]).secs(), 41);
+    assert_eq!(pkt(&tx[0]).secs(), 29);
     assert_eq!(c.listen_mode(), ListenMode::Raw);
+}
+
+#[test]
+fn tryagain_backs_off_and_resets_after_a_lease() {
+    let mut config = cfg();
+    config.tryagain = Duration::from_secs(5);
+    let mut c = Client::new(config, s(0), xids());
+    drain(&mut c);
+    // Each failed round: 3 DISCOVERs 3 s apart, leasefail at +9 s, then
+    // -A 5 doubling: 5, 10, 20, 40, 64, 64 (never faster than that).
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        for _ in 0..3 {
+            fire(&mut c);
+        }
+        let (at, _, ev) = fire(&mut c);
+        assert_eq!(names(&ev), ["leasefail"]);
+        waits.push((c.poll_timeout().unwrap() - at).as_secs());
+    }
+    assert_eq!(waits, [5, 10, 20, 40, 64, 64]);
+    // A lease resets the back-off.
+    let (_, tx, _) = fire(&mut c);
+    let xid = pkt(&tx[0]).xid();
+    let t = c.poll_timeout().unwrap();
+    c.handle_packet(t, &offer(xid));
+    drain(&mut c);
+    c.handle_packet(t, &ack(xid, 3600));
+    drain(&mut c);
+    c.handle_command(t, Command::Renew);
+    c.handle_packet(t, &nak(xid, SERVER));
+    drain(&mut c);
+    // The 3 s NAK pause, then a round of 3 DISCOVERs.
+    for _ in 0..3 {
+        fire(&mut c);
+    }
+    let (at, _, ev) = fire(&mut c);
+    assert_eq!(names(&ev), ["leasefail"]);
+    assert_eq!((c.poll_timeout().unwrap() - at).as_secs(), 5);
+}
+
+#[test]
+fn no_cable_timing_with_t3_t3_is_about_nine_seconds() {
+    // -t 3 -T 3 -b: backgrounds 9 s ± jitter after start.
+    let mut config = cfg();
+    config.jitter = true;
+    config.background_on_fail = true;
+    config.foreground = false;
+    for seed in [1u32, 0x9e37_79b9, 0xdead_beef, 7] {
+        let mut n = seed;
+        let mut c = Client::new(config.clone(), s(0), move || {
+            n = n.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            n
+        });
+        drain(&mut c);
+        let bg = loop {
+            let (at, _, ev) = fire(&mut c);
+            if names(&ev).contains(&"background".to_owned()) {
+                break at;
+            }
+        };
+        let ms = bg.as_millis();
+        assert!((6000..=12_000).contains(&ms), "{ms}");
+    }
 }
 
 #[test]
@@ -324,7 +401,7 @@ fn jitter_stays_within_a_second() {
         let (at, _, _) = fire(&mut c);
         if i > 0 {
             let gap = (at - last).as_millis();
-            let nominal = 3000u128 << (i - 1);
+            let nominal = 3000u128;
             let j = (nominal / 4).min(1000);
             assert!(
                 gap + j >= nominal && gap <= nominal + j,
@@ -368,7 +445,7 @@ fn background_on_fail_wins_over_exit_on_fail() {
     let (_, _, ev) = fire(&mut c);
     assert_eq!(names(&ev), ["leasefail", "background"]);
     assert!(!c.is_finished());
-    assert_eq!(c.poll_timeout(), Some(s(41)));
+    assert_eq!(c.poll_timeout(), Some(s(29)));
     // Second round fails too: no second background, no exit.
     for _ in 0..3 {
         fire(&mut c);
@@ -413,9 +490,9 @@ fn select_retransmits_then_leasefail() {
     assert_eq!((at, tx[0].kind), (s(4), MessageType::Request));
     assert_eq!(pkt(&tx[0]).secs(), 4);
     let (at, tx, _) = fire(&mut c);
-    assert_eq!((at, tx.len()), (s(10), 1));
+    assert_eq!((at, tx.len()), (s(7), 1));
     let (at, tx, ev) = fire(&mut c);
-    assert_eq!(at, s(22));
+    assert_eq!(at, s(10));
     assert!(tx.is_empty());
     assert_eq!(names(&ev), ["leasefail"]);
     assert_eq!(c.state(), State::InitSelecting);
@@ -1346,4 +1423,426 @@ fn log_lines_match_busybox() {
     ] {
         assert!(lines.iter().any(|l| l == want), "{want:?} in {lines:?}");
     }
+}
+
+// --------------------------------------------------------------------
+// Lease memory and INIT-REBOOT (RFC 2131 §3.2, §4.3.2)
+
+fn rebooting(config: Config, expiry: Option<Instant>) -> Client {
+    let mut c = Client::new(config, s(0), xids());
+    c.remember(s(0), Remembered { ip: IP, expiry });
+    let (_, ev) = drain(&mut c);
+    assert_eq!(names(&ev), ["deconfig"]);
+    assert_eq!(c.state(), State::InitReboot);
+    c
+}
+
+#[test]
+fn init_reboot_ack_binds_without_discover() {
+    let mut config = cfg();
+    config.foreground = false;
+    let mut c = rebooting(config, Some(s(1000)));
+    let (at, tx, ev) = fire(&mut c);
+    assert_eq!(at, s(0));
+    assert!(ev.is_empty());
+    let [r] = &tx[..] else { panic!("{tx:?}") };
+    assert_eq!(
+        (r.kind, r.dest, r.src_ip, r.via),
+        (MessageType::Request, Destination::Broadcast, ZERO, Via::Raw)
+    );
+    // §4.3.2: ciaddr 0, option 50 filled, no server identifier.
+    assert_eq!(pkt(r).ciaddr(), ZERO);
+    assert_eq!(codes(r), [53, 50, 57, 55, 61]);
+    assert_eq!(opts(r)[1].1, IP.octets());
+    assert_eq!(c.listen_mode(), ListenMode::Raw);
+    // Any server may answer (we named none).
+    c.handle_packet(ms(20), &ack_from(XID1, OTHER, 3600));
+    let (tx, ev) = drain(&mut c);
+    assert!(tx.is_empty());
+    assert_eq!(
+        memory(&ev),
+        ["bound", "remember 192.168.1.100", "background"]
+    );
+    assert_eq!(c.state(), State::Bound);
+    assert_eq!(c.lease().map(|l| l.start), Some(s(0)));
+    assert_eq!(c.poll_timeout(), Some(s(1800)));
+}
+
+#[test]
+fn init_reboot_nak_runs_nak_deconfig_and_discovers_at_once() {
+    let mut c = rebooting(cfg(), None);
+    fire(&mut c);
+    c.handle_packet(ms(30), &nak(XID1, OTHER));
+    let (tx, ev) = drain(&mut c);
+    assert!(tx.is_empty());
+    assert_eq!(memory(&ev), ["nak", "deconfig", "forget"]);
+    assert_eq!(c.state(), State::InitSelecting);
+    assert_eq!(c.poll_timeout(), Some(ms(30)));
+    let (_, tx, _) = fire(&mut c);
+    assert_eq!(tx[0].kind, MessageType::Discover);
+    assert!(
+        !codes(&tx[0]).contains(&50),
+        "the NAKed address is not asked for"
+    );
+    assert_eq!(pkt(&tx[0]).xid(), XID2);
+}
+
+#[test]
+fn init_reboot_unanswered_falls_back_to_discover_in_the_same_round() {
+    let mut config = cfg();
+    config.background_on_fail = true;
+    config.foreground = false;
+    let mut c = rebooting(config, Some(s(1000)));
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let (at, tx, ev) = fire(&mut c);
+        sent.push((at, tx[0].kind, pkt(&tx[0]).xid(), codes(&tx[0])));
+        if at == s(6) {
+            assert_eq!(memory(&ev), ["forget"]);
+        }
+    }
+    assert_eq!(
+        sent,
+        [
+            (s(0), MessageType::Request, XID1, vec![53, 50, 57, 55, 61]),
+            (s(3), MessageType::Request, XID1, vec![53, 50, 57, 55, 61]),
+            (s(6), MessageType::Discover, XID2, vec![53, 50, 57, 55, 61]),
+        ]
+    );
+    // The round still ends at 9 s: -b backgrounds on time.
+    let (at, tx, ev) = fire(&mut c);
+    assert_eq!(at, s(9));
+    assert!(tx.is_empty());
+    assert_eq!(names(&ev), ["leasefail", "background"]);
+    assert_eq!(reboot_packets(0), 2);
+    assert_eq!(reboot_packets(1), 1);
+    assert_eq!(reboot_packets(2), 1);
+    assert_eq!(reboot_packets(5), 2);
+}
+
+#[test]
+fn expired_or_overridden_memory_is_not_used() {
+    let mut c = Client::new(cfg(), s(100), xids());
+    c.remember(
+        s(100),
+        Remembered {
+            ip: IP,
+            expiry: Some(s(100)),
+        },
+    );
+    assert_eq!(c.state(), State::InitSelecting);
+    let mut config = cfg();
+    config.requested_ip = Some(OTHER);
+    let mut c = Client::new(config, s(0), xids());
+    c.remember(
+        s(0),
+        Remembered {
+            ip: IP,
+            expiry: None,
+        },
+    );
+    assert_eq!(c.state(), State::InitSelecting);
+    let mut c = Client::new(cfg(), s(0), xids());
+    c.remember(
+        s(0),
+        Remembered {
+            ip: Ipv4Addr::BROADCAST,
+            expiry: None,
+        },
+    );
+    assert_eq!(c.state(), State::InitSelecting);
+}
+
+#[test]
+fn lease_memory_events() {
+    let mut c = bound(cfg(), 3600);
+    // Renewal: remembered again.
+    let (_, tx, _) = fire(&mut c);
+    c.handle_packet(s(1801), &ack(pkt(&tx[0]).xid(), 3600));
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["renew", "remember 192.168.1.100"]);
+    // Release: forgotten.
+    c.handle_command(s(1802), Command::Release);
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["deconfig", "forget"]);
+    // Terminate without -R keeps the memory.
+    let mut c = bound(cfg(), 3600);
+    c.handle_command(s(5), Command::Terminate);
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["exit 0"]);
+    // Expiry forgets.
+    let mut c = bound(cfg(), 60);
+    let ev = loop {
+        let (_, _, ev) = fire(&mut c);
+        if !ev.is_empty() {
+            break ev;
+        }
+    };
+    assert_eq!(memory(&ev), ["deconfig", "forget"]);
+}
+
+// --------------------------------------------------------------------
+// Carrier
+
+#[test]
+fn no_cable_at_boot_sends_nothing_and_backgrounds_on_time() {
+    let mut config = cfg();
+    config.background_on_fail = true;
+    config.foreground = false;
+    let mut c = Client::new(config, s(0), xids());
+    drain(&mut c);
+    c.handle_link(s(0), false);
+    let mut at = s(0);
+    let mut ev = Vec::new();
+    for _ in 0..4 {
+        let (t, tx, e) = fire(&mut c);
+        assert!(tx.is_empty(), "sent without carrier: {tx:?}");
+        at = t;
+        ev = e;
+    }
+    assert_eq!(at, s(9));
+    assert_eq!(names(&ev), ["leasefail", "background"]);
+    // The cable is plugged in during the -A wait: a DISCOVER at once.
+    c.handle_link(s(12), true);
+    assert_eq!(c.poll_timeout(), Some(s(12)));
+    let (_, tx, _) = fire(&mut c);
+    assert_eq!(tx[0].kind, MessageType::Discover);
+    assert_eq!(pkt(&tx[0]).secs(), 0);
+}
+
+#[test]
+fn no_cable_with_n_exits_on_time() {
+    let mut config = cfg();
+    config.exit_on_fail = true;
+    let mut c = Client::new(config, s(0), xids());
+    drain(&mut c);
+    c.handle_link(s(0), false);
+    for _ in 0..3 {
+        let (_, tx, _) = fire(&mut c);
+        assert!(tx.is_empty());
+    }
+    let (at, _, ev) = fire(&mut c);
+    assert_eq!(
+        (at, names(&ev)),
+        (s(9), vec!["leasefail".into(), "exit 1".into()])
+    );
+}
+
+#[test]
+fn carrier_loss_while_bound_keeps_the_lease_and_return_verifies_it() {
+    let mut c = bound(cfg(), 3600);
+    c.handle_link(s(100), false);
+    assert_idle(&mut c);
+    assert_eq!(c.state(), State::Bound);
+    // T1 passes without carrier: nothing sent, lease kept.
+    let (at, tx, ev) = fire(&mut c);
+    assert_eq!(at, ms(1_800_500));
+    assert!(tx.is_empty() && ev.is_empty());
+    assert!(c.lease().is_some());
+    // Carrier back: INIT-REBOOT at once, then `renew` (still configured).
+    c.handle_link(s(2000), true);
+    assert_eq!(c.state(), State::InitReboot);
+    assert_eq!(c.poll_timeout(), Some(s(2000)));
+    let (_, tx, _) = fire(&mut c);
+    let [r] = &tx[..] else { panic!("{tx:?}") };
+    assert_eq!(
+        (r.kind, r.dest, r.src_ip),
+        (MessageType::Request, Destination::Broadcast, ZERO)
+    );
+    assert_eq!(codes(r), [53, 50, 57, 55, 61]);
+    let xid = pkt(r).xid();
+    c.handle_packet(ms(2_000_050), &ack(xid, 3600));
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["renew", "remember 192.168.1.100"]);
+    assert_eq!(c.state(), State::Bound);
+    assert_eq!(c.poll_timeout(), Some(s(2000 + 1800)));
+}
+
+#[test]
+fn carrier_return_on_another_network_nak_or_silence() {
+    // NAK: the cable went to another network.
+    let mut c = bound(cfg(), 3600);
+    c.handle_link(s(10), false);
+    c.handle_link(s(20), true);
+    let (_, tx, _) = fire(&mut c);
+    c.handle_packet(s(20), &nak(pkt(&tx[0]).xid(), OTHER));
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["nak", "deconfig", "forget"]);
+    assert_eq!(c.poll_timeout(), Some(s(20)));
+    // Silence: DISCOVER after two REQUESTs, deconfigured first.
+    let mut c = bound(cfg(), 3600);
+    c.handle_link(s(10), false);
+    c.handle_link(s(20), true);
+    fire(&mut c);
+    fire(&mut c);
+    let (at, tx, ev) = fire(&mut c);
+    assert_eq!(at, s(26));
+    assert_eq!(memory(&ev), ["deconfig", "forget"]);
+    assert_eq!(tx[0].kind, MessageType::Discover);
+    assert!(c.lease().is_none());
+}
+
+#[test]
+fn flapping_link_does_not_spin() {
+    let mut c = bound(cfg(), 3600);
+    let mut sent = 0;
+    // 1000 flaps in 5 s: at most one restart per second.
+    for i in 0..1000u64 {
+        let now = ms(10_000 + i * 5);
+        c.handle_link(now, false);
+        c.handle_link(now, true);
+        if c.poll_timeout().is_some_and(|d| d <= now) {
+            c.handle_timeout(now);
+        }
+        sent += drain(&mut c).0.len();
+    }
+    assert!((1..=6).contains(&sent), "{sent} packets");
+}
+
+#[test]
+fn link_events_ignored_when_released_or_unchanged() {
+    let mut c = bound(cfg(), 3600);
+    c.handle_link(s(5), true);
+    assert_idle(&mut c);
+    assert_eq!(c.poll_timeout(), Some(ms(1_800_500)));
+    c.handle_command(s(6), Command::Release);
+    drain(&mut c);
+    c.handle_link(s(7), false);
+    c.handle_link(s(8), true);
+    assert_eq!(c.poll_timeout(), None);
+    assert_eq!(c.state(), State::Released);
+}
+
+// --------------------------------------------------------------------
+// Rapid commit (RFC 4039)
+
+fn rapid_ack(xid: u32, opt80: Option<&[u8]>) -> Vec<u8> {
+    let sid = SERVER.octets();
+    let mut opts: Vec<(u8, &[u8])> = vec![
+        (54, &sid[..]),
+        (51, &[0, 0, 0x0e, 0x10][..]),
+        (1, &[255, 255, 255, 0][..]),
+    ];
+    if let Some(v) = opt80 {
+        opts.push((80, v));
+    }
+    reply(xid, MessageType::Ack, IP, &opts)
+}
+
+#[test]
+fn rapid_commit_discover_ack_binds() {
+    let mut config = cfg();
+    config.rapid_commit = true;
+    let mut c = Client::new(config, s(0), xids());
+    drain(&mut c);
+    let (_, tx, _) = fire(&mut c);
+    // The scanner skips empty options: 80 is seen as a flag.
+    assert_eq!(codes(&tx[0]), [53, 57, 55, 61]);
+    assert!(pkt(&tx[0]).has_empty_option(80));
+    let o = pkt(&tx[0]).options_field().to_vec();
+    let at = o.windows(2).position(|w| w == [80, 0]).unwrap();
+    assert!(o[..at].ends_with(&[55, 9, 1, 3, 6, 12, 15, 26, 28, 42, 121]));
+    // An OFFER still works as usual; an ACK with option 80 binds at once.
+    c.handle_packet(ms(40), &rapid_ack(XID1, Some(&[])));
+    let (tx, ev) = drain(&mut c);
+    assert!(tx.is_empty(), "no REQUEST: {tx:?}");
+    assert_eq!(memory(&ev), ["bound", "remember 192.168.1.100"]);
+    assert_eq!(c.state(), State::Bound);
+    assert_eq!(c.lease().map(|l| l.start), Some(s(0)));
+}
+
+#[test]
+fn rapid_commit_malformed_or_missing_option_80_ignored() {
+    let mut config = cfg();
+    config.rapid_commit = true;
+    let mut c = Client::new(config, s(0), xids());
+    drain(&mut c);
+    fire(&mut c);
+    c.handle_packet(ms(40), &rapid_ack(XID1, Some(&[1])));
+    c.handle_packet(ms(41), &rapid_ack(XID1, None));
+    assert_idle(&mut c);
+    assert_eq!(c.state(), State::InitSelecting);
+    // The normal path still runs.
+    c.handle_packet(ms(50), &offer(XID1));
+    let (tx, _) = drain(&mut c);
+    assert_eq!(tx[0].kind, MessageType::Request);
+    assert!(!pkt(&tx[0]).has_empty_option(80), "80 only in DISCOVER");
+}
+
+#[test]
+fn without_rapid_commit_nothing_changes() {
+    let mut c = Client::new(cfg(), s(0), xids());
+    drain(&mut c);
+    let (_, tx, _) = fire(&mut c);
+    assert!(!pkt(&tx[0]).has_empty_option(80));
+    c.handle_packet(ms(40), &rapid_ack(XID1, Some(&[])));
+    assert_idle(&mut c);
+    assert_eq!(c.state(), State::InitSelecting);
+}
+
+#[test]
+fn no_cable_at_boot_keeps_the_remembered_lease_for_the_cable() {
+    let mut config = cfg();
+    config.background_on_fail = true;
+    config.foreground = false;
+    let mut c = rebooting(config, Some(s(1000)));
+    c.handle_link(s(0), false);
+    let mut all = Vec::new();
+    let at = loop {
+        let (at, tx, ev) = fire(&mut c);
+        assert!(tx.is_empty());
+        let done = names(&ev).contains(&"background".to_owned());
+        all.extend(ev);
+        if done {
+            break at;
+        }
+    };
+    // On time, nothing forgotten, still waiting to verify the lease.
+    assert_eq!(at, s(9));
+    assert_eq!(memory(&all), ["leasefail", "background"]);
+    assert_eq!(c.state(), State::InitReboot);
+    // A second round without cable: the same.
+    let (_, _, _) = fire(&mut c);
+    assert_eq!(c.state(), State::InitReboot);
+    // Cable in: INIT-REBOOT for the remembered address at once.
+    c.handle_link(s(40), true);
+    let (at, tx, _) = fire(&mut c);
+    assert_eq!(at, s(40));
+    assert_eq!(tx[0].kind, MessageType::Request);
+    assert_eq!(codes(&tx[0]), [53, 50, 57, 55, 61]);
+    c.handle_packet(s(40), &ack(pkt(&tx[0]).xid(), 3600));
+    let (_, ev) = drain(&mut c);
+    assert_eq!(memory(&ev), ["bound", "remember 192.168.1.100"]);
+}
+
+#[test]
+fn unverified_lease_ends_at_its_expiry_without_carrier() {
+    // Remembered at boot, no cable: forgotten at its expiry (20 s), then
+    // DISCOVER rounds (still unsent) go on.
+    let mut c = rebooting(cfg(), Some(s(20)));
+    c.handle_link(s(0), false);
+    let (at, ev) = loop {
+        let (at, _, ev) = fire(&mut c);
+        if memory(&ev).contains(&"forget".to_owned()) {
+            break (at, ev);
+        }
+        assert!(at < s(20), "{at}");
+    };
+    assert_eq!(at, s(20));
+    assert_eq!(memory(&ev), ["forget"], "nothing was configured");
+    assert_eq!(c.state(), State::InitSelecting);
+    // Carrier back while bound, gone again before the check: the
+    // configured address is removed at the lease's expiry, not later.
+    let mut c = bound(cfg(), 60);
+    c.handle_link(s(10), false);
+    c.handle_link(s(20), true);
+    c.handle_link(ms(20_100), false);
+    let (at, ev) = loop {
+        let (at, _, ev) = fire(&mut c);
+        if !names(&ev).is_empty() && names(&ev) != ["leasefail"] {
+            break (at, ev);
+        }
+    };
+    assert_eq!(at, ms(60_500));
+    assert_eq!(memory(&ev), ["deconfig", "forget"]);
 }

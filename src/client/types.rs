@@ -29,6 +29,10 @@ pub enum State {
     RenewRequested,
     /// After SIGUSR2: no lease, idle until SIGUSR1 or SIGTERM.
     Released,
+    /// INIT-REBOOT (RFC 2131 §3.2, §4.3.2): verifying a remembered lease
+    /// (at start, or when the carrier returns while bound) with broadcast
+    /// REQUESTs carrying option 50 and no server identifier.
+    InitReboot,
 }
 
 /// Which socket the driver keeps open to receive replies (BusyBox's listen
@@ -224,4 +228,18 @@ pub enum Event {
     Background,
     /// Exit with this status; the client does nothing afterwards.
     Exit(i32),
+    /// Remember this lease (the state file): after every `bound`/`renew`.
+    Remember(Lease),
+    /// Forget the remembered lease: NAK, release, expiry, declined.
+    Forget,
+}
+
+/// A lease remembered from an earlier run (the state file), for
+/// [`Client::remember`](super::Client::remember).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Remembered {
+    /// The address to ask for.
+    pub ip: Ipv4Addr,
+    /// When it ends on this run's clock (`None`: infinite).
+    pub expiry: Option<Instant>,
 }

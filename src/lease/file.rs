@@ -27,7 +27,7 @@ use core::fmt;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use super::{Hostname, LeaseRecord};
+use super::{Change, Hostname, LeaseRecord};
 use crate::time::UnixTime;
 use crate::wire::MacAddr;
 
@@ -158,13 +158,31 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, FileError> {
     })
 }
 
-/// Seconds that passed between `written_at` and `now` by our clock rule:
-/// a clock behind `written_at` (an RTC-less board booting at 1970, or a
-/// clock set back) means "no time passed", never "throw the file away"
-/// (BusyBox discards the whole file if the stamp is in the future or more
-/// than 12 h old; we keep every lease).
+/// 2020-01-01T00:00:00Z. A stamp before it was written with an unset clock
+/// (an RTC-less board counting from 1970 before NTP stepped it); no
+/// product of this code ran before then.
+pub const CLOCK_SET_SINCE: i64 = 1_577_836_800;
+
+/// Seconds that passed between `written_at` and `now`, by our clock rule
+/// (docs/differences.md "Lease file and the clock"):
+/// - `now` before `written_at` (the clock was set back, or an RTC-less
+///   board boots at 1970 and reads a file written after NTP): 0, the lease
+///   keeps its stored remaining time;
+/// - `written_at` before [`CLOCK_SET_SINCE`] and `now` at or after it (the
+///   file was written with an unset clock, NTP stepped it since): the
+///   real elapsed time is unknown, taken as 0;
+/// - otherwise `now - written_at`.
+///
+/// So a clock step in either direction neither expires every lease nor
+/// makes one live forever (each keeps at most its stored remaining time,
+/// which `Server::load` bounds by the config). BusyBox discards the whole
+/// file if the stamp is in the future or more than 12 h old.
 pub fn elapsed(written_at: UnixTime, now: UnixTime) -> u32 {
-    u32::try_from((now - written_at).max(0)).unwrap_or(u32::MAX)
+    let (w, n) = (written_at.as_secs(), now.as_secs());
+    if n < w || (w < CLOCK_SET_SINCE && n >= CLOCK_SET_SINCE) {
+        return 0;
+    }
+    u32::try_from(n.saturating_sub(w)).unwrap_or(u32::MAX)
 }
 
 /// `record` with `remaining` counted down from `written_at` to `now` per
@@ -184,51 +202,71 @@ pub fn age_records(decoded: Decoded, now: UnixTime) -> Vec<LeaseRecord> {
         .collect()
 }
 
-/// Applies later lease records on top of `base`, in order, with BusyBox's
-/// `add_lease` rule: a record replaces the one with the same IP (in place)
-/// and removes every other record with the same non-zero MAC, unless both
-/// carry client identifiers and they differ (two clients behind one MAC).
-/// The result holds each IP at most once.
-///
-/// This is how the journal is replayed over the lease file. Replaying an
-/// entry twice gives the same table, so replaying a journal over a lease
-/// file that already includes it (a crash between a compaction's rename
-/// and its journal reset) is harmless.
+/// Applies later lease records on top of `base`, in order (see
+/// [`apply_changes`]).
 pub fn apply_updates(
     base: Vec<LeaseRecord>,
     updates: impl IntoIterator<Item = LeaseRecord>,
 ) -> Vec<LeaseRecord> {
+    apply_changes(base, updates.into_iter().map(Change::Lease))
+}
+
+/// The key a record is found by, as the lease table keys it: the client
+/// identifier if it has one, else the MAC; none for a hold (MAC zero).
+fn key_of(r: &LeaseRecord) -> Option<(MacAddr, Vec<u8>)> {
+    if r.mac.is_zero() {
+        None
+    } else if r.client_id.is_empty() {
+        Some((r.mac, Vec::new()))
+    } else {
+        Some((MacAddr::ZERO, r.client_id.clone()))
+    }
+}
+
+/// Applies journal changes on top of `base`, in order, as the lease table
+/// would: a lease record replaces the record with the same IP (in place)
+/// and removes the record of the same client (same client identifier, or
+/// same MAC when neither has one) at another IP; a forget removes the
+/// record at its IP. The result holds each IP and each client at most once.
+///
+/// This is how the journal is replayed over the lease file. Replaying a
+/// change twice gives the same result, so replaying a journal over a lease
+/// file that already includes it (a crash between a compaction's rename
+/// and its journal reset) is harmless.
+pub fn apply_changes(
+    base: Vec<LeaseRecord>,
+    changes: impl IntoIterator<Item = Change>,
+) -> Vec<LeaseRecord> {
     let mut slots: Vec<Option<LeaseRecord>> = Vec::with_capacity(base.len());
     let mut by_ip: HashMap<Ipv4Addr, usize> = HashMap::with_capacity(base.len());
-    let mut by_mac: HashMap<MacAddr, Vec<usize>> = HashMap::new();
+    let mut by_key: HashMap<(MacAddr, Vec<u8>), usize> = HashMap::new();
     // The base is a snapshot: index it as is (a duplicated IP keeps its last).
     for r in base {
-        insert(&mut slots, &mut by_ip, &mut by_mac, r);
+        insert(&mut slots, &mut by_ip, &mut by_key, r);
     }
-    for r in updates {
-        if !r.mac.is_zero() {
-            for idx in by_mac.remove(&r.mac).unwrap_or_default() {
-                let Some(slot) = slots.get_mut(idx) else {
-                    continue;
-                };
-                let superseded = slot.as_ref().is_some_and(|old| {
-                    old.mac == r.mac
-                        && old.ip != r.ip
-                        && (old.client_id.is_empty()
-                            || r.client_id.is_empty()
-                            || old.client_id == r.client_id)
-                });
-                if superseded {
-                    if let Some(old) = slot.take() {
-                        by_ip.remove(&old.ip);
+    for c in changes {
+        match c {
+            Change::Forget(ip) => {
+                if let Some(old) = by_ip.remove(&ip).and_then(|i| slots.get_mut(i)?.take()) {
+                    if let Some(k) = key_of(&old) {
+                        by_key.remove(&k);
                     }
-                } else if slot.as_ref().is_some_and(|old| old.mac == r.mac) {
-                    // Kept (another client-id, or the same IP): stays indexed.
-                    by_mac.entry(r.mac).or_default().push(idx);
                 }
             }
+            Change::Lease(r) => {
+                let moved = key_of(&r)
+                    .and_then(|k| by_key.get(&k).copied())
+                    .filter(|&i| {
+                        slots
+                            .get(i)
+                            .is_some_and(|o| o.as_ref().is_some_and(|o| o.ip != r.ip))
+                    });
+                if let Some(old) = moved.and_then(|i| slots.get_mut(i)?.take()) {
+                    by_ip.remove(&old.ip);
+                }
+                insert(&mut slots, &mut by_ip, &mut by_key, r);
+            }
         }
-        insert(&mut slots, &mut by_ip, &mut by_mac, r);
     }
     slots.into_iter().flatten().collect()
 }
@@ -237,10 +275,9 @@ pub fn apply_updates(
 fn insert(
     slots: &mut Vec<Option<LeaseRecord>>,
     by_ip: &mut HashMap<Ipv4Addr, usize>,
-    by_mac: &mut HashMap<MacAddr, Vec<usize>>,
+    by_key: &mut HashMap<(MacAddr, Vec<u8>), usize>,
     r: LeaseRecord,
 ) {
-    let mac = r.mac;
     let idx = match by_ip.get(&r.ip).copied() {
         Some(idx) => idx,
         None => {
@@ -250,14 +287,16 @@ fn insert(
             idx
         }
     };
+    if let Some(old) = slots.get(idx).and_then(Option::as_ref).and_then(key_of) {
+        if by_key.get(&old) == Some(&idx) {
+            by_key.remove(&old);
+        }
+    }
+    if let Some(k) = key_of(&r) {
+        by_key.insert(k, idx);
+    }
     if let Some(slot) = slots.get_mut(idx) {
         *slot = Some(r);
-    }
-    if !mac.is_zero() {
-        let list = by_mac.entry(mac).or_default();
-        if !list.contains(&idx) {
-            list.push(idx);
-        }
     }
 }
 
@@ -537,10 +576,36 @@ mod tests {
         let aged = age_records(d.clone(), UnixTime::from_secs(1_000_000 + 2 * 86_400));
         assert_eq!(aged.len(), 2);
         assert!(aged.iter().all(|r| r.remaining == 0));
-        // Absurdly far ahead.
-        let aged = age_records(d, UnixTime::from_secs(i64::MAX));
-        assert_eq!(aged[0].remaining, 0);
-        assert_eq!(elapsed(UnixTime(0), UnixTime(i64::MAX)), u32::MAX);
+        // Absurdly far ahead of a file written with a set clock.
+        let w = UnixTime::from_secs(CLOCK_SET);
+        assert_eq!(elapsed(w, UnixTime(i64::MAX)), u32::MAX);
+    }
+
+    /// 2026-01-01, a clock that NTP has set.
+    const CLOCK_SET: i64 = 1_767_225_600;
+
+    /// Issue 8 defect 6: a wall-clock step between writing and reading
+    /// must neither expire every lease nor make one live forever.
+    #[test]
+    fn clock_steps_neither_expire_nor_immortalise() {
+        let at = UnixTime::from_secs;
+        // Written after NTP, read on a board that booted at 1970 (no RTC):
+        // no time passed; the lease keeps its stored 3600 s, no more.
+        assert_eq!(elapsed(at(CLOCK_SET), at(42)), 0);
+        // Written at 1970 + 1000 s (before NTP), read after NTP stepped the
+        // clock to 2026: the real elapsed time is unknown, taken as 0 (the
+        // naive difference, 56 years, would expire every lease).
+        assert_eq!(elapsed(at(1000), at(CLOCK_SET)), 0);
+        assert_eq!(elapsed(at(CLOCK_SET_SINCE - 1), at(CLOCK_SET_SINCE)), 0);
+        // Both before 2020 (the board never got NTP) or both after: the
+        // difference.
+        assert_eq!(elapsed(at(1000), at(1100)), 100);
+        assert_eq!(elapsed(at(CLOCK_SET), at(CLOCK_SET + 100)), 100);
+        assert_eq!(elapsed(at(CLOCK_SET_SINCE), at(CLOCK_SET_SINCE + 5)), 5);
+        let r = rec([10, 0, 0, 1], 1, "", 3600);
+        assert_eq!(age(r.clone(), at(1000), at(CLOCK_SET)).remaining, 3600);
+        assert_eq!(age(r.clone(), at(CLOCK_SET), at(42)).remaining, 3600);
+        assert_eq!(age(r, at(CLOCK_SET), at(CLOCK_SET + 3000)).remaining, 600);
     }
 
     #[test]

@@ -5,6 +5,14 @@
 //! - [`file`]: BusyBox's lease file, byte for byte (reference §3.1), as a
 //!   pure codec: bytes ⇄ ([`UnixTime`] written_at, [`LeaseRecord`]s).
 //! - [`journal`]: our append-only durability journal beside that file.
+//! - [`disk`]: the file operations the store needs, as a trait;
+//!   [`memdisk`]: an in-memory implementation that fails, tears and loses
+//!   power on command (tests, simulation, fuzzing).
+//! - [`store`]: lease file + journal over a [`disk::Disk`]: recovery,
+//!   group-commit appends, atomic compaction (`sys::leasestore` gives it
+//!   real files).
+//! - [`persist`]: the sans-I/O policy that decides when to append, compact,
+//!   retry (with back-off) and run `notify_file`.
 //!
 //! [`LeaseRecord`] is the one form a lease takes at the persistence
 //! boundary: the table produces and consumes it, the file and journal
@@ -17,8 +25,12 @@ use std::net::Ipv4Addr;
 
 use crate::wire::MacAddr;
 
+pub mod disk;
 pub mod file;
 pub mod journal;
+pub mod memdisk;
+pub mod persist;
+pub mod store;
 pub mod table;
 
 /// BusyBox's on-disk hostname field: 20 bytes, NUL-terminated, at most 19
@@ -102,6 +114,37 @@ pub struct LeaseRecord {
     /// client sent one. Empty when unknown. BusyBox's file cannot hold it
     /// (a lease loaded from it is matched by MAC); our journal does.
     pub client_id: Vec<u8>,
+}
+
+impl LeaseRecord {
+    /// True for a declined or ARP-conflict hold (MAC zero, no client).
+    pub fn is_hold(&self) -> bool {
+        self.mac.is_zero()
+    }
+}
+
+/// One change to the durable lease state, as the server queues it and the
+/// journal stores it (`lease::journal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The entry at `record.ip` is now this (a new or renewed lease, a
+    /// release, a declined or conflict hold).
+    Lease(LeaseRecord),
+    /// The table forgot the entry at this address (evicted to make room
+    /// under `max_leases`, reused by another client, or left by a client
+    /// that moved): replay removes it, so replay gives the table the server
+    /// had and never more than `max_leases` entries.
+    Forget(Ipv4Addr),
+}
+
+impl Change {
+    /// The address the change is about.
+    pub fn ip(&self) -> Ipv4Addr {
+        match self {
+            Change::Lease(r) => r.ip,
+            Change::Forget(ip) => *ip,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -519,6 +519,10 @@ pub struct LeaseTable {
     static_macs: Vec<MacAddr>,
     /// Offsets held for pending ARP probes: neither free nor leased.
     reserved: Vec<u32>,
+    /// Addresses whose entry was forgotten since the last
+    /// [`take_forgotten`](LeaseTable::take_forgotten): the server journals
+    /// them, so replay reproduces the table.
+    forgotten: Vec<Ipv4Addr>,
     /// Keyed SipHash for client keys, randomly seeded as std's `HashMap`
     /// is, so clients cannot choose ids that collide (hash flooding).
     hasher: RandomState,
@@ -601,6 +605,7 @@ impl LeaseTable {
             excluded: Vec::new(),
             static_macs: config.static_leases.iter().map(|s| s.mac).collect(),
             reserved: Vec::new(),
+            forgotten: Vec::new(),
             hasher: RandomState::new(),
             steps: Cell::new(0),
         };
@@ -1189,6 +1194,27 @@ impl LeaseTable {
         if !self.excluded_off(e.off) && !self.reserved.contains(&e.off) {
             self.free.set(e.off);
         }
+        let ip = self.ip_at(e.off);
+        self.forgotten.push(ip);
+    }
+
+    /// Moves the addresses whose entries were forgotten since the last call
+    /// (evicted under `max_leases`, reused for another client, left by a
+    /// client that moved, un-parked) into `out`, oldest first. The server
+    /// journals each as a forget entry: without them, replay would bring
+    /// back entries the table no longer has and, under `max_leases`, push
+    /// out newer leases.
+    pub fn take_forgotten(&mut self, out: &mut Vec<Ipv4Addr>) {
+        out.append(&mut self.forgotten);
+    }
+
+    /// Forgets the entry at `ip` now (a DECLINE hold un-parked); its
+    /// address is free again. `None` if there was none.
+    pub fn forget(&mut self, ip: Ipv4Addr) -> Option<Lease> {
+        let slot = self.slot_of_ip(self.offset(ip)?)?;
+        let lease = self.lease_of(slot);
+        self.vacate(slot);
+        lease
     }
 
     /// Queues the entry's current expiry. Pushed when an entry is created
@@ -1319,18 +1345,66 @@ impl LeaseTable {
     /// MAC are skipped; a later record for the same address or client
     /// replaces an earlier one; a record with remaining 0 is kept as
     /// expired. Records without a client id are keyed by MAC and adoptable
-    /// (see [`lookup`](Self::lookup)). Stops when the table is full and
-    /// returns how many records were dropped then (BusyBox: `too many
-    /// leases while loading`).
+    /// (see [`lookup`](Self::lookup)).
+    ///
+    /// If more records remain than `max_leases` allows, expired entries go
+    /// first (oldest first), then holds, then the oldest live leases:
+    /// never an ACKed live lease in favour of an expired one. (BusyBox stops
+    /// reading when the table is full, `too many leases while loading`,
+    /// dropping the newest.) Returns how many were dropped.
     pub fn load(&mut self, now: Instant, records: impl IntoIterator<Item = LeaseRecord>) -> usize {
-        let mut it = records.into_iter();
-        for r in it.by_ref() {
+        let recs: Vec<LeaseRecord> = records
+            .into_iter()
+            .filter(|r| {
+                self.offset(r.ip).is_some_and(|off| !self.excluded_off(off))
+                    && !self.static_macs.contains(&r.mac)
+            })
+            .collect();
+        // Later records replace earlier ones for the same address or client.
+        let mut keep = vec![true; recs.len()];
+        let mut seen_ip = std::collections::HashSet::new();
+        let mut seen_key = std::collections::HashSet::new();
+        for (i, r) in recs.iter().enumerate().rev() {
+            let key = (!r.mac.is_zero()).then(|| {
+                if r.client_id.is_empty() {
+                    (r.mac, &r.client_id[..])
+                } else {
+                    (MacAddr::ZERO, &r.client_id[..])
+                }
+            });
+            let dup_ip = !seen_ip.insert(r.ip);
+            let dup_key = key.is_some_and(|k| !seen_key.insert(k));
+            if dup_ip || dup_key {
+                if let Some(k) = keep.get_mut(i) {
+                    *k = false;
+                }
+            }
+        }
+        let room = self.max.saturating_sub(self.len);
+        let kept = keep.iter().filter(|&&k| k).count();
+        let mut dropped = kept.saturating_sub(room);
+        // Drop the least valuable first: expired, then holds, then the
+        // oldest live leases.
+        let classes: [fn(&LeaseRecord) -> bool; 3] =
+            [|r| r.remaining == 0, |r| r.mac.is_zero(), |_| true];
+        let mut to_drop = dropped;
+        for class in classes {
+            for (i, r) in recs.iter().enumerate() {
+                if to_drop == 0 {
+                    break;
+                }
+                if let Some(k) = keep.get_mut(i).filter(|k| **k) {
+                    if class(r) {
+                        *k = false;
+                        to_drop -= 1;
+                    }
+                }
+            }
+        }
+        for (r, _) in recs.into_iter().zip(keep).filter(|(_, k)| *k) {
             let Some(off) = self.offset(r.ip) else {
                 continue;
             };
-            if self.excluded_off(off) || self.static_macs.contains(&r.mac) {
-                continue;
-            }
             let held = r.mac.is_zero();
             let client = Client::new(r.mac, (!held).then_some(&r.client_id[..]));
             if let Some(s) = self.slot_of_ip(off) {
@@ -1342,7 +1416,8 @@ impl LeaseTable {
                 }
             }
             if self.len >= self.max {
-                return 1 + it.count();
+                dropped += 1;
+                continue;
             }
             let expires = if r.remaining == 0 {
                 secs_now(now)
@@ -1375,7 +1450,9 @@ impl LeaseTable {
                 }
             }
         }
-        0
+        // Loading reproduces the durable state: nothing to journal.
+        self.forgotten.clear();
+        dropped
     }
 }
 
@@ -1625,7 +1702,7 @@ mod tests {
 
     #[test]
     fn load_skips_like_busybox() {
-        let mut cfg = config("10.0.0.10", "10.0.0.20", 3);
+        let mut cfg = config("10.0.0.10", "10.0.0.20", 5);
         cfg.static_leases.push(StaticLease {
             mac: mac(9),
             ip: ip("10.0.0.12"),
@@ -1649,11 +1726,26 @@ mod tests {
                 rec("10.0.0.14", mac(1), 0),          // expired: kept
                 rec("10.0.0.15", MacAddr::ZERO, 100), // hold
                 rec("10.0.0.16", mac(2), 100),
-                rec("10.0.0.17", mac(3), 100), // full
-                rec("10.0.0.18", mac(4), 100),
+                rec("10.0.0.17", mac(3), 100),
+                rec("10.0.0.18", mac(4), 100), // the table is full here
+                rec("10.0.0.19", mac(5), 100), // over max_leases
             ],
         );
-        assert_eq!(dropped, 2);
+        // Over max_leases the expired entry goes first (BusyBox would have
+        // dropped the newest, 10.0.0.19).
+        assert_eq!(dropped, 1);
+        assert!(tb.get(ip("10.0.0.14")).is_none());
+        assert!(tb.get(ip("10.0.0.19")).is_some());
+        let mut tb = LeaseTable::new(&cfg, ip("10.0.0.11"));
+        let dropped = tb.load(
+            t(1000),
+            vec![
+                rec("10.0.0.14", mac(1), 0),          // expired: kept
+                rec("10.0.0.15", MacAddr::ZERO, 100), // hold
+                rec("10.0.0.16", mac(2), 100),
+            ],
+        );
+        assert_eq!(dropped, 0);
         let recs: Vec<_> = tb.records(t(1000)).collect();
         assert_eq!(recs.len(), 3);
         assert_eq!(recs[0].remaining, 0);

@@ -19,8 +19,10 @@
 //! - [`daemon`]: backgrounding that reports the child's startup result;
 //! - [`log`]: the `APPLET: message` stderr/syslog logger;
 //! - [`process`]: running scripts with a clean environment, bounded and
-//!   always reaped.
-//!
+//!   always reaped;
+//! - [`leasestore`]: the lease store's `Disk` over real files (`O_NOFOLLOW`,
+//!   `O_EXCL`, 0600) and dumpleases' read-only snapshot;
+//! - [`statefile`]: small files replaced atomically (udhcpc's lease memory).
 //!
 //! Network side, in [`net`]: `iface` (ifindex, MAC, address and carrier of
 //! an interface), `raw` (AF_PACKET send/receive of IPv4+UDP), `udp` (kernel
@@ -36,3 +38,4 @@ pub mod net;
 pub mod pidfile;
 pub mod process;
 pub mod signal;
+pub mod statefile;

@@ -137,6 +137,8 @@ pub mod code {
     pub const VENDOR_CLASS: u8 = 60;
     /// Client-identifier (RFC 2132 §9.14).
     pub const CLIENT_ID: u8 = 61;
+    /// Rapid Commit (RFC 4039): empty; DISCOVER → ACK in two messages.
+    pub const RAPID_COMMIT: u8 = 80;
     /// Client FQDN (RFC 4702).
     pub const CLIENT_FQDN: u8 = 81;
     /// Relay Agent Information (RFC 3046).
@@ -441,6 +443,18 @@ impl<T: AsRef<[u8]>> Packet<T> {
             .map(|(_, d)| d)
     }
 
+    /// True if a zero-length instance of `code` is present: a flag option
+    /// such as Rapid Commit (RFC 4039), which [`Options`] skips like every
+    /// empty option. Looks in the options field, and in `file`/`sname` when
+    /// option 52 says so, with the scanner's bounds; a malformed field ends
+    /// the search.
+    pub fn has_empty_option(&self, code: u8) -> bool {
+        let overload = self.overload();
+        field_has_empty(self.options_field(), code)
+            || (overload & OVERLOAD_FILE != 0 && field_has_empty(self.file(), code))
+            || (overload & OVERLOAD_SNAME != 0 && field_has_empty(self.sname(), code))
+    }
+
     /// All instances of `code`, concatenated in scan order (RFC 3396 long
     /// options, which may also continue into `file`/`sname`). `None` if there
     /// is no instance before the end or a malformation. Allocates.
@@ -632,6 +646,31 @@ enum Area {
     File,
     Sname,
     Done,
+}
+
+/// True if `field` holds a zero-length `code` before END or its end.
+fn field_has_empty(mut rest: &[u8], code: u8) -> bool {
+    while let Some((&c, tail)) = rest.split_first() {
+        match c {
+            code::PAD => {
+                rest = tail;
+                continue;
+            }
+            code::END => return false,
+            _ => {}
+        }
+        let Some((&len, data)) = tail.split_first() else {
+            return false;
+        };
+        if c == code && len == 0 {
+            return true;
+        }
+        let Some(next) = data.get(usize::from(len)..) else {
+            return false;
+        };
+        rest = next;
+    }
+    false
 }
 
 /// Iterator over the options of a message, in scan order; yields
@@ -1078,6 +1117,31 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn empty_flag_options_found_though_the_scanner_skips_them() {
+        let p = |o: &[u8]| raw(o);
+        let has = |v: &Vec<u8>| Packet::new_checked(&v[..]).unwrap().has_empty_option(80);
+        assert!(has(&p(&[53, 1, 5, 80, 0, 255])));
+        assert!(has(&p(&[0, 0, 80, 0])));
+        let v = p(&[53, 1, 5, 80, 0, 255]);
+        assert_eq!(Packet::new_checked(&v[..]).unwrap().option(80), None);
+        assert!(
+            !has(&p(&[53, 1, 5, 80, 1, 7, 255])),
+            "non-empty is not the flag"
+        );
+        assert!(!has(&p(&[53, 1, 5, 255, 80, 0])), "after END");
+        assert!(!has(&p(&[12, 200, 80, 0])), "inside a truncated option");
+        assert!(!has(&p(&[53, 1, 5])));
+        // In `file` when option 52 says so.
+        let mut v = p(&[52, 1, 1, 255]);
+        v[field::FILE.start] = 80;
+        v[field::FILE.start + 1] = 0;
+        assert!(has(&v));
+        let mut v = p(&[255]);
+        v[field::FILE.start] = 80;
+        assert!(!has(&v), "file not overloaded");
     }
 
     /// A minimal valid message: header + cookie + `opts`, padded to 300.

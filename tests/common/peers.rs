@@ -817,6 +817,12 @@ impl ClientKind {
                     ]
                     .map(String::from),
                 );
+                if self == ClientKind::Udhcp {
+                    // Lease memory in the peer's temp dir, never the host's
+                    // /var/lib/udhcpc (tests share MACs and pools).
+                    a.push("--lease-file".into());
+                    a.push(path_str(&dir.path("udhcpc.lease")).into());
+                }
                 a.extend(extra);
                 a
             }

@@ -29,6 +29,9 @@ pub struct Interface {
     pub up: bool,
     /// IFF_RUNNING: operationally up, i.e. the link has carrier.
     pub running: bool,
+    /// The MTU (`SIOCGIFMTU`): udhcpc passes the one it found at start to
+    /// its script as `default_mtu`, to restore on `deconfig`.
+    pub mtu: u32,
 }
 
 impl Interface {
@@ -110,6 +113,10 @@ fn query(name: &str) -> io::Result<Interface> {
     let up = flags & libc::IFF_UP != 0;
     let running = flags & libc::IFF_RUNNING != 0;
 
+    ioctl(&sock, libc::SIOCGIFMTU, &mut ifr)?;
+    // SAFETY: SIOCGIFMTU succeeded, so the union holds ifru_mtu.
+    let mtu = u32::try_from(unsafe { ifr.ifr_ifru.ifru_mtu }).unwrap_or(0);
+
     // Optional: an interface without an IPv4 address answers EADDRNOTAVAIL.
     let ipv4 = match ioctl(&sock, libc::SIOCGIFADDR, &mut ifr) {
         Ok(()) => {
@@ -134,6 +141,7 @@ fn query(name: &str) -> io::Result<Interface> {
         ipv4,
         up,
         running,
+        mtu,
     })
 }
 

@@ -7,6 +7,7 @@
 //!   IPv4 frame in, validated in user space by [`crate::wire::udp`].
 //! - [`udp`]: the kernel UDP socket on port 67/68 bound to the interface.
 //! - [`client`]: udhcpc's socket per listen mode and its send path.
+//! - [`link`]: carrier changes from rtnetlink (`RTMGRP_LINK`), no polling.
 //! - [`arp`]: ARP probing that never blocks the poll loop, its pure
 //!   bookkeeping, and a bounded blocking `arping` for udhcpc `-a`.
 //!
@@ -24,6 +25,7 @@
 pub mod arp;
 pub mod client;
 pub mod iface;
+pub mod link;
 pub mod raw;
 pub mod udp;
 
