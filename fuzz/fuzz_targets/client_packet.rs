@@ -6,7 +6,8 @@
 //! arbitrary type, address and options, mutated real server replies, time,
 //! commands and ARP probe answers. After every step every output is
 //! drained: each transmit must parse as a BOOTREQUEST from our MAC of the
-//! kind it claims, and is fed into the server, whose replies go back to the
+//! kind it claims, and is fed into the server (its changes made durable at
+//! once), whose replies go back to the
 //! client when the script says so; events are acted on (probe answers
 //! queued, exits end the run).
 //!
@@ -72,8 +73,8 @@ impl Harness {
                 self.probe_pending = true;
             }
         }
-        while self.server.poll_persist().is_some() {}
-        self.server.handle_persisted(self.now);
+        let seq = self.server.persist_seq();
+        self.server.handle_persisted(self.now, seq);
         while self.server.poll_probe().is_some() {}
         while let Some(t) = self.server.poll_transmit(&mut self.tx) {
             if self.replies.len() < 16 {

@@ -7,13 +7,16 @@
 //! parsed back with `wire::dhcp::Packet` and, when the script says so,
 //! answered the way a client would: OFFER → REQUEST, ACK → renew, RELEASE,
 //! DECLINE or INFORM, NAK → DISCOVER, fed back into the server),
-//! `poll_probe` (answered later by the script) and `poll_persist` (made
-//! durable when the script says so).
+//! `poll_probe` (answered later by the script); the unsynced changes are
+//! written in two steps the script interleaves with everything else, as
+//! the daemon does: a write starts (`persist_seq` and a snapshot of
+//! `unsynced`), later it completes (`handle_persisted` with that seq).
 //!
 //! Checks, besides "no panic": every reply parses as a BOOTREPLY with a
 //! valid message type; no ACK for a dynamic address leaves before a record
 //! of that address for that client was reported durable (the group-commit
-//! barrier); the lease table never holds an address twice.
+//! barrier); the lease table never holds an address twice; unsynced
+//! changes and held ACKs stay within `MAX_UNSYNCED` and `MAX_HELD`.
 #![no_main]
 
 #[path = "common/input.rs"]
@@ -26,7 +29,8 @@ use std::time::Duration;
 use input::Input;
 use libfuzzer_sys::fuzz_target;
 use udhcp::conf::{self, ServerConfig};
-use udhcp::server::Server;
+use udhcp::lease::Change;
+use udhcp::server::{Server, MAX_HELD, MAX_UNSYNCED};
 use udhcp::time::Instant;
 use udhcp::wire::dhcp::{code, MessageBuilder, MessageType, Packet, MAX_LEN, OP_REPLY, OP_REQUEST};
 use udhcp::wire::MacAddr;
@@ -111,8 +115,9 @@ struct Harness {
     /// Replies sent, not yet answered.
     replies: VecDeque<Vec<u8>>,
     probes: VecDeque<Ipv4Addr>,
-    /// Records drained, not yet confirmed durable.
-    drained: Vec<(Ipv4Addr, MacAddr)>,
+    /// A write in progress: the sequence number it covers and the
+    /// (address, MAC) of the leases it carries.
+    writing: Option<(u64, Vec<(Ipv4Addr, MacAddr)>)>,
     /// Every (address, client MAC) pair ever confirmed durable.
     durable: HashSet<(Ipv4Addr, MacAddr)>,
     static_ips: HashSet<Ipv4Addr>,
@@ -152,18 +157,42 @@ impl Harness {
                 self.probes.push_back(p.ip);
             }
         }
+        assert!(self.server.unsynced_len() <= MAX_UNSYNCED);
+        assert!(self.server.held_len() <= MAX_HELD);
         let mut ips = HashSet::new();
         for r in self.server.leases(self.now) {
             assert!(ips.insert(r.ip), "{} twice in the lease table", r.ip);
         }
     }
 
-    fn persist(&mut self) {
-        while let Some(r) = self.server.poll_persist() {
-            self.drained.push((r.ip, r.mac));
+    /// Starts a write of the unsynced changes (if none is in progress).
+    fn start_write(&mut self) {
+        if self.writing.is_none() {
+            let seq = self.server.persist_seq();
+            let leases = self
+                .server
+                .unsynced()
+                .filter_map(|c| match c {
+                    Change::Lease(r) => Some((r.ip, r.mac)),
+                    _ => None,
+                })
+                .collect();
+            self.writing = Some((seq, leases));
         }
-        self.durable.extend(self.drained.drain(..));
-        self.server.handle_persisted(self.now);
+    }
+
+    /// The write in progress succeeded.
+    fn complete_write(&mut self) {
+        if let Some((seq, leases)) = self.writing.take() {
+            self.durable.extend(leases);
+            self.server.handle_persisted(self.now, seq);
+        }
+    }
+
+    fn persist(&mut self) {
+        self.complete_write();
+        self.start_write();
+        self.complete_write();
     }
 
     /// Answers the oldest reply as its client would (`how` picks what it
@@ -233,7 +262,7 @@ fuzz_target!(|data: &[u8]| {
         now: Instant::from_millis(1_000_000),
         replies: VecDeque::new(),
         probes: VecDeque::new(),
-        drained: Vec::new(),
+        writing: None,
         durable: HashSet::new(),
         tx: vec![0; MAX_LEN],
         msg: Vec::new(),
@@ -270,7 +299,13 @@ fuzz_target!(|data: &[u8]| {
                 h.msg = msg;
             }
             3 => h.now += Duration::from_millis(u64::from(inp.u16()) * 10),
-            4 => h.persist(),
+            4 => {
+                if inp.bool() {
+                    h.start_write();
+                } else {
+                    h.complete_write();
+                }
+            }
             5 => {
                 if let Some(t) = h.server.poll_timeout() {
                     h.now = h.now.max(t);
