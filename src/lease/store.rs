@@ -308,7 +308,37 @@ impl<D: Disk> LeaseStore<D> {
             }
             warnings.push(format!("{note}{saved}"));
         }
-        if good_len < bytes.len() {
+        let mut good_len = good_len;
+        // Bytes in the journal file now.
+        let mut file_len = bytes.len();
+        if !decoded.skipped.is_empty() {
+            // Skipped entries must not stay in the live journal: once the
+            // tail is cut, a damaged length that ran into the tail runs past
+            // the end of the file, and the next open would take that entry
+            // for a torn append and cut every good entry after it. So the
+            // journal is replaced (temp file, fsync, rename; the directory
+            // sync below makes it durable) by its good entries alone, byte
+            // for byte; the damaged bytes are in .journal.bad.
+            let mut good = Vec::with_capacity(good_len);
+            let mut at = 0usize;
+            for d in &decoded.skipped {
+                good.extend_from_slice(bytes.get(at..d.offset).unwrap_or(&[]));
+                at = d.offset + d.len;
+            }
+            good.extend_from_slice(bytes.get(at..good_len).unwrap_or(&[]));
+            match store.write_replace(&jp, &good, super::disk::PRIVATE_MODE) {
+                Ok(f) => {
+                    jf = f;
+                    good_len = good.len();
+                    file_len = good_len;
+                }
+                // Not fatal: the skipped entries only turn dangerous if the
+                // next start happens before the journal grows past them or
+                // a compaction replaces it.
+                Err(e) => warnings.push(format!("{e}; damaged entries left in the journal")),
+            }
+        }
+        if good_len < file_len {
             store
                 .disk
                 .set_len(&mut jf, good_len as u64)
