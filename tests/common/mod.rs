@@ -5,4 +5,5 @@
 pub mod dhcpd;
 pub mod netns;
 pub mod peers;
+pub mod powerfs;
 pub mod tempdir;
