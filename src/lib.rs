@@ -17,6 +17,7 @@
 //!   scripts, and (in [`sys::net`]) interfaces, raw and UDP sockets, ARP.
 
 pub mod client;
+pub mod client6;
 pub mod conf;
 pub mod lease;
 pub mod script;
