@@ -20,6 +20,7 @@
 mod cli;
 mod dumpleases;
 mod udhcpc;
+mod udhcpc6;
 mod udhcpd;
 
 use std::ffi::{OsStr, OsString};
@@ -52,6 +53,12 @@ pub const APPLETS: &[Applet] = &[
         name: "udhcpc",
         main: udhcpc::main,
         usage: udhcpc::USAGE,
+        install_dir: "/sbin",
+    },
+    Applet {
+        name: "udhcpc6",
+        main: udhcpc6::main,
+        usage: udhcpc6::USAGE,
         install_dir: "/sbin",
     },
     Applet {

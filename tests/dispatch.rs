@@ -73,7 +73,7 @@ fn assert_help(out: &Output, applet: &str) {
 #[test]
 fn each_applet_name_shows_its_help() {
     let dir = TempDir::new("names");
-    for name in ["udhcpc", "udhcpd", "dumpleases"] {
+    for name in ["udhcpc", "udhcpc6", "udhcpd", "dumpleases"] {
         let link = dir.link(name);
         assert_help(&run(&link, &["--help"]), name);
     }
@@ -115,7 +115,7 @@ fn multiplexer_help_and_bare_invocation() {
         "{text}"
     );
     assert!(
-        text.contains("Currently defined functions:\n\tdumpleases, udhcpc, udhcpd\n"),
+        text.contains("Currently defined functions:\n\tdumpleases, udhcpc, udhcpc6, udhcpd\n"),
         "{text}"
     );
 
@@ -130,12 +130,12 @@ fn multiplexer_help_and_bare_invocation() {
 fn list_and_list_full() {
     let out = run(&bin(), &["--list"]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stdout(&out), "dumpleases\nudhcpc\nudhcpd\n");
+    assert_eq!(stdout(&out), "dumpleases\nudhcpc\nudhcpc6\nudhcpd\n");
     let out = run(&bin(), &["--list-full"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         stdout(&out),
-        "usr/bin/dumpleases\nsbin/udhcpc\nusr/sbin/udhcpd\n"
+        "usr/bin/dumpleases\nsbin/udhcpc\nsbin/udhcpc6\nusr/sbin/udhcpd\n"
     );
 }
 
@@ -149,7 +149,7 @@ fn install_symlinks() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
     let exe = fs::canonicalize(bin()).unwrap();
-    for name in ["udhcpc", "udhcpd", "dumpleases"] {
+    for name in ["udhcpc", "udhcpc6", "udhcpd", "dumpleases"] {
         let link = dir.0.join(name);
         assert!(
             fs::symlink_metadata(&link)
@@ -180,7 +180,7 @@ fn install_hard_links() {
     let out = run(&bin(), &[OsStr::new("--install"), dir.0.as_os_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let inode = fs::metadata(bin()).unwrap().ino();
-    for name in ["udhcpc", "udhcpd", "dumpleases"] {
+    for name in ["udhcpc", "udhcpc6", "udhcpd", "dumpleases"] {
         let link = dir.0.join(name);
         let meta = fs::symlink_metadata(&link).unwrap();
         assert!(meta.file_type().is_file(), "{name}");

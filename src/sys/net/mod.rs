@@ -26,6 +26,7 @@ pub mod client;
 pub mod iface;
 pub mod raw;
 pub mod udp;
+pub mod udp6;
 
 use std::io;
 use std::mem;
