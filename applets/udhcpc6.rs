@@ -289,8 +289,10 @@ const SIGNALS: &[Signal] = &[
     Signal::SIGCHLD,
 ];
 
-/// Receive buffer: a full-size Ethernet datagram.
-const RECV_BUF: usize = 1600;
+/// Receive buffer: any UDP payload (a DHCPv6 Reply with long lists may
+/// exceed one Ethernet frame and arrive fragmented; a cut one would be
+/// rejected as malformed).
+const RECV_BUF: usize = 65536;
 /// Datagrams read per wake-up before signals are looked at again.
 const MAX_PACKETS_PER_WAKE: usize = 64;
 
