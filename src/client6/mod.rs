@@ -973,14 +973,14 @@ impl Client6 {
         } else {
             ScriptEvent6::Renew(binding)
         });
-        self.after_lease(now);
+        self.after_lease();
     }
 
-    fn after_lease(&mut self, now: Instant) {
+    fn after_lease(&mut self) {
         self.exit_on_fail = false;
         if self.cfg.quit_after_lease {
             if self.cfg.release_on_exit {
-                self.release(now);
+                self.release();
             }
             self.exit(0);
             return;
@@ -1017,7 +1017,7 @@ impl Client6 {
         } else {
             ScriptEvent6::Renew(binding)
         });
-        self.after_lease(now);
+        self.after_lease();
     }
 
     fn lose_binding(&mut self, now: Instant) {
@@ -1061,7 +1061,7 @@ impl Client6 {
                 _ => {}
             },
             Command6::Release => {
-                self.release(now);
+                self.release();
                 self.state = State6::Released;
                 self.exchange = None;
                 self.deadline = None;
@@ -1070,7 +1070,7 @@ impl Client6 {
             Command6::Terminate => {
                 log::info!("received SIGTERM");
                 if self.cfg.release_on_exit {
-                    self.release(now);
+                    self.release();
                 }
                 self.exit(0);
             }
@@ -1079,7 +1079,7 @@ impl Client6 {
 
     /// BusyBox `perform_d6_release`: one Release for what we hold (no
     /// retransmission, as BusyBox), then `deconfig` always.
-    fn release(&mut self, now: Instant) {
+    fn release(&mut self) {
         let holds = self
             .binding
             .as_ref()
@@ -1093,7 +1093,6 @@ impl Client6 {
                 message,
             });
         }
-        let _ = now;
         self.binding = None;
         self.script(ScriptEvent6::Deconfig);
     }

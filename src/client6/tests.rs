@@ -878,3 +878,52 @@ fn env_is_capped_and_shell_safe() {
     let env = script_env("eth0", &b.finish().unwrap(), None, None);
     assert!(!env.iter().any(|(k, _)| k == "dns"));
 }
+
+#[test]
+fn zero_timeouts_do_not_spin() {
+    let mut cfg = Config6::new(MAC);
+    cfg.timeout = Duration::ZERO;
+    cfg.tryagain = Duration::ZERO;
+    cfg.retries = 2;
+    let mut c = client(cfg);
+    start(&mut c);
+    let mut last = t(0);
+    for _ in 0..50 {
+        let next = c.poll_timeout().unwrap();
+        assert!(next - last >= MIN_WAIT, "{last:?} -> {next:?}");
+        last = next;
+        c.handle_timeout(next);
+        sent(&mut c);
+        events(&mut c);
+    }
+}
+
+#[test]
+fn failing_replies_back_off() {
+    // A server answering every Request with UnspecFail: at most one
+    // Solicit per NAK_BACKOFF.
+    let mut c = client(Config6::new(MAC));
+    start(&mut c);
+    let mut solicits = 0;
+    let mut now = t(0);
+    for _ in 0..10 {
+        let adv = Srv {
+            pref: Some(255),
+            ..Srv::new(msg::ADVERTISE, S1).na(0, 0, 100, 200)
+        };
+        c.handle_packet(now, &adv.bytes(&c));
+        one(&mut c, msg::REQUEST);
+        let fail = Srv {
+            top: Some(status::UNSPEC_FAIL),
+            ..Srv::new(msg::REPLY, S1)
+        };
+        c.handle_packet(now, &fail.bytes(&c));
+        assert_eq!(names(&events(&mut c)), ["nak"]);
+        let next = c.poll_timeout().unwrap();
+        assert_eq!(next - now, NAK_BACKOFF);
+        now = next;
+        c.handle_timeout(now);
+        solicits += sent(&mut c).len();
+    }
+    assert_eq!(solicits, 10);
+}
