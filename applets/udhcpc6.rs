@@ -73,7 +73,7 @@ pub const USAGE: &str = concat!(
     "\t\t\t\t(default /usr/share/udhcpc/default6.script)\n",
     "\t-p,--pidfile FILE\tWrite the process id to FILE\n",
     "\t-t,--retries N\t\tSolicits per attempt (default 3; 0: no limit)\n",
-    "\t-T,--timeout SEC\tFirst wait for a reply, doubled per retry (default 3)\n",
+    "\t-T,--timeout SEC\tFirst wait for a reply, doubled per retry (default 1)\n",
     "\t-A,--tryagain SEC\tSeconds to wait after a failed attempt (default 20)\n",
     "\t-b,--background\t\tGo to background if no lease is obtained\n",
     "\t-n,--now\t\tExit with status 1 if no lease is obtained\n",
@@ -225,7 +225,7 @@ pub fn parse_args(args: &[String]) -> Result<Udhcpc6Args, Exit> {
         cfg.send_options.push(send_option(text)?);
     }
     cfg.retries = count(raw.retries, 3)?;
-    cfg.timeout = Duration::from_secs(u64::from(count(raw.timeout, 3)?));
+    cfg.timeout = Duration::from_secs(u64::from(count(raw.timeout, 1)?));
     cfg.tryagain = Duration::from_secs(u64::from(count(raw.tryagain, 20)?));
     cfg.exit_on_fail = raw.now;
     cfg.background_on_fail = raw.background;
@@ -514,7 +514,7 @@ mod tests {
         assert!(c.request_address && !c.request_prefix && !c.stateless);
         assert_eq!(
             (c.retries, c.timeout.as_secs(), c.tryagain.as_secs()),
-            (3, 3, 20)
+            (3, 1, 20)
         );
         assert_eq!(c.oro, [23, 24]);
     }

@@ -13,7 +13,7 @@
 //!
 //! | State | Sends | Retransmission (RFC 8415 §15, §7.6) | Ends |
 //! |---|---|---|---|
-//! | [`State6::Soliciting`] | Solicit | IRT `-T` (BusyBox's 3 s; RFC SOL_TIMEOUT 1 s), ×2, cap SOL_MAX_RT 3600 s; `-t` per round | leasefail, `-A` wait |
+//! | [`State6::Soliciting`] | Solicit | IRT `-T` (default SOL_TIMEOUT 1 s; BusyBox 3 s), ×2, cap SOL_MAX_RT 3600 s; `-t` per round | leasefail, `-A` wait |
 //! | [`State6::Requesting`] | Request | REQ_TIMEOUT 1 s, cap REQ_MAX_RT 30 s, REQ_MAX_RC 10 | leasefail |
 //! | [`State6::Bound`] | – | – | T1 |
 //! | [`State6::Renewing`] | Renew | REN_TIMEOUT 10 s, cap REN_MAX_RT 600 s | T2 |
@@ -83,6 +83,8 @@ pub mod params {
     pub const IRT_MINIMUM: u32 = 600;
 }
 
+/// RFC 8415 §7.6 SOL_TIMEOUT (and INF_TIMEOUT): the default `-T`.
+pub const SOL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Option 32 (INFORMATION_REFRESH_TIME, RFC 8415 §21.23).
 const OPT_INFORMATION_REFRESH_TIME: u16 = 32;
 /// Shortest wait between two sends, whatever the arithmetic says.
@@ -164,7 +166,9 @@ pub struct Config6 {
 
 impl Config6 {
     /// BusyBox's defaults for `mac`: IA_NA, default ORO (dns, search),
-    /// `-t 3 -T 3 -A 20`.
+    /// `-t 3 -A 20`; `-T` 1 s, RFC 8415's SOL_TIMEOUT (BusyBox: 3 s, which
+    /// made every boot against a server without preference 255 wait 3 s
+    /// for other Advertises, §18.2.1).
     pub fn new(mac: [u8; 6]) -> Self {
         Config6 {
             mac,
@@ -175,7 +179,7 @@ impl Config6 {
             oro: default_oro(),
             send_options: Vec::new(),
             retries: 3,
-            timeout: Duration::from_secs(3),
+            timeout: SOL_TIMEOUT,
             tryagain: Duration::from_secs(20),
             exit_on_fail: false,
             background_on_fail: false,
