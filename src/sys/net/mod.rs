@@ -6,6 +6,7 @@
 //! - [`raw`]: the AF_PACKET IPv4 socket: our own IPv4+UDP header out, every
 //!   IPv4 frame in, validated in user space by [`crate::wire::udp`].
 //! - [`udp`]: the kernel UDP socket on port 67/68 bound to the interface.
+//! - [`udp6`]: udhcpc6's UDP socket on port 546, multicasting to ff02::1:2.
 //! - [`client`]: udhcpc's socket per listen mode and its send path.
 //! - [`arp`]: ARP probing that never blocks the poll loop, its pure
 //!   bookkeeping, and a bounded blocking `arping` for udhcpc `-a`.
