@@ -571,3 +571,61 @@ fn hostile_replies_change_nothing_but_a_log_line() {
     assert_eq!(field(&bound, "tz"), "UTC_touch__IFS_/tmp/pwned", "{bound}");
     c.stop();
 }
+
+/// Without `-f`: the parent exits 0 once bound, the daemon's pid is in the
+/// pidfile, and USR2 there releases (deconfig) while TERM ends it.
+#[test]
+fn backgrounds_after_bound_and_release_on_usr2() {
+    let Some(lab) = lab() else { return };
+    let _srv = dnsmasq(
+        lab.ns(0),
+        &["--dhcp-range=2001:db8:1::100,2001:db8:1::1ff,64,300"],
+    );
+    let dir = TempDir::new("c6bg");
+    let (script, events) = record_script(&dir, false);
+    let pidfile = dir.path("udhcpc6.pid");
+    let argv: Vec<String> = [
+        udhcp_bin().display().to_string(),
+        "udhcpc6".into(),
+        "-i".into(),
+        "eth0".into(),
+        "-s".into(),
+        script.display().to_string(),
+        "-p".into(),
+        pidfile.display().to_string(),
+    ]
+    .to_vec();
+    let mut parent = Peer::spawn(lab.ns(1), "udhcpc6", TempDir::new("udhcpc6bg"), &argv, &[]);
+    let st = parent.wait_exit(Duration::from_secs(10));
+    assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", parent.log());
+    assert!(lines(&events)
+        .get(1)
+        .is_some_and(|l| l.starts_with("bound")));
+    let pid: i32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(pid as u32, parent.pid());
+    let daemon = nix::unistd::Pid::from_raw(pid);
+    // If an assertion below fails, the daemon must not outlive the test.
+    struct Guard(nix::unistd::Pid);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(self.0, Signal::SIGKILL);
+        }
+    }
+    let guard = Guard(daemon);
+    nix::sys::signal::kill(daemon, Signal::SIGUSR2).unwrap();
+    wait_for(Duration::from_secs(5), "deconfig after USR2", || {
+        lines(&events)
+            .get(2)
+            .is_some_and(|l| l.starts_with("deconfig"))
+    });
+    nix::sys::signal::kill(daemon, Signal::SIGTERM).unwrap();
+    wait_for(Duration::from_secs(5), "daemon exit", || {
+        nix::sys::signal::kill(daemon, None).is_err()
+    });
+    std::mem::forget(guard);
+    assert!(!pidfile.exists(), "pidfile removed on exit");
+}
