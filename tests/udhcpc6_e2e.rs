@@ -173,13 +173,19 @@ fn dnsmasq(ns: &Ns, extra: &[&str]) -> Peer {
 }
 
 fn kea(ns: &Ns) -> Peer {
+    kea_timers(ns, (20, 32, 40, 60))
+}
+
+/// kea-dhcp6 with (renew, rebind, preferred, valid) timers in seconds.
+fn kea_timers(ns: &Ns, (t1, t2, pref, valid): (u32, u32, u32, u32)) -> Peer {
     let dir = TempDir::new("kea6");
     let conf = format!(
         r#"{{ "Dhcp6": {{
   "interfaces-config": {{ "interfaces": ["eth0"] }},
   "server-id": {{ "type": "EN", "enterprise-id": 2495, "identifier": "0a0b0c0d", "persist": false }},
   "lease-database": {{ "type": "memfile", "persist": true, "name": "{leases}", "lfc-interval": 0 }},
-  "renew-timer": 20, "rebind-timer": 32, "preferred-lifetime": 40, "valid-lifetime": 60,
+  "renew-timer": {t1}, "rebind-timer": {t2}, "preferred-lifetime": {pref}, "valid-lifetime": {valid},
+  "min-valid-lifetime": {valid}, "min-preferred-lifetime": {pref},
   "subnet6": [ {{ "id": 1, "subnet": "2001:db8:1::/64", "interface": "eth0",
       "pools": [ {{ "pool": "2001:db8:1::100-2001:db8:1::1ff" }} ],
       "pd-pools": [ {{ "prefix": "2001:db8:8000::", "prefix-len": 48, "delegated-len": 56 }} ],
@@ -387,6 +393,30 @@ fn prefix(server: &str, prefix_only: bool, net: &str) {
     c.signal(Signal::SIGUSR1);
     let renew = wait_event(&mut c, &events, 2, "renew", Duration::from_secs(15));
     assert_eq!(field(&renew, "ipv6prefix"), p);
+    c.stop();
+}
+
+/// T1 from the server's IA: Renew without any signal, `renew` with the
+/// same address, twice.
+#[test]
+fn kea_renews_at_t1() {
+    let Some(lab) = lab() else { return };
+    let _srv = kea_timers(lab.ns(0), (2, 3, 4, 6));
+    let dir = TempDir::new("c6t1");
+    let (script, events) = record_script(&dir, false);
+    let mut c = start_client(lab.ns(1), &script, &["-d"], &dir.path("resolv.conf"));
+    wait_event(&mut c, &events, 0, "deconfig", Duration::from_secs(5));
+    let bound = wait_event(&mut c, &events, 1, "bound", Duration::from_secs(10));
+    let t0 = now();
+    let renew = wait_event(&mut c, &events, 2, "renew", Duration::from_secs(8));
+    assert!(
+        now() - t0 >= Duration::from_millis(1500),
+        "renewed before T1"
+    );
+    assert_eq!(field(&renew, "ipv6"), field(&bound, "ipv6"));
+    assert_eq!(field(&renew, "ipv6prefix"), field(&bound, "ipv6prefix"));
+    wait_event(&mut c, &events, 3, "renew", Duration::from_secs(8));
+    assert!(c.log().contains("sending renew"), "{}", c.log());
     c.stop();
 }
 
