@@ -927,3 +927,50 @@ fn failing_replies_back_off() {
     }
     assert_eq!(solicits, 10);
 }
+
+#[test]
+fn rebind_reply_from_another_server_is_taken() {
+    let mut c = bound(Config6::new(MAC));
+    let t2 = t(10) + secs(160);
+    c.handle_timeout(t(10) + secs(100));
+    one(&mut c, msg::RENEW);
+    while c.state() == State6::Renewing {
+        let d = c.poll_timeout().unwrap();
+        c.handle_timeout(d);
+        sent(&mut c);
+    }
+    assert_eq!(c.state(), State6::Rebinding);
+    c.handle_packet(
+        t2,
+        &Srv::new(msg::REPLY, S2).na(100, 160, 200, 300).bytes(&c),
+    );
+    assert_eq!(names(&events(&mut c)), ["renew"]);
+    assert_eq!(c.binding().unwrap().server_id, S2);
+    // The next Renew goes to the new server.
+    let t1 = c.poll_timeout().unwrap();
+    c.handle_timeout(t1);
+    let r = one(&mut c, msg::RENEW);
+    assert_eq!(
+        Message::new_checked(&r)
+            .unwrap()
+            .option(opt::SERVERID)
+            .unwrap(),
+        S2
+    );
+}
+
+#[test]
+fn advertise_and_reply_with_withdrawn_or_invalid_lifetimes_are_not_bound() {
+    let mut c = client(Config6::new(MAC));
+    start(&mut c);
+    // valid 0 (withdrawn) and preferred > valid (invalid, §21.6).
+    for (pref, valid) in [(0, 0), (300, 200)] {
+        let adv = Srv {
+            pref: Some(255),
+            ..Srv::new(msg::ADVERTISE, S1).na(0, 0, pref, valid)
+        };
+        c.handle_packet(t(1), &adv.bytes(&c));
+    }
+    assert!(sent(&mut c).is_empty());
+    assert_eq!(c.state(), State6::Soliciting);
+}
