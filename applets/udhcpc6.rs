@@ -334,6 +334,7 @@ fn run(args: &Udhcpc6Args) -> i32 {
         args,
         client,
         sock,
+        ifindex: iface.ifindex,
         signals: &mut signals,
         pidfile: &mut pidfile,
     };
@@ -350,6 +351,7 @@ struct Driver<'a> {
     args: &'a Udhcpc6Args,
     client: Client6,
     sock: Client6Socket,
+    ifindex: u32,
     signals: &'a mut SignalPipe,
     pidfile: &'a mut Option<Pidfile>,
 }
@@ -409,10 +411,35 @@ impl Driver<'_> {
             }
             let now = clock::now();
             if self.client.poll_timeout().is_some_and(|d| now >= d) {
+                self.recheck_interface(now);
                 self.client.handle_timeout(now);
                 if let Some(code) = self.drive() {
                     return code;
                 }
+            }
+        }
+    }
+
+    /// BusyBox re-reads the interface whenever a timer fires: a vanished
+    /// interface ends the client as SIGTERM would (release first with
+    /// `-R`); a new ifindex (the interface was recreated) gets a new
+    /// socket. The DUID keeps the startup MAC: it must stay stable.
+    fn recheck_interface(&mut self, now: udhcp::time::Instant) {
+        match Interface::query(&self.args.interface) {
+            Ok(i) if i.ifindex != self.ifindex => {
+                log::trace!("ifindex {}", i.ifindex);
+                match Client6Socket::open(&self.args.interface, i.ifindex, self.args.client_port) {
+                    Ok(s) => {
+                        self.sock = s;
+                        self.ifindex = i.ifindex;
+                    }
+                    Err(e) => log::error!("{e}"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                log::error!("{e}");
+                self.client.handle_command(now, Command6::Terminate);
             }
         }
     }

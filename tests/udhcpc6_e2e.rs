@@ -659,3 +659,19 @@ fn backgrounds_after_bound_and_release_on_usr2() {
     std::mem::forget(guard);
     assert!(!pidfile.exists(), "pidfile removed on exit");
 }
+
+/// As BusyBox: the interface is re-read when a timer fires; once it is
+/// gone the client exits 0 as on SIGTERM.
+#[test]
+fn exits_when_the_interface_disappears() {
+    let Some(lab) = lab() else { return };
+    let _srv = kea_timers(lab.ns(0), (2, 3, 4, 6));
+    let dir = TempDir::new("c6gone");
+    let (script, events) = record_script(&dir, false);
+    let mut c = start_client(lab.ns(1), &script, &[], &dir.path("resolv.conf"));
+    wait_event(&mut c, &events, 1, "bound", Duration::from_secs(10));
+    lab.ns(1).exec_ok(&["ip", "link", "del", "eth0"]);
+    let st = c.wait_exit(Duration::from_secs(6));
+    assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", c.log());
+    assert!(c.log().contains("received SIGTERM"), "{}", c.log());
+}
