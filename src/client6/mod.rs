@@ -365,6 +365,9 @@ pub struct Client6 {
     binding: Option<Binding>,
     /// Soliciting: waiting `-A` / NAK back-off, no exchange open.
     waiting: bool,
+    /// A Renew started by SIGUSR1 is outstanding (BusyBox
+    /// RENEW_REQUESTED): a second SIGUSR1 starts over from Solicit.
+    manual_renew: bool,
     foreground: bool,
     exit_on_fail: bool,
     finished: bool,
@@ -411,6 +414,7 @@ impl Client6 {
             chosen: None,
             binding: None,
             waiting: false,
+            manual_renew: false,
             foreground: cfg.foreground,
             exit_on_fail: cfg.exit_on_fail,
             finished: false,
@@ -521,6 +525,7 @@ impl Client6 {
                 if self.binding_time(|b| b.t2).is_some_and(|t2| now >= t2) {
                     log::debug!("entering rebinding state");
                     self.state = State6::Rebinding;
+                    self.manual_renew = false;
                     self.exchange = None;
                 }
                 self.send(now, self.renew_kind());
@@ -968,6 +973,7 @@ impl Client6 {
             );
         }
         self.state = State6::Bound;
+        self.manual_renew = false;
         self.exchange = None;
         self.chosen = None;
         self.deadline = binding.t1.map(|t| t.max(now + MIN_WAIT));
@@ -1025,6 +1031,7 @@ impl Client6 {
     }
 
     fn lose_binding(&mut self, now: Instant) {
+        self.manual_renew = false;
         self.binding = None;
         self.script(ScriptEvent6::Deconfig);
         self.state = State6::Soliciting;
@@ -1041,8 +1048,16 @@ impl Client6 {
             return;
         }
         match cmd {
+            // BusyBox: BOUND/RENEWING → renew now; a second SIGUSR1 before
+            // the answer → deconfig, Solicit; ignored while soliciting,
+            // requesting or rebinding.
             Command6::Renew => match self.state {
-                State6::Bound => {
+                State6::Renewing if self.manual_renew => {
+                    self.manual_renew = false;
+                    self.lose_binding(now);
+                }
+                State6::Bound | State6::Renewing => {
+                    self.manual_renew = true;
                     self.state = State6::Renewing;
                     self.exchange = None;
                     self.send(now, msg::RENEW);

@@ -974,3 +974,33 @@ fn advertise_and_reply_with_withdrawn_or_invalid_lifetimes_are_not_bound() {
     assert!(sent(&mut c).is_empty());
     assert_eq!(c.state(), State6::Soliciting);
 }
+
+#[test]
+fn second_usr1_before_the_answer_starts_over() {
+    let mut c = bound(Config6::new(MAC));
+    c.handle_command(t(500), Command6::Renew);
+    one(&mut c, msg::RENEW);
+    c.handle_command(t(600), Command6::Renew);
+    assert_eq!(names(&events(&mut c)), ["deconfig"]);
+    assert!(c.binding().is_none());
+    c.handle_timeout(t(600));
+    one(&mut c, msg::SOLICIT);
+    // A T1 renewal answered, then one USR1: only a renew, no deconfig.
+    let mut c = bound(Config6::new(MAC));
+    c.handle_timeout(t(10) + secs(100));
+    one(&mut c, msg::RENEW);
+    c.handle_command(t(10) + secs(101), Command6::Renew);
+    one(&mut c, msg::RENEW);
+    assert!(events(&mut c).is_empty());
+    c.handle_packet(
+        t(10) + secs(102),
+        &Srv::new(msg::REPLY, S1).na(100, 160, 200, 300).bytes(&c),
+    );
+    assert_eq!(names(&events(&mut c)), ["renew"]);
+    c.handle_command(t(10) + secs(103), Command6::Renew);
+    one(&mut c, msg::RENEW);
+    assert!(
+        events(&mut c).is_empty(),
+        "the flag was cleared by the Reply"
+    );
+}
