@@ -13,12 +13,12 @@
 //!
 //! | State | Sends | Retransmission (RFC 8415 §15, §7.6) | Ends |
 //! |---|---|---|---|
-//! | [`State6::Soliciting`] | Solicit | IRT `-T` (default SOL_TIMEOUT 1 s; BusyBox 3 s), ×2, cap SOL_MAX_RT 3600 s; `-t` per round | leasefail, `-A` wait |
+//! | [`State6::Soliciting`] | Solicit | IRT `-T` (default SOL_TIMEOUT 1 s; BusyBox 3 s), ×2, cap SOL_MAX_RT (3600 s, or option 82); `-t` per round | leasefail, `-A` wait |
 //! | [`State6::Requesting`] | Request | REQ_TIMEOUT 1 s, cap REQ_MAX_RT 30 s, REQ_MAX_RC 10 | leasefail |
 //! | [`State6::Bound`] | – | – | T1 |
 //! | [`State6::Renewing`] | Renew | REN_TIMEOUT 10 s, cap REN_MAX_RT 600 s | T2 |
 //! | [`State6::Rebinding`] | Rebind | REB_TIMEOUT 10 s, cap REB_MAX_RT 600 s | valid lifetime: `deconfig`, Solicit |
-//! | [`State6::Informing`] | Information-Request (`-l`) | INF_TIMEOUT `-T`, cap INF_MAX_RT 3600 s; `-t` per round | leasefail |
+//! | [`State6::Informing`] | Information-Request (`-l`) | INF_TIMEOUT `-T`, cap INF_MAX_RT (3600 s, or option 83); `-t` per round | leasefail |
 //! | [`State6::InfoBound`] | – | – | refresh time (option 32, ≥ 600 s, default 1 day) |
 //!
 //! Every wait is `RT = 2·RTprev + RAND·RTprev` with RAND uniform in
@@ -368,6 +368,9 @@ pub struct Client6 {
     /// A Renew started by SIGUSR1 is outstanding (BusyBox
     /// RENEW_REQUESTED): a second SIGUSR1 starts over from Solicit.
     manual_renew: bool,
+    /// SOL_MAX_RT / INF_MAX_RT in force (servers may change them).
+    sol_max_rt: Duration,
+    inf_max_rt: Duration,
     foreground: bool,
     exit_on_fail: bool,
     finished: bool,
@@ -415,6 +418,8 @@ impl Client6 {
             binding: None,
             waiting: false,
             manual_renew: false,
+            sol_max_rt: params::SOL_MAX_RT,
+            inf_max_rt: params::INF_MAX_RT,
             foreground: cfg.foreground,
             exit_on_fail: cfg.exit_on_fail,
             finished: false,
@@ -636,11 +641,11 @@ impl Client6 {
             }
         };
         let (irt, mrt) = match kind {
-            msg::SOLICIT => (self.cfg.timeout, params::SOL_MAX_RT),
+            msg::SOLICIT => (self.cfg.timeout, self.sol_max_rt),
             msg::REQUEST => (params::REQ_TIMEOUT, params::REQ_MAX_RT),
             msg::RENEW => (params::REN_TIMEOUT, params::REN_MAX_RT),
             msg::REBIND => (params::REB_TIMEOUT, params::REB_MAX_RT),
-            _ => (self.cfg.timeout, params::INF_MAX_RT),
+            _ => (self.cfg.timeout, self.inf_max_rt),
         };
         let rnd = (self.rng)();
         let rt = next_rt(ex.rt, irt, mrt, rnd, kind == msg::SOLICIT);
@@ -771,6 +776,14 @@ impl Client6 {
         if m.option(opt::CLIENTID) != Some(&self.duid[..]) {
             log::debug!("client id does not match, ignoring packet");
             return;
+        }
+        // RFC 8415 §18.2.9/§18.2.10: SOL_MAX_RT / INF_MAX_RT are taken
+        // from any valid Advertise or Reply, even one we otherwise ignore.
+        if let Some(v) = max_rt(m.option(opt::SOL_MAX_RT)) {
+            self.sol_max_rt = v;
+        }
+        if let Some(v) = max_rt(m.option(opt::INF_MAX_RT)) {
+            self.inf_max_rt = v;
         }
         let answer = match self.digest(&m) {
             Ok(a) => a,
@@ -1115,6 +1128,16 @@ impl Client6 {
         self.binding = None;
         self.script(ScriptEvent6::Deconfig);
     }
+}
+
+/// A SOL_MAX_RT / INF_MAX_RT option value: 4 bytes, 60..=86400 s, else
+/// ignored (RFC 8415 §21.24, §21.25).
+fn max_rt(body: Option<&[u8]>) -> Option<Duration> {
+    let v: [u8; 4] = body?.try_into().ok()?;
+    let secs = u32::from_be_bytes(v);
+    (60..=86400)
+        .contains(&secs)
+        .then(|| Duration::from_secs(u64::from(secs)))
 }
 
 /// Unicast global-or-ULA-or-link addresses only: a server handing out

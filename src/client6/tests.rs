@@ -1004,3 +1004,35 @@ fn second_usr1_before_the_answer_starts_over() {
         "the flag was cleared by the Reply"
     );
 }
+
+#[test]
+fn sol_max_rt_from_an_ignored_advertise_caps_solicits() {
+    let mut cfg = Config6::new(MAC);
+    cfg.retries = 0;
+    let mut c = client(cfg);
+    start(&mut c);
+    for (value, applies) in [(30u32, false), (90_000, false), (60, true)] {
+        let adv = Srv {
+            top: Some(status::NO_ADDRS_AVAIL),
+            extra: vec![(opt::SOL_MAX_RT, value.to_be_bytes().to_vec())],
+            ..Srv::new(msg::ADVERTISE, S1)
+        };
+        c.handle_packet(t(1), &adv.bytes(&c));
+        assert_eq!(c.sol_max_rt == secs(60), applies, "{value}");
+    }
+    assert!(sent(&mut c).is_empty(), "the Advertise itself is ignored");
+    let mut last = t(0);
+    let mut waits = Vec::new();
+    for _ in 0..12 {
+        let next = c.poll_timeout().unwrap();
+        waits.push(next - last);
+        last = next;
+        c.handle_timeout(next);
+        sent(&mut c);
+    }
+    assert!(
+        waits.iter().all(|w| *w <= Duration::from_millis(66_000)),
+        "{waits:?}"
+    );
+    assert!(waits.last().unwrap() >= &secs(54), "{waits:?}");
+}
