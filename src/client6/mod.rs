@@ -520,29 +520,23 @@ impl Client6 {
                     self.send(now, msg::REQUEST);
                 }
             }
+            _ if self.binding_time(|b| b.expiry).is_some_and(|e| now >= e)
+                && matches!(
+                    self.state,
+                    State6::Bound | State6::Renewing | State6::Rebinding
+                ) =>
+            {
+                log::info!("lease lost, entering init state");
+                self.lose_binding(now);
+            }
             State6::Bound => {
                 log::debug!("entering renew state");
                 self.state = State6::Renewing;
                 self.exchange = None;
-                self.send(now, msg::RENEW);
+                self.handle_renewing(now);
             }
-            State6::Renewing => {
-                if self.binding_time(|b| b.t2).is_some_and(|t2| now >= t2) {
-                    log::debug!("entering rebinding state");
-                    self.state = State6::Rebinding;
-                    self.manual_renew = false;
-                    self.exchange = None;
-                }
-                self.send(now, self.renew_kind());
-            }
-            State6::Rebinding => {
-                if self.binding_time(|b| b.expiry).is_some_and(|e| now >= e) {
-                    log::info!("lease lost, entering init state");
-                    self.lose_binding(now);
-                } else {
-                    self.send(now, msg::REBIND);
-                }
-            }
+            State6::Renewing => self.handle_renewing(now),
+            State6::Rebinding => self.send(now, msg::REBIND),
             State6::InfoBound => {
                 self.state = State6::Informing;
                 self.exchange = None;
@@ -550,6 +544,17 @@ impl Client6 {
             }
             State6::Released => {}
         }
+    }
+
+    /// Renewing: Renew until T2, then Rebind (at once when T1 = T2).
+    fn handle_renewing(&mut self, now: Instant) {
+        if self.binding_time(|b| b.t2).is_some_and(|t2| now >= t2) {
+            log::debug!("entering rebinding state");
+            self.state = State6::Rebinding;
+            self.manual_renew = false;
+            self.exchange = None;
+        }
+        self.send(now, self.renew_kind());
     }
 
     fn renew_kind(&self) -> u8 {
@@ -1170,6 +1175,13 @@ fn make_binding(sent: Instant, bytes: &[u8], a: &Answer) -> Binding {
         (Some(t1), Some(t2)) => (t1, t2),
         _ if min_pref == INFINITY => (INFINITY, INFINITY),
         _ => (min_pref / 2, min_pref / 10 * 8 + min_pref % 10 * 8 / 10),
+    };
+    // T1/T2 past the valid lifetime would renew an expired binding: a
+    // server sending them gets Rebind at expiry and then Solicit.
+    let (t1, t2) = if max_valid == INFINITY {
+        (t1, t2)
+    } else {
+        (t1.min(max_valid), t2.min(max_valid))
     };
     Binding {
         server_id: a.server_id.clone(),

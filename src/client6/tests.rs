@@ -1036,3 +1036,40 @@ fn sol_max_rt_from_an_ignored_advertise_caps_solicits() {
     );
     assert!(waits.last().unwrap() >= &secs(54), "{waits:?}");
 }
+
+#[test]
+fn t1_t2_beyond_the_valid_lifetime_are_clamped() {
+    let mut c = client(Config6::new(MAC));
+    start(&mut c);
+    let adv = Srv {
+        pref: Some(255),
+        ..Srv::new(msg::ADVERTISE, S1).na(1000, 2000, 40, 50)
+    };
+    c.handle_packet(t(0), &adv.bytes(&c));
+    sent(&mut c);
+    c.handle_packet(
+        t(0),
+        &Srv::new(msg::REPLY, S1).na(1000, 2000, 40, 50).bytes(&c),
+    );
+    let b = c.binding().unwrap();
+    assert_eq!(
+        (b.t1, b.t2, b.expiry),
+        (
+            Some(t(0) + secs(50)),
+            Some(t(0) + secs(50)),
+            Some(t(0) + secs(50))
+        )
+    );
+    // At 50 s T1, T2 and the valid lifetime end together: lost at once.
+    let mut now = t(0);
+    let mut guard = 0;
+    while c.binding().is_some() {
+        now = c.poll_timeout().unwrap();
+        c.handle_timeout(now);
+        sent(&mut c);
+        guard += 1;
+        assert!(guard < 10, "{c:?}");
+    }
+    assert_eq!(now, t(0) + secs(50));
+    assert_eq!(names(&events(&mut c)), ["bound", "background", "deconfig"]);
+}
