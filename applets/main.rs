@@ -27,6 +27,7 @@ mod cli;
 mod dhcprelay;
 mod dumpleases;
 mod udhcpc;
+mod udhcpc6;
 mod udhcpd;
 
 use std::ffi::{OsStr, OsString};
@@ -66,6 +67,13 @@ pub const APPLETS: &[Applet] = &[
         main: udhcpc::main,
         usage: udhcpc::USAGE,
         install_dir: "/sbin",
+    },
+    Applet {
+        name: "udhcpc6",
+        main: udhcpc6::main,
+        usage: udhcpc6::USAGE,
+        // BusyBox: APPLET(udhcpc6, BB_DIR_USR_BIN, ...).
+        install_dir: "/usr/bin",
     },
     Applet {
         name: "udhcpd",

@@ -10,11 +10,11 @@
 #
 #   /usr/bin/udhcp                      the multi-call binary (0755)
 #   /sbin/udhcpc  /usr/sbin/udhcpd  /usr/bin/dumpleases  /usr/sbin/dhcprelay
+#   /usr/bin/udhcpc6
 #                                       symlinks to /usr/bin/udhcp, where
 #                                       BusyBox puts these applets
 #   /usr/share/udhcpc/default.script    udhcpc's default script (0755)
-#   /usr/share/udhcpc/default6.script   udhcpc6's, once the repository has
-#                                       one (default6.script at its root)
+#   /usr/share/udhcpc/default6.script   udhcpc6's default script (0755)
 #   /usr/share/udhcpc/default.script.d/ its hook directory
 #   /etc/udhcpd.conf                    examples/udhcpd.conf, every keyword
 #                                       commented, only if none exists
@@ -41,7 +41,7 @@ fi
 
 # name:directory, as `udhcp --list-full` prints them (tests/install.rs
 # checks the two agree).
-APPLETS="udhcpc:/sbin udhcpd:/usr/sbin dumpleases:/usr/bin dhcprelay:/usr/sbin"
+APPLETS="udhcpc:/sbin udhcpd:/usr/sbin dumpleases:/usr/bin dhcprelay:/usr/sbin udhcpc6:/usr/bin"
 
 mkdir -p "$DESTDIR/usr/bin"
 # Copy to a temporary name and rename: a running binary is never
@@ -60,10 +60,8 @@ done
 mkdir -p "$DESTDIR/usr/share/udhcpc/default.script.d"
 cp "$ROOT/default.script" "$DESTDIR/usr/share/udhcpc/default.script"
 chmod 0755 "$DESTDIR/usr/share/udhcpc/default.script"
-if [ -f "$ROOT/default6.script" ]; then
-	cp "$ROOT/default6.script" "$DESTDIR/usr/share/udhcpc/default6.script"
-	chmod 0755 "$DESTDIR/usr/share/udhcpc/default6.script"
-fi
+cp "$ROOT/default6.script" "$DESTDIR/usr/share/udhcpc/default6.script"
+chmod 0755 "$DESTDIR/usr/share/udhcpc/default6.script"
 
 if [ ! -e "$DESTDIR/etc/udhcpd.conf" ]; then
 	mkdir -p "$DESTDIR/etc"

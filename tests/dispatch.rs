@@ -79,7 +79,7 @@ fn assert_help(out: &Output, applet: &str) {
 #[test]
 fn each_applet_name_shows_its_help() {
     let dir = TempDir::new("names");
-    for name in ["udhcpc", "udhcpd", "dumpleases", "dhcprelay"] {
+    for name in ["udhcpc", "udhcpc6", "udhcpd", "dumpleases", "dhcprelay"] {
         let link = dir.link(name);
         assert_help(&run(&link, &["--help"]), name);
     }
@@ -121,7 +121,9 @@ fn multiplexer_help_and_bare_invocation() {
         "{text}"
     );
     assert!(
-        text.contains("Currently defined functions:\n\tdhcprelay, dumpleases, udhcpc, udhcpd\n"),
+        text.contains(
+            "Currently defined functions:\n\tdhcprelay, dumpleases, udhcpc, udhcpc6, udhcpd\n"
+        ),
         "{text}"
     );
 
@@ -136,12 +138,15 @@ fn multiplexer_help_and_bare_invocation() {
 fn list_and_list_full() {
     let out = run(&bin(), &["--list"]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stdout(&out), "dhcprelay\ndumpleases\nudhcpc\nudhcpd\n");
+    assert_eq!(
+        stdout(&out),
+        "dhcprelay\ndumpleases\nudhcpc\nudhcpc6\nudhcpd\n"
+    );
     let out = run(&bin(), &["--list-full"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         stdout(&out),
-        "usr/sbin/dhcprelay\nusr/bin/dumpleases\nsbin/udhcpc\nusr/sbin/udhcpd\n"
+        "usr/sbin/dhcprelay\nusr/bin/dumpleases\nsbin/udhcpc\nusr/bin/udhcpc6\nusr/sbin/udhcpd\n"
     );
 }
 
@@ -155,7 +160,7 @@ fn install_symlinks() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
     let exe = fs::canonicalize(bin()).unwrap();
-    for name in ["udhcpc", "udhcpd", "dumpleases", "dhcprelay"] {
+    for name in ["udhcpc", "udhcpc6", "udhcpd", "dumpleases", "dhcprelay"] {
         let link = dir.0.join(name);
         assert!(
             fs::symlink_metadata(&link)
@@ -186,7 +191,7 @@ fn install_hard_links() {
     let out = run(&bin(), &[OsStr::new("--install"), dir.0.as_os_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let inode = fs::metadata(bin()).unwrap().ino();
-    for name in ["udhcpc", "udhcpd", "dumpleases", "dhcprelay"] {
+    for name in ["udhcpc", "udhcpc6", "udhcpd", "dumpleases", "dhcprelay"] {
         let link = dir.0.join(name);
         let meta = fs::symlink_metadata(&link).unwrap();
         assert!(meta.file_type().is_file(), "{name}");
