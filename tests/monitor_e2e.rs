@@ -318,6 +318,12 @@ fn dora_all(
     let mut buf = [0u8; 548];
     let end = now() + limit;
     let resend = Duration::from_secs(1);
+    // New clients start at most one per PACE: the load must still be going
+    // when the test kills the daemon (unpaced, an idle machine served all
+    // 300 before the kill and the test failed "the kill came after the
+    // load").
+    const PACE: Duration = Duration::from_millis(8);
+    let mut next_start = now();
     while now() < end && !stop.load(Ordering::Relaxed) {
         if st.iter().all(|s| matches!(s, St::Bound)) {
             break;
@@ -330,11 +336,12 @@ fn dora_all(
         for (i, s) in st.iter_mut().enumerate() {
             let xid = base + i as u32;
             match *s {
-                St::Idle if in_flight < window => {
+                St::Idle if in_flight < window && t >= next_start => {
                     let n = build(&mut buf, MessageType::Discover, xid, macs[i], None, None);
                     w.send(&buf[..n]);
                     *s = St::Discover(t);
                     in_flight += 1;
+                    next_start = t + PACE;
                 }
                 St::Discover(at) if t - at > resend => {
                     let n = build(&mut buf, MessageType::Discover, xid, macs[i], None, None);
