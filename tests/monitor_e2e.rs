@@ -4,8 +4,8 @@
 //! TERM) is not restarted; the pidfile names the daemon; TERM to either
 //! process stops both.
 //!
-//! The DHCP client side (raw socket, DORA for many MACs) is a small copy
-//! of the one in `udhcpd_e2e.rs`, which keeps its helpers private.
+//! The DHCP client side (raw socket, DORA for many MACs) is the shared one
+//! in `common/dhcpd.rs`.
 
 mod common;
 
@@ -18,15 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use common::dhcpd::{dora_all, mac_n};
 use common::netns::{now, Lab, Ns};
 use common::tempdir::TempDir;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use udhcp::sys::net::iface::Interface;
-use udhcp::sys::net::raw::{RawSocket, Received};
-use udhcp::time::Instant;
-use udhcp::wire::dhcp::{code, MessageBuilder, MessageType, Packet, OP_REPLY, OP_REQUEST};
 use udhcp::wire::MacAddr;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -193,214 +189,6 @@ fn conf(dir: &TempDir, start: &str, end: &str, extra: &str) -> String {
 // ---------------------------------------------------------------------------
 // The client side: raw DHCP from 0.0.0.0:68 (copied from udhcpd_e2e.rs).
 
-struct Reply {
-    mtype: MessageType,
-    yiaddr: Ipv4Addr,
-    server_id: Option<Ipv4Addr>,
-}
-
-fn mac_n(prefix: u8, n: u32) -> MacAddr {
-    let b = n.to_be_bytes();
-    MacAddr([2, prefix, b[0], b[1], b[2], b[3]])
-}
-
-fn build(
-    buf: &mut [u8],
-    t: MessageType,
-    xid: u32,
-    mac: MacAddr,
-    requested: Option<Ipv4Addr>,
-    server: Option<Ipv4Addr>,
-) -> usize {
-    let mut b = MessageBuilder::new(buf, OP_REQUEST, xid).expect("builder");
-    {
-        let mut h = b.header();
-        h.set_client_mac(mac);
-        h.set_broadcast_flag(true);
-    }
-    b.add_message_type(t).expect("opt");
-    if let Some(ip) = requested {
-        b.add_ipv4(code::REQUESTED_IP, ip).expect("opt");
-    }
-    if let Some(ip) = server {
-        b.add_ipv4(code::SERVER_ID, ip).expect("opt");
-    }
-    b.finish()
-}
-
-fn parse_reply(payload: &[u8]) -> Option<(u32, Reply)> {
-    let p = Packet::new_checked(payload).ok()?;
-    if p.op() != OP_REPLY {
-        return None;
-    }
-    let mtype = MessageType::from_u8(*p.option(code::MESSAGE_TYPE)?.first()?)?;
-    Some((
-        p.xid(),
-        Reply {
-            mtype,
-            yiaddr: p.yiaddr(),
-            server_id: p.option_ipv4(code::SERVER_ID),
-        },
-    ))
-}
-
-struct Wire {
-    sock: RawSocket,
-    buf: Vec<u8>,
-}
-
-impl Wire {
-    fn open() -> Wire {
-        let ifindex = Interface::query("eth0").expect("eth0").ifindex;
-        Wire {
-            sock: RawSocket::open(ifindex, 68).expect("raw socket"),
-            buf: vec![0; 2048],
-        }
-    }
-
-    fn send(&self, payload: &[u8]) {
-        self.sock
-            .sender()
-            .send(
-                MacAddr::BROADCAST,
-                Ipv4Addr::UNSPECIFIED,
-                68,
-                Ipv4Addr::BROADCAST,
-                67,
-                payload,
-            )
-            .expect("raw send");
-    }
-
-    fn recv(&mut self, limit: Duration, mut f: impl FnMut(u32, Reply)) {
-        let ms = u16::try_from(limit.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(
-            std::os::fd::AsFd::as_fd(&self.sock),
-            PollFlags::POLLIN,
-        )];
-        let _ = nix::poll::poll(&mut fds, PollTimeout::from(ms));
-        while let Ok(Some(got)) = self.sock.recv(&mut self.buf) {
-            if let Received::Datagram(d) = got {
-                if let Some((xid, r)) = parse_reply(d.udp.payload) {
-                    f(xid, r);
-                }
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ack {
-    mac: MacAddr,
-    ip: Ipv4Addr,
-    at: Instant,
-}
-
-/// DORA for every MAC, `window` at a time, retransmitting after 1 s, until
-/// all are bound, `limit` passes or `stop` is set; ACKs go to `acks` live.
-fn dora_all(
-    macs: &[MacAddr],
-    window: usize,
-    limit: Duration,
-    stop: &AtomicBool,
-    acks: &Mutex<Vec<Ack>>,
-) {
-    #[derive(Clone, Copy)]
-    enum St {
-        Idle,
-        Discover(Instant),
-        Request(Instant, Ipv4Addr, Ipv4Addr),
-        Bound,
-    }
-    let mut w = Wire::open();
-    let base = 0x6000_0000u32 | (now().as_millis() as u32 & 0x00ff_0000);
-    let mut st = vec![St::Idle; macs.len()];
-    let mut buf = [0u8; 548];
-    let end = now() + limit;
-    let resend = Duration::from_secs(1);
-    // New clients start at most one per PACE: the load must still be going
-    // when the test kills the daemon (unpaced, an idle machine served all
-    // 300 before the kill and the test failed "the kill came after the
-    // load").
-    const PACE: Duration = Duration::from_millis(8);
-    let mut next_start = now();
-    while now() < end && !stop.load(Ordering::Relaxed) {
-        if st.iter().all(|s| matches!(s, St::Bound)) {
-            break;
-        }
-        let t = now();
-        let mut in_flight = st
-            .iter()
-            .filter(|s| matches!(s, St::Discover(..) | St::Request(..)))
-            .count();
-        for (i, s) in st.iter_mut().enumerate() {
-            let xid = base + i as u32;
-            match *s {
-                St::Idle if in_flight < window && t >= next_start => {
-                    let n = build(&mut buf, MessageType::Discover, xid, macs[i], None, None);
-                    w.send(&buf[..n]);
-                    *s = St::Discover(t);
-                    in_flight += 1;
-                    next_start = t + PACE;
-                }
-                St::Discover(at) if t - at > resend => {
-                    let n = build(&mut buf, MessageType::Discover, xid, macs[i], None, None);
-                    w.send(&buf[..n]);
-                    *s = St::Discover(t);
-                }
-                St::Request(at, ip, sid) if t - at > resend => {
-                    let n = build(
-                        &mut buf,
-                        MessageType::Request,
-                        xid,
-                        macs[i],
-                        Some(ip),
-                        Some(sid),
-                    );
-                    w.send(&buf[..n]);
-                    *s = St::Request(t, ip, sid);
-                }
-                _ => {}
-            }
-        }
-        let mut to_send = Vec::new();
-        w.recv(Duration::from_millis(10), |xid, r| {
-            let Some(i) = xid.checked_sub(base).map(|i| i as usize) else {
-                return;
-            };
-            let Some(s) = st.get_mut(i) else { return };
-            match (*s, r.mtype) {
-                (St::Discover(_), MessageType::Offer) => {
-                    let sid = r.server_id.unwrap_or(Ipv4Addr::UNSPECIFIED);
-                    *s = St::Request(now(), r.yiaddr, sid);
-                    to_send.push((i, r.yiaddr, sid));
-                }
-                (St::Request(_, ip, _), MessageType::Ack) if r.yiaddr == ip => {
-                    *s = St::Bound;
-                    acks.lock().unwrap().push(Ack {
-                        mac: macs[i],
-                        ip: r.yiaddr,
-                        at: now(),
-                    });
-                }
-                (St::Request(..), MessageType::Nak) => *s = St::Idle,
-                _ => {}
-            }
-        });
-        for (i, ip, sid) in to_send {
-            let n = build(
-                &mut buf,
-                MessageType::Request,
-                base + i as u32,
-                macs[i],
-                Some(ip),
-                Some(sid),
-            );
-            w.send(&buf[..n]);
-        }
-    }
-}
-
 /// `(mac, ip)` rows of our dumpleases on `file` (lease file + journal).
 fn dumpleases(file: &Path) -> Vec<(String, Ipv4Addr)> {
     let out = Command::new(bin())
@@ -446,12 +234,24 @@ fn kill9_under_load_is_restarted_within_the_backoff_and_loses_no_acked_lease() {
     let acks = Mutex::new(Vec::new());
     let stop = AtomicBool::new(false);
     let macs: Vec<MacAddr> = (0..300).map(|n| mac_n(0xc1, n)).collect();
+    // New clients start at most one per 8 ms: the load must still be going
+    // when the test kills the daemon (unpaced, an idle machine served all
+    // 300 before the kill and the test failed "the kill came after the
+    // load").
     let mut killed_at = None;
     let mut d2 = None;
     std::thread::scope(|sc| {
         let gen = sc.spawn(|| {
-            lab.ns(1)
-                .run_in(|| dora_all(&macs, 16, Duration::from_secs(40), &stop, &acks))
+            lab.ns(1).run_in(|| {
+                dora_all(
+                    &macs,
+                    16,
+                    Duration::from_millis(8),
+                    Duration::from_secs(40),
+                    &stop,
+                    &acks,
+                )
+            })
         });
         let mid = eventually(Duration::from_secs(20), || {
             acks.lock().unwrap().len() >= 100

@@ -463,8 +463,16 @@ fn kill9_mid_load_loses_no_acked_lease_and_never_double_assigns() {
     let killed_at = AtomicUsize::new(0);
     std::thread::scope(|sc| {
         let gen = sc.spawn(|| {
-            lab.ns(1)
-                .run_in(|| dora_all(&macs, 16, Duration::from_secs(30), &stop, &acks))
+            lab.ns(1).run_in(|| {
+                dora_all(
+                    &macs,
+                    16,
+                    Duration::ZERO,
+                    Duration::from_secs(30),
+                    &stop,
+                    &acks,
+                )
+            })
         });
         // Kill in the middle of the run.
         assert!(eventually(Duration::from_secs(20), || acks
@@ -506,8 +514,16 @@ fn kill9_mid_load_loses_no_acked_lease_and_never_double_assigns() {
     let acks2 = Mutex::new(Vec::new());
     let macs2: Vec<MacAddr> = (0..150).map(|n| mac_n(0xb2, n)).collect();
     let never = AtomicBool::new(false);
-    lab.ns(1)
-        .run_in(|| dora_all(&macs2, 16, Duration::from_secs(30), &never, &acks2));
+    lab.ns(1).run_in(|| {
+        dora_all(
+            &macs2,
+            16,
+            Duration::ZERO,
+            Duration::from_secs(30),
+            &never,
+            &acks2,
+        )
+    });
     let second = acks2.into_inner().unwrap();
     assert_eq!(second.len(), macs2.len(), "not every new client was served");
     for a in &second {
@@ -599,8 +615,16 @@ fn sighup_applies_a_valid_config_keeps_leases_and_ignores_an_invalid_one() {
     let m1 = mac_n(0xe0, 1);
     let acks = Mutex::new(Vec::new());
     let never = AtomicBool::new(false);
-    lab.ns(1)
-        .run_in(|| dora_all(&[m1], 1, Duration::from_secs(5), &never, &acks));
+    lab.ns(1).run_in(|| {
+        dora_all(
+            &[m1],
+            1,
+            Duration::ZERO,
+            Duration::from_secs(5),
+            &never,
+            &acks,
+        )
+    });
     let ip1 = acks.lock().unwrap().first().expect("ACK").ip;
     let dns = |mac: MacAddr| {
         lab.ns(1)

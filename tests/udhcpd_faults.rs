@@ -582,8 +582,16 @@ fn full_disk_journal_retries_back_off_and_log_once() {
     let stop = AtomicBool::new(false);
     let (cpu, errors, window_errors, bound) = std::thread::scope(|sc| {
         let clients = sc.spawn(|| {
-            lab.ns(1)
-                .run_in(|| dora_all(&macs, 16, Duration::from_secs(25), &stop, &acks))
+            lab.ns(1).run_in(|| {
+                dora_all(
+                    &macs,
+                    16,
+                    Duration::ZERO,
+                    Duration::from_secs(25),
+                    &stop,
+                    &acks,
+                )
+            })
         });
         // The ACKs that still fit arrive within a second or two; then
         // nothing, while the rest retransmit their REQUESTs every second.
@@ -677,8 +685,16 @@ fn request_flood_while_the_disk_is_full_keeps_memory_flat() {
     let acks = Mutex::new(Vec::new());
     let never = AtomicBool::new(false);
     let t = now();
-    lab.ns(1)
-        .run_in(|| dora_all(&macs, 64, Duration::from_secs(30), &never, &acks));
+    lab.ns(1).run_in(|| {
+        dora_all(
+            &macs,
+            64,
+            Duration::ZERO,
+            Duration::from_secs(30),
+            &never,
+            &acks,
+        )
+    });
     let bound: Vec<Ack> = acks.into_inner().unwrap();
     assert_eq!(bound.len(), macs.len(), "not every client was bound");
     eprintln!(

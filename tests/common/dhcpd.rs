@@ -216,13 +216,21 @@ impl Udhcpd {
 
     /// SIGUSR1 and wait until the lease file is rewritten.
     pub fn write_leases(&self) {
+        use std::os::unix::fs::MetadataExt;
+        let inode = || fs::metadata(&self.lease_file).map(|m| m.ino()).ok();
+        let before = inode();
         let n = self.count("received SIGUSR1");
         self.proc.signal(Signal::SIGUSR1);
         assert!(eventually(Duration::from_secs(5), || self
             .count("received SIGUSR1")
             > n));
-        // The rewrite follows the log line in the same loop turn.
-        std::thread::sleep(Duration::from_millis(100));
+        // The rewrite renames a new file over the lease file: wait for the
+        // new inode (a fixed 100 ms sleep here let BusyBox's dumpleases read
+        // the old file on a loaded machine).
+        assert!(
+            eventually(Duration::from_secs(5), || inode() != before),
+            "the lease file was not rewritten after SIGUSR1"
+        );
     }
 }
 
@@ -429,14 +437,18 @@ pub fn discover(mac: MacAddr, requested: Option<Ipv4Addr>, limit: Duration) -> O
 pub struct Ack {
     pub mac: MacAddr,
     pub ip: Ipv4Addr,
+    /// When it arrived.
+    pub at: Instant,
 }
 
-/// DORA for every MAC in `macs`, `window` at a time, retransmitting after
+/// DORA for every MAC in `macs`, `window` at a time and a new client at most
+/// every `pace` (zero: as fast as the window allows), retransmitting after
 /// 1 s, until all are bound, `limit` passes or `stop` is set. Every ACK
 /// received is pushed to `acks` (shared, so the caller sees them live).
 pub fn dora_all(
     macs: &[MacAddr],
     window: usize,
+    pace: Duration,
     limit: Duration,
     stop: &AtomicBool,
     acks: &Mutex<Vec<Ack>>,
@@ -454,6 +466,7 @@ pub fn dora_all(
     let mut buf = [0u8; 548];
     let end = now() + limit;
     let resend = Duration::from_secs(1);
+    let mut next_start = now();
     while now() < end && !stop.load(Ordering::Relaxed) {
         let t = now();
         let mut in_flight = st
@@ -466,11 +479,12 @@ pub fn dora_all(
         for (i, s) in st.iter_mut().enumerate() {
             let xid = base + i as u32;
             match *s {
-                St::Idle if in_flight < window => {
+                St::Idle if in_flight < window && t >= next_start => {
                     let n = build(&mut buf, MessageType::Discover, xid, macs[i], None, None);
                     w.send(&buf[..n]);
                     *s = St::Discover(t);
                     in_flight += 1;
+                    next_start = t + pace;
                 }
                 St::Discover(at) if t - at > resend => {
                     let n = build(&mut buf, MessageType::Discover, xid, macs[i], None, None);
@@ -509,6 +523,7 @@ pub fn dora_all(
                     acks.lock().unwrap().push(Ack {
                         mac: macs[i],
                         ip: r.yiaddr,
+                        at: r.at,
                     });
                 }
                 (St::Request(..), MessageType::Nak) => *s = St::Idle,
