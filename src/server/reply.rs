@@ -1,0 +1,153 @@
+//! Building a reply and choosing where it goes.
+
+use super::*;
+
+/// Reply routing (RFC 2131 §4.1; reference §2.12, BusyBox 1.37):
+/// giaddr ≠ 0 → the relay; NAK → broadcast; broadcast flag or ciaddr = 0 →
+/// broadcast; else unicast to ciaddr at chaddr.
+///
+/// Without the broadcast flag and with ciaddr = 0, RFC 2131 §4.1 allows
+/// unicasting to yiaddr at chaddr (upstream BusyBox does since 2025), but
+/// that needs an ARP-less raw send to an unconfigured client and gains
+/// nothing on a LAN; we broadcast, as 1.37 does.
+pub(super) fn route(kind: Reply, pkt: &Packet<&[u8]>) -> Destination {
+    let giaddr = pkt.giaddr();
+    if !giaddr.is_unspecified() {
+        debug!("forwarding packet to relay");
+        return Destination::Relay(giaddr);
+    }
+    let ciaddr = pkt.ciaddr();
+    if kind == Reply::Nak || pkt.broadcast_flag() || ciaddr.is_unspecified() {
+        debug!("broadcasting packet to client");
+        return Destination::Broadcast;
+    }
+    debug!("unicasting packet to client ciaddr");
+    Destination::Unicast {
+        ip: ciaddr,
+        mac: pkt.client_mac(),
+    }
+}
+
+/// Writes a reply into `buf` (reference §2.11), returning its length, or
+/// `None` if it cannot be built (a BOOTP reply too large).
+///
+/// Options: 53 and 54 (not for BOOTP), 51 for OFFER/ACK, then every
+/// configured option in code order except 51 (and 12 when the static lease
+/// names the host), then the static hostname, then option 82 echoed
+/// verbatim (RFC 3046 §2.2) last before END. The message respects the
+/// client's option 57 (RFC 2132 §9.10; ≥ 576, counted with IP and UDP
+/// headers) and, when the options do not fit, overloads them into
+/// `file`/`sname` (RFC 2132 §9.3; BusyBox drops what does not fit); in
+/// that case option 82 goes right after 53/54/51 so it stays in the options
+/// field where relays look for it.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn build_reply(
+    cfg: &ServerConfig,
+    server_ip: Ipv4Addr,
+    kind: Reply,
+    req: &Packet<&[u8]>,
+    yiaddr: Ipv4Addr,
+    secs: u32,
+    static_host: Option<&[u8]>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    let mut b = MessageBuilder::reply_to(buf, req).ok()?;
+    let limit = match kind {
+        // RFC 951/1497: a BOOTP client's vendor area is 64 bytes with the
+        // cookie, so the message is exactly 300 bytes.
+        Reply::Bootp => MIN_BOOTP_LEN,
+        _ => req
+            .option_u16(code::MAX_MESSAGE_SIZE)
+            .filter(|&v| v >= 576)
+            .map_or(DEFAULT_MAX_LEN, |v| usize::from(v) - 28),
+    };
+    b.max_len(limit);
+    {
+        let mut h = b.header();
+        match kind {
+            Reply::Nak => {
+                // RFC 2131 table 3: ciaddr 0 in a NAK; §4.3.2: a NAK via a
+                // relay has the broadcast bit set, since the client has no
+                // usable address (BusyBox forgets).
+                h.set_ciaddr(Ipv4Addr::UNSPECIFIED);
+                if !req.giaddr().is_unspecified() {
+                    h.set_broadcast_flag(true);
+                }
+            }
+            Reply::InformAck => h.set_siaddr(cfg.siaddr),
+            Reply::Offer | Reply::Ack | Reply::Bootp => {
+                h.set_yiaddr(yiaddr);
+                h.set_siaddr(cfg.siaddr);
+            }
+        }
+    }
+    if kind != Reply::Nak {
+        if let Some(s) = &cfg.sname {
+            b.set_sname(s.as_bytes()).ok()?;
+        }
+        if let Some(f) = &cfg.boot_file {
+            b.set_file(f.as_bytes()).ok()?;
+        }
+    }
+    let mtype = match kind {
+        Reply::Offer => Some(MessageType::Offer),
+        Reply::Ack | Reply::InformAck => Some(MessageType::Ack),
+        Reply::Nak => Some(MessageType::Nak),
+        Reply::Bootp => None,
+    };
+    if let Some(t) = mtype {
+        b.add_message_type(t).ok()?;
+        b.add_ipv4(code::SERVER_ID, server_ip).ok()?;
+    }
+    if matches!(kind, Reply::Offer | Reply::Ack) {
+        b.add_u32(code::LEASE_TIME, secs).ok()?;
+    }
+    // An ACK to a DISCOVER exists only with rapid commit (RFC 4039 §4).
+    if kind == Reply::Ack && req.message_type() == Some(MessageType::Discover) {
+        b.add_option(code::RAPID_COMMIT, &[]).ok()?;
+    }
+    let relay = req.option(code::RELAY_AGENT_INFO);
+    let configured = || {
+        cfg.options.iter().filter(move |&(c, _)| {
+            c != code::LEASE_TIME
+                && c != code::RELAY_AGENT_INFO
+                && !(c == code::HOSTNAME && static_host.is_some())
+        })
+    };
+    let mut relay_pending = relay;
+    if kind != Reply::Nak {
+        let need: usize = configured()
+            .map(|(_, v)| encoded_len(v.len()))
+            .sum::<usize>()
+            + static_host.map_or(0, |h| encoded_len(h.len()))
+            + relay.map_or(0, |r| encoded_len(r.len()));
+        if need > b.remaining() && kind != Reply::Bootp {
+            b.allow_overload(true);
+            if let Some(r) = relay_pending.take() {
+                if b.add_option(code::RELAY_AGENT_INFO, r).is_err() {
+                    info!("option 0x52 did not fit into the packet");
+                }
+            }
+        }
+        let host = static_host.map(|h| (code::HOSTNAME, h));
+        for (c, v) in configured().chain(host) {
+            if b.add_option(c, v).is_err() {
+                if kind == Reply::Bootp {
+                    info!("BOOTP reply too large, not sending");
+                    return None;
+                }
+                info!("option 0x{c:02x} did not fit into the packet");
+            }
+        }
+    }
+    if let Some(r) = relay_pending {
+        if b.add_option(code::RELAY_AGENT_INFO, r).is_err() {
+            if kind == Reply::Bootp {
+                info!("BOOTP reply too large, not sending");
+                return None;
+            }
+            info!("option 0x52 did not fit into the packet");
+        }
+    }
+    Some(b.finish())
+}
