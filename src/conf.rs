@@ -48,6 +48,13 @@
 //! | `static_lease` | `MAC IP [HOSTNAME]` | – |
 //! | `remaining` | accepted and ignored (removed from BusyBox in 2009) | – |
 //! | `rapid_commit` | `yes`/`no`: answer a DISCOVER carrying option 80 with a durable ACK (RFC 4039; not in BusyBox) | `no` |
+//! | `t1_percent`, `t2_percent` | T1 (58) and T2 (59) sent with a lease as this percentage of it (one decimal allowed; 0 = not sent; never for an infinite lease; a configured `option 58`/`59` wins) | `50`, `87.5` |
+//! | `authoritative` | `yes`/`no`: NAK an INIT-REBOOT or RENEW for an address the server does not know (ISC `authoritative;`) | `no` |
+//! | `fqdn_suffix` | domain appended to a partial name in a client's option 81 (RFC 4702) | none |
+//! | `lease_script` | program run as `PROG add\|old\|del MAC IP [HOSTNAME]` when a lease is granted, renewed, released or expires | none |
+//!
+//! Option values may be longer than 255 bytes (up to 1020, lists and raw
+//! hex): replies carry them split over consecutive instances (RFC 3396).
 //!
 //! Numbers are unsigned 32-bit decimal (no sign, no blanks). Addresses are
 //! `inet_aton` forms; host names are not resolved.
@@ -113,6 +120,18 @@ pub struct ServerConfig {
     pub options: OptionSet,
     /// `rapid_commit yes`: DISCOVER with option 80 → ACK (RFC 4039).
     pub rapid_commit: bool,
+    /// T1 (option 58) as thousandths of the lease (`t1_percent`, default
+    /// 50 %); 0 = not sent.
+    pub t1_permille: u32,
+    /// T2 (option 59) as thousandths of the lease (`t2_percent`, default
+    /// 87.5 %, RFC 2131 §4.4.5); 0 = not sent.
+    pub t2_permille: u32,
+    /// `authoritative yes`: NAK requests for addresses we do not know.
+    pub authoritative: bool,
+    /// `fqdn_suffix`: completes a partial client FQDN (RFC 4702 §4).
+    pub fqdn_suffix: Option<String>,
+    /// `lease_script`: the per-lease event hook.
+    pub lease_script: Option<String>,
 }
 
 /// Default `max_lease` when no `option lease` is configured: 10 days.
@@ -152,8 +171,13 @@ impl Default for ServerConfig {
             sname: None,
             boot_file: None,
             static_leases: Vec::new(),
-            options: OptionSet::new(),
+            options: OptionSet::with_limit(crate::wire::options::MAX_LONG_OPTION_LEN),
             rapid_commit: false,
+            t1_permille: 500,
+            t2_permille: 875,
+            authoritative: false,
+            fqdn_suffix: None,
+            lease_script: None,
         }
     }
 }
@@ -415,11 +439,49 @@ static KEYWORDS: &[Keyword] = &[
     Keyword {
         name: "rapid_commit",
         handler: |st, v, _| {
-            st.config.rapid_commit = match v {
-                "yes" => true,
-                "no" => false,
-                _ => return Err(LineError::Bad(format!("'{}' (yes or no)", shown(v)))),
-            };
+            st.config.rapid_commit = yes_no(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "t1_percent",
+        handler: |st, v, _| {
+            st.config.t1_permille = permille(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "t2_percent",
+        handler: |st, v, _| {
+            st.config.t2_permille = permille(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "authoritative",
+        handler: |st, v, _| {
+            st.config.authoritative = yes_no(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "fqdn_suffix",
+        handler: |st, v, _| {
+            let name = v.trim_matches('.');
+            if crate::wire::options::dns::text_to_labels(name).is_err() {
+                return Err(LineError::Bad(format!(
+                    "'{}' (not a domain name)",
+                    shown(v)
+                )));
+            }
+            st.config.fqdn_suffix = Some(name.to_owned());
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "lease_script",
+        handler: |st, v, _| {
+            st.config.lease_script = Some(v.to_owned());
             Ok(())
         },
     },
@@ -495,8 +557,9 @@ impl State<'_> {
             let first = slot.and_then(|s| *s).unwrap_or(line);
             let msg = if list {
                 format!(
-                    "option '{}' is full (255 bytes), values dropped",
-                    shown(name)
+                    "option '{}' is full ({} bytes), values dropped",
+                    shown(name),
+                    self.config.options.limit()
                 )
             } else {
                 format!(
@@ -621,6 +684,30 @@ fn ipv4(v: &str) -> Result<Ipv4Addr, LineError> {
 
 /// BusyBox `bb_strtou32(v, NULL, 10)`: decimal digits only (no sign, no
 /// blanks), at most `u32::MAX`.
+/// `yes` or `no`.
+fn yes_no(v: &str) -> Result<bool, LineError> {
+    match v {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(LineError::Bad(format!("'{}' (yes or no)", shown(v)))),
+    }
+}
+
+/// A percentage 0..=100 with at most one decimal (`87.5`), as thousandths.
+fn permille(v: &str) -> Result<u32, LineError> {
+    let bad = || LineError::Bad(format!("'{}' (a percentage, 0 to 100)", shown(v)));
+    let (int, frac) = v.split_once('.').unwrap_or((v, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !digits(frac) || frac.len() > 1 || int.len() > 3 {
+        return Err(bad());
+    }
+    let n = int.parse::<u32>().map_err(|_| bad())? * 10 + frac.parse::<u32>().map_err(|_| bad())?;
+    if n > 1000 {
+        return Err(bad());
+    }
+    Ok(n)
+}
+
 fn number(v: &str) -> Result<u32, LineError> {
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(LineError::Bad(format!("'{}'", shown(v))));
@@ -918,6 +1005,7 @@ static_lease 02:00:00:00:00:03 192.168.5.5 nas-1
                 "search lab.example example.org",
             ]),
             rapid_commit: false,
+            ..ServerConfig::default()
         };
         assert_eq!(p.config, expected);
         assert_eq!(
@@ -1013,17 +1101,50 @@ static_lease 02:00:00:00:00:03 192.168.5.5 nas-1
                 "/etc/udhcpd.conf:6: option '26' already set at line 5, line ignored",
             ]
         );
-        // A full list: the line has no effect and says so.
+        // A list grows past one instance (RFC 3396) up to 1020 bytes; a
+        // full list: the line has no effect and says so.
         let mut text = String::new();
-        for i in 0..64 {
-            text.push_str(&format!("opt dns 10.0.0.{i}\n"));
+        for i in 0..256 {
+            text.push_str(&format!("opt dns 10.0.{}.{}\n", i / 200, i % 200));
         }
         let p = ok(&text);
-        assert_eq!(p.config.options.get(6).map(<[u8]>::len), Some(252));
+        assert_eq!(p.config.options.get(6).map(<[u8]>::len), Some(1020));
         assert_eq!(
             p.warnings,
-            ["/etc/udhcpd.conf:64: option 'dns' is full (255 bytes), values dropped"]
+            ["/etc/udhcpd.conf:256: option 'dns' is full (1020 bytes), values dropped"]
         );
+    }
+
+    #[test]
+    fn long_raw_option_accepted_up_to_the_cap() {
+        // BusyBox refuses hex over 255 bytes; a server set holds 1020.
+        let p = ok(&format!("opt 121 {}\n", "18".repeat(300)));
+        assert_eq!(p.config.options.get(121).map(<[u8]>::len), Some(300));
+        let e = err(&format!("opt 121 {}\n", "18".repeat(1021)));
+        assert!(e.contains("too long"), "{e}");
+    }
+
+    #[test]
+    fn site_keywords() {
+        let d = ok("").config;
+        assert_eq!((d.t1_permille, d.t2_permille), (500, 875));
+        assert!(!d.authoritative);
+        assert_eq!((d.fqdn_suffix, d.lease_script), (None, None));
+        let c = ok("t1_percent 40\nt2_percent 87.5\nauthoritative yes\nfqdn_suffix lan.example.\nlease_script /bin/hook -x\n").config;
+        assert_eq!((c.t1_permille, c.t2_permille), (400, 875));
+        assert!(c.authoritative);
+        assert_eq!(c.fqdn_suffix.as_deref(), Some("lan.example"));
+        assert_eq!(c.lease_script.as_deref(), Some("/bin/hook -x"));
+        for bad in [
+            "t1_percent 101",
+            "t1_percent 5.55",
+            "t2_percent -1",
+            "t2_percent x",
+            "authoritative maybe",
+            "fqdn_suffix a..b",
+        ] {
+            assert!(err(&format!("{bad}\n")).contains("bad value"), "{bad}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ impl Server {
     pub(super) fn dispatch(
         &mut self,
         now: Instant,
-        pkt: &Packet<&[u8]>,
+        pkt: &Request<'_>,
         mtype: Option<MessageType>,
         stat: Option<usize>,
         sid: bool,
@@ -32,7 +32,7 @@ impl Server {
     /// Lease time (reference §2.8 select_lease_time): the client's option
     /// 51 clamped to max_lease first, then min_lease (so min wins if
     /// min > max); absent → max_lease.
-    pub(super) fn lease_time(&self, pkt: &Packet<&[u8]>) -> u32 {
+    pub(super) fn lease_time(&self, pkt: &Request<'_>) -> u32 {
         match pkt.option_u32(code::LEASE_TIME) {
             Some(v) => v.min(self.config.max_lease).max(self.config.min_lease),
             None => self.config.max_lease,
@@ -42,7 +42,7 @@ impl Server {
     /// DISCOVER (RFC 2131 §4.3.1): static lease; else the client's current
     /// or previous binding; else the requested address if available; else
     /// a new address. Only the last two are probed.
-    pub(super) fn discover(&mut self, now: Instant, pkt: &Packet<&[u8]>, stat: Option<usize>) {
+    pub(super) fn discover(&mut self, now: Instant, pkt: &Request<'_>, stat: Option<usize>) {
         debug!("received DISCOVER");
         if let Some(ip) = self.static_lease(stat).map(|s| s.ip) {
             let secs = self.lease_time(pkt);
@@ -81,7 +81,7 @@ impl Server {
     pub(super) fn probe_or_offer(
         &mut self,
         now: Instant,
-        pkt: &Packet<&[u8]>,
+        pkt: &Request<'_>,
         client: &Client,
         ip: Ipv4Addr,
     ) {
@@ -131,7 +131,7 @@ impl Server {
             ..
         } = p;
         if !in_use {
-            let pkt = Packet::new_unchecked(&request[..]);
+            let pkt = Request::new(Packet::new_unchecked(&request[..]));
             let client = Client::new(mac, Some(&client_id[..]));
             self.offer(now, &pkt, &client, ip);
             self.recycle(request);
@@ -163,14 +163,9 @@ impl Server {
     }
 
     /// Records the offer hold and sends the OFFER.
-    pub(super) fn offer(
-        &mut self,
-        now: Instant,
-        pkt: &Packet<&[u8]>,
-        client: &Client,
-        ip: Ipv4Addr,
-    ) {
-        let hostname = Hostname::sanitize(pkt.option(code::HOSTNAME).unwrap_or_default());
+    pub(super) fn offer(&mut self, now: Instant, pkt: &Request<'_>, client: &Client, ip: Ipv4Addr) {
+        let hostname =
+            fqdn::lease_hostname(pkt.option(code::CLIENT_FQDN), pkt.option(code::HOSTNAME));
         if self.config.rapid_commit && pkt.has_empty_option(code::RAPID_COMMIT) {
             // RFC 4039 §4 (opt-in): bind at once; the ACK (with option 80,
             // see build_reply) is held until its record is durable, as
@@ -197,7 +192,7 @@ impl Server {
     /// A REQUEST naming another server (RFC 2131 §3.1 step 3, §4.3.2: "the
     /// client has declined that server's offer"): free our offer hold.
     /// BusyBox keeps it until offer_time runs out.
-    pub(super) fn chose_other_server(&mut self, now: Instant, pkt: &Packet<&[u8]>) {
+    pub(super) fn chose_other_server(&mut self, now: Instant, pkt: &Request<'_>) {
         let client = client_of(pkt);
         if let Some(i) = self.pending.iter().position(|p| p.is_for(&client)) {
             let p = self.pending.swap_remove(i);
@@ -221,10 +216,12 @@ impl Server {
     ///   network; silent if we have no record of the client (BusyBox NAKs);
     /// - RENEWING/REBINDING (ciaddr, no 50/54): ACK if ciaddr is the
     ///   client's, else silent.
+    ///
+    /// With `authoritative yes`, the two silences become NAKs.
     pub(super) fn request(
         &mut self,
         now: Instant,
-        pkt: &Packet<&[u8]>,
+        pkt: &Request<'_>,
         stat: Option<usize>,
         selecting: bool,
     ) {
@@ -250,7 +247,8 @@ impl Server {
             if self.at_cap(Some(want), true) {
                 return;
             }
-            let hostname = Hostname::sanitize(pkt.option(code::HOSTNAME).unwrap_or_default());
+            let hostname =
+                fqdn::lease_hostname(pkt.option(code::CLIENT_FQDN), pkt.option(code::HOSTNAME));
             if self
                 .table
                 .bind(now, &client, want, secs, hostname)
@@ -261,17 +259,24 @@ impl Server {
             }
             return;
         }
+        let authoritative = self.config.authoritative;
         if selecting {
             self.reply(Reply::Nak, pkt, want, 0, None, None);
         } else if requested.is_some() {
-            if lease.is_some() || self.wrong_network(pkt, want) {
+            if lease.is_some() || authoritative || self.wrong_network(pkt, want) {
                 self.reply(Reply::Nak, pkt, want, 0, None, None);
             } else {
                 // RFC 2131 §4.3.2: "If the DHCP server has no record of
                 // this client, then it MUST remain silent" (another server
-                // may own it).
+                // may own it) — unless configured as the only server here
+                // (ISC `authoritative;`, dnsmasq --dhcp-authoritative).
                 debug!("no lease for this client, not answering INIT-REBOOT");
             }
+        } else if authoritative {
+            // RENEWING/REBINDING an address we do not know for this client:
+            // the only server on the link NAKs so the client restarts at
+            // INIT instead of keeping an address nobody granted.
+            self.reply(Reply::Nak, pkt, want, 0, None, None);
         } else {
             debug!("ciaddr {ciaddr} is not this client's lease, ignoring packet");
         }
@@ -282,7 +287,7 @@ impl Server {
     pub(super) fn decline(
         &mut self,
         now: Instant,
-        pkt: &Packet<&[u8]>,
+        pkt: &Request<'_>,
         stat: Option<usize>,
         sid: bool,
     ) {
@@ -369,7 +374,7 @@ impl Server {
     pub(super) fn release(
         &mut self,
         now: Instant,
-        pkt: &Packet<&[u8]>,
+        pkt: &Request<'_>,
         stat: Option<usize>,
         sid: bool,
     ) {
@@ -389,7 +394,7 @@ impl Server {
 
     /// BOOTP (no option 53; RFC 951, RFC 1534): answered only for static
     /// leases, with no lease recorded.
-    pub(super) fn bootp(&mut self, pkt: &Packet<&[u8]>, stat: Option<usize>) {
+    pub(super) fn bootp(&mut self, pkt: &Request<'_>, stat: Option<usize>) {
         debug!("received BOOTP BOOTREQUEST");
         match self.static_lease(stat).map(|s| s.ip) {
             Some(ip) => self.reply(Reply::Bootp, pkt, ip, 0, stat, None),

@@ -70,7 +70,7 @@ use log::{debug, info, warn};
 
 use crate::conf::{ServerConfig, StaticLease};
 use crate::lease::table::{Client, LeaseState, LeaseTable};
-use crate::lease::{Change, Hostname, LeaseRecord};
+use crate::lease::{Change, LeaseRecord};
 use crate::time::Instant;
 use crate::wire::dhcp::{
     code, MessageBuilder, MessageType, Packet, DEFAULT_MAX_LEN, MAX_LEN, MIN_BOOTP_LEN, OP_REQUEST,
@@ -78,12 +78,15 @@ use crate::wire::dhcp::{
 use crate::wire::{Error as WireError, MacAddr};
 
 mod decide;
+mod fqdn;
 mod reply;
+mod request;
 mod select;
 #[cfg(test)]
 mod tests;
 
 use reply::{build_reply, route};
+use request::Request;
 
 /// Extra time a pending ARP probe is given beyond `probe_ms` before the
 /// server stops waiting for the driver's answer and treats the address as
@@ -332,7 +335,7 @@ pub struct Server {
 }
 
 /// The client's identity in a request: option 61 if present, else chaddr.
-fn client_of<'a>(pkt: &'a Packet<&[u8]>) -> Client<'a> {
+fn client_of<'a>(pkt: &'a Request<'_>) -> Client<'a> {
     Client::new(pkt.client_mac(), pkt.option(code::CLIENT_ID))
 }
 
@@ -617,6 +620,7 @@ impl Server {
             debug!("bad packet, malformed option field");
             return;
         }
+        let pkt = Request::new(pkt);
         let mtype = match pkt.option(code::MESSAGE_TYPE) {
             None => None,
             Some(&[v]) => match MessageType::from_u8(v) {
@@ -742,7 +746,7 @@ impl Server {
     fn reply(
         &mut self,
         kind: Reply,
-        pkt: &Packet<&[u8]>,
+        pkt: &Request<'_>,
         yiaddr: Ipv4Addr,
         secs: u32,
         stat: Option<usize>,

@@ -13,7 +13,7 @@ impl Server {
     /// local subnet mask ... to 'requested IP address' option value doesn't
     /// match reality), then the server SHOULD send a DHCPNAK". Judged only
     /// for directly attached clients with a configured subnet mask.
-    pub(super) fn wrong_network(&self, pkt: &Packet<&[u8]>, ip: Ipv4Addr) -> bool {
+    pub(super) fn wrong_network(&self, pkt: &Request<'_>, ip: Ipv4Addr) -> bool {
         if !pkt.giaddr().is_unspecified() {
             return false;
         }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::conf::StaticLease;
+use crate::lease::Hostname;
 use crate::lease::table::{sdbm_hash, LeaseState};
 use crate::wire::dhcp::{field, OP_REPLY};
 use crate::wire::options::OptionSet;
@@ -236,7 +237,9 @@ fn dora(s: &mut Server, now: Instant, m: MacAddr, extra: &[(u8, &[u8])]) -> Ipv4
     assert_eq!(offer.mtype(), Some(MessageType::Offer));
     let a = offer.yiaddr();
     let mut r = msg(MessageType::Request, m).sid(SIP).req_ip(a);
-    for (c, v) in extra {
+    // Option 50 is already the offered address: a second instance would
+    // be joined to it (RFC 3396) and make it invalid.
+    for (c, v) in extra.iter().filter(|(c, _)| *c != code::REQUESTED_IP) {
         r = r.opt(*c, v);
     }
     s.handle_packet(now, &r.bytes());
@@ -281,7 +284,7 @@ fn dora_new_client_with_probe_and_durability_barrier() {
     assert_eq!((h.op(), h.xid(), h.yiaddr()), (OP_REPLY, 77, p.ip));
     assert_eq!(h.client_mac(), m);
     // 53, 54, 51, then configured options in code order (not 51).
-    assert_eq!(o.codes(), [53, 54, 51, 1, 3, 6, 12, 15]);
+    assert_eq!(o.codes(), [53, 54, 51, 58, 59, 1, 3, 6, 12, 15]);
     assert_eq!(o.opt(54).unwrap(), SIP.octets());
     assert_eq!(o.lease(), Some(60), "10 s clamped up to min_lease");
     assert_eq!(o.opt(12).unwrap(), b"srv");
@@ -311,7 +314,7 @@ fn dora_new_client_with_probe_and_durability_barrier() {
     assert_eq!(a.mtype(), Some(MessageType::Ack));
     assert_eq!((a.yiaddr(), a.pkt().xid()), (p.ip, 78));
     assert_eq!(a.lease(), Some(3600), "clamped down to max_lease");
-    assert_eq!(a.codes(), [53, 54, 51, 1, 3, 6, 12, 15]);
+    assert_eq!(a.codes(), [53, 54, 51, 58, 59, 1, 3, 6, 12, 15]);
     let l = s.table().get(p.ip).unwrap();
     assert_eq!((l.state, l.expires), (LeaseState::Bound, t(3_602_000)));
 }
@@ -339,7 +342,7 @@ fn static_lease_offer_and_ack_with_hostname_appended() {
     assert_eq!(s.poll_probe(), None, "static leases are not probed");
     let o = one(&mut s);
     assert_eq!(o.yiaddr(), ip("192.168.0.10"));
-    assert_eq!(o.codes(), [53, 54, 51, 1, 3, 6, 15, 12]);
+    assert_eq!(o.codes(), [53, 54, 51, 58, 59, 1, 3, 6, 15, 12]);
     assert_eq!(o.opt(12).unwrap(), b"printer");
     let r = msg(MessageType::Request, mac(9))
         .sid(SIP)
@@ -348,7 +351,7 @@ fn static_lease_offer_and_ack_with_hostname_appended() {
     // Not held: nothing to persist, the config is its durable form.
     let a = one(&mut s);
     assert_eq!(a.mtype(), Some(MessageType::Ack));
-    assert_eq!(a.codes(), [53, 54, 51, 1, 3, 6, 15, 12]);
+    assert_eq!(a.codes(), [53, 54, 51, 58, 59, 1, 3, 6, 15, 12]);
     assert!(records(&mut s).is_empty());
     assert_eq!(s.table().len(), 0);
     // Wrong address from a static client: NAK.
@@ -892,7 +895,10 @@ fn option_57_and_overload() {
     let o = one(&mut s);
     assert_eq!(o.pkt().overload(), 0);
     assert!(o.bytes.len() > DEFAULT_MAX_LEN && o.bytes.len() <= 1472);
-    assert_eq!(o.codes(), [53, 54, 51, 1, 3, 6, 12, 15, 43, 125, 82]);
+    assert_eq!(
+        o.codes(),
+        [53, 54, 51, 58, 59, 1, 3, 6, 12, 15, 43, 125, 82]
+    );
     // A 57 below 576 is ignored.
     let d = msg(MessageType::Discover, mac(3)).opt(57, &300u16.to_be_bytes());
     send(&mut s, t(0), &d);
@@ -2061,3 +2067,5 @@ fn rapid_commit_discover_gets_a_durable_ack_only_when_enabled() {
     commit(&mut s, t(2));
     assert_eq!(one(&mut s).mtype(), Some(MessageType::Ack));
 }
+
+mod rfc;

@@ -1,0 +1,332 @@
+//! The RFC answers of issue 9, byte by byte: RFC 3396 both ways, the
+//! Parameter Request List rules (RFC 8925, RFC 3442 §3), T1/T2, RFC 6842,
+//! RFC 4702, `authoritative`.
+
+use super::*;
+
+/// `n` /24 routes via 10.0.0.1 in RFC 3442 encoding (8 bytes each).
+fn routes(n: u8) -> Vec<u8> {
+    (0..n).flat_map(|i| [24, 10, 1, i, 10, 0, 0, 1]).collect()
+}
+
+fn hex(v: &[u8]) -> String {
+    v.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Instances of `c` in scan order, with their index among all options.
+fn instances(o: &Out, c: u8) -> Vec<(usize, Vec<u8>)> {
+    o.opts()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (k, _))| *k == c)
+        .map(|(i, (_, d))| (i, d))
+        .collect()
+}
+
+fn joined(o: &Out, c: u8) -> Option<Vec<u8>> {
+    o.pkt().option_concat(c)
+}
+
+/// A configured 121 of 40 routes (320 bytes) parsed from udhcpd.conf
+/// text: accepted (BusyBox-sized sets refuse it), sent as two consecutive
+/// instances that join to the configured value; 3 and 33 not sent with it.
+#[test]
+fn long_option_is_split_into_consecutive_instances() {
+    let rt = routes(40);
+    let text = format!(
+        "interface eth0\nopt router 192.168.0.1\nopt 33 0a0000010a000001\nopt 121 {}\n",
+        hex(&rt)
+    );
+    let parsed = crate::conf::parse(&text, "udhcpd.conf").unwrap();
+    let mut cfg = config();
+    cfg.options = parsed.config.options;
+    assert_eq!(cfg.options.get(121).map(<[u8]>::len), Some(320));
+    let mut s = Server::new(cfg, SIP, 0);
+    let d = msg(MessageType::Discover, mac(1))
+        .opt(57, &1400u16.to_be_bytes())
+        .opt(55, &[1, 3, 33, 121]);
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    let inst = instances(&o, 121);
+    assert_eq!(inst.len(), 2);
+    assert_eq!(inst[0].1.len(), 255);
+    assert_eq!(inst[1].1.len(), 65);
+    assert_eq!(inst[1].0, inst[0].0 + 1, "consecutive");
+    assert_eq!(joined(&o, 121).unwrap(), rt);
+    assert_eq!(o.opt(3), None, "RFC 3442 §3: no router with 121");
+    assert_eq!(o.opt(33), None);
+    assert_eq!(o.pkt().overload(), 0);
+}
+
+/// At the default 576-byte size a 120-byte 121 and the rest do not fit
+/// the options field: the reply overloads into file/sname, option 82
+/// stays in the options field (a relay reads only that), and 121, placed
+/// in `file`, is whole.
+/// (The builder places whole instances, so a value over 255 bytes needs
+/// a client that allows more than 576 bytes: see docs/differences.md.)
+#[test]
+fn overload_keeps_82_in_the_options_field() {
+    let mut cfg = config();
+    cfg.options.insert_raw(121, routes(15));
+    cfg.options.insert_raw(43, vec![7; 140]);
+    let mut s = Server::new(cfg, SIP, 0);
+    let relay_info = [1, 4, b'p', b'o', b'r', b't'];
+    let d = msg(MessageType::Discover, mac(1))
+        .giaddr(ip("10.9.0.1"))
+        .opt(82, &relay_info);
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!(o.pkt().overload(), 1, "file used");
+    assert_eq!(&o.pkt().file()[..2], &[121, 120]);
+    assert_eq!(joined(&o, 121).unwrap(), routes(15));
+    assert_eq!(o.opt(43).unwrap(), [7; 140]);
+    let field = o.pkt().options_field().to_vec();
+    let mut in_field = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = field.get(i) {
+        if c == 255 {
+            break;
+        }
+        let len = usize::from(field[i + 1]);
+        in_field.push((c, field[i + 2..i + 2 + len].to_vec()));
+        i += 2 + len;
+    }
+    assert!(in_field.contains(&(82, relay_info.to_vec())));
+    assert!(o.bytes.len() <= 548);
+}
+
+/// RFC 3396 §4 on receipt: a host name and a client identifier split in
+/// two instances are one value each: the lease records the whole name and
+/// the reply echoes the whole identifier.
+#[test]
+fn received_split_options_are_joined() {
+    let mut s = Server::new(config(), SIP, 0);
+    let m = mac(1);
+    let id = [1u8, 2, 3, 4, 5, 6, 7, 8];
+    let d = msg(MessageType::Discover, m)
+        .opt(12, b"lap")
+        .opt(61, &id[..3])
+        .opt(12, b"top")
+        .opt(61, &id[3..]);
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!(o.opt(61).unwrap(), id, "echoed joined, as one instance");
+    let r = msg(MessageType::Request, m)
+        .sid(SIP)
+        .req_ip(o.yiaddr())
+        .opt(12, b"lap")
+        .opt(61, &id[..3])
+        .opt(12, b"top")
+        .opt(61, &id[3..]);
+    send(&mut s, t(0), &r);
+    let recs = commit(&mut s, t(0));
+    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        recs[0].hostname,
+        crate::lease::Hostname::sanitize(b"laptop")
+    );
+    assert_eq!(one(&mut s).opt(61).unwrap(), id);
+    // The lease is keyed by the joined identifier: the same id in one
+    // instance finds it.
+    let r = msg(MessageType::Request, m).ciaddr(o.yiaddr()).id(&id);
+    send(&mut s, t(1), &r);
+    commit(&mut s, t(1));
+    assert_eq!(one(&mut s).mtype(), Some(MessageType::Ack));
+}
+
+/// RFC 8925 §3.3: 108 only to a client that lists it, and only when
+/// configured.
+#[test]
+fn ipv6_only_preferred_only_when_asked() {
+    let mut cfg = config();
+    cfg.options.insert_raw(108, 1800u32.to_be_bytes().to_vec());
+    let mut s = Server::new(cfg, SIP, 0);
+    send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+    assert_eq!(one(&mut s).opt(108), None, "no PRL");
+    let d = msg(MessageType::Discover, mac(2)).opt(55, &[1, 3, 6]);
+    send(&mut s, t(0), &d);
+    assert_eq!(one(&mut s).opt(108), None, "PRL without 108");
+    let d = msg(MessageType::Discover, mac(3)).opt(55, &[1, 108, 3]);
+    send(&mut s, t(0), &d);
+    assert_eq!(one(&mut s).opt(108).unwrap(), 1800u32.to_be_bytes());
+    // Not configured: not sent even when asked.
+    let mut s = Server::new(config(), SIP, 0);
+    send(&mut s, t(0), &d);
+    assert_eq!(one(&mut s).opt(108), None);
+}
+
+/// RFC 3442 §3: with 121 sent, 3 and 33 are not; a client whose list
+/// lacks 121 gets 3 and 33 and no 121.
+#[test]
+fn classless_routes_replace_router_and_static_routes() {
+    let mut cfg = config();
+    cfg.options
+        .insert_raw(33, vec![10, 0, 0, 0, 192, 168, 0, 1]);
+    cfg.options.insert_raw(121, vec![0, 192, 168, 0, 1]);
+    let mut s = Server::new(cfg, SIP, 0);
+    let d = msg(MessageType::Discover, mac(1)).opt(55, &[1, 3, 121]);
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!(o.codes(), [53, 54, 51, 58, 59, 1, 6, 12, 15, 121]);
+    let d = msg(MessageType::Discover, mac(2)).opt(55, &[1, 3, 33]);
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!(o.codes(), [53, 54, 51, 58, 59, 1, 3, 6, 12, 15, 33]);
+    // No PRL at all: BusyBox's "everything configured", 121 winning.
+    send(&mut s, t(0), &msg(MessageType::Discover, mac(3)));
+    assert_eq!(one(&mut s).codes(), [53, 54, 51, 58, 59, 1, 6, 12, 15, 121]);
+}
+
+/// T1/T2 at 50 % and 87.5 % of the granted lease by default; other
+/// percentages when configured; none with 0, for an infinite lease, or
+/// when the config sets 58/59 itself (then its values, once).
+#[test]
+fn t1_t2_follow_the_granted_lease() {
+    let mut s = Server::new(config(), SIP, 0);
+    send(
+        &mut s,
+        t(0),
+        &msg(MessageType::Discover, mac(1)).lease(1000),
+    );
+    let o = one(&mut s);
+    assert_eq!(o.lease(), Some(1000));
+    assert_eq!(o.opt(58).unwrap(), 500u32.to_be_bytes());
+    assert_eq!(o.opt(59).unwrap(), 875u32.to_be_bytes());
+
+    let mut cfg = config();
+    cfg.t1_permille = 250;
+    cfg.t2_permille = 0;
+    let mut s = Server::new(cfg, SIP, 0);
+    send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+    let o = one(&mut s);
+    assert_eq!(o.opt(58).unwrap(), 900u32.to_be_bytes());
+    assert_eq!(o.opt(59), None);
+
+    let mut cfg = config();
+    cfg.max_lease = u32::MAX;
+    let mut s = Server::new(cfg, SIP, 0);
+    send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+    let o = one(&mut s);
+    assert_eq!(o.lease(), Some(u32::MAX));
+    assert_eq!((o.opt(58), o.opt(59)), (None, None));
+
+    let mut cfg = config();
+    cfg.options.insert_raw(58, 100u32.to_be_bytes().to_vec());
+    let mut s = Server::new(cfg, SIP, 0);
+    send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
+    let o = one(&mut s);
+    assert_eq!(instances(&o, 58).len(), 1);
+    assert_eq!(o.opt(58).unwrap(), 100u32.to_be_bytes());
+    // INFORM and NAK carry no lease, so no T1/T2.
+    send(
+        &mut s,
+        t(0),
+        &msg(MessageType::Inform, mac(2)).ciaddr(ip("192.168.0.77")),
+    );
+    let o = one(&mut s);
+    assert_eq!((o.opt(51), o.opt(59)), (None, None));
+}
+
+/// RFC 6842 §3: option 61 echoed in OFFER, ACK and NAK; a client
+/// identifier seen from a new chaddr keeps its lease.
+#[test]
+fn client_id_is_echoed_and_follows_the_client() {
+    let mut s = Server::new(config(), SIP, 0);
+    let id = [0xffu8, 1, 2, 3, 4];
+    let d = msg(MessageType::Discover, mac(1)).id(&id);
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!(o.opt(61).unwrap(), id);
+    let a = o.yiaddr();
+    send(
+        &mut s,
+        t(0),
+        &msg(MessageType::Request, mac(1)).id(&id).sid(SIP).req_ip(a),
+    );
+    commit(&mut s, t(0));
+    let ack = one(&mut s);
+    assert_eq!(ack.codes()[..6], [53, 54, 51, 58, 59, 61]);
+    assert_eq!(ack.opt(61).unwrap(), id);
+    // Same client id, new NIC: same address.
+    send(&mut s, t(1), &msg(MessageType::Discover, mac(2)).id(&id));
+    let o = one(&mut s);
+    assert_eq!(o.yiaddr(), a);
+    assert_eq!(o.pkt().client_mac(), mac(2));
+    // A NAK echoes it too.
+    let r = msg(MessageType::Request, mac(2))
+        .id(&id)
+        .req_ip(ip("192.168.0.250"));
+    send(&mut s, t(1), &r);
+    let nak = one(&mut s);
+    assert_eq!(nak.mtype(), Some(MessageType::Nak));
+    assert_eq!(nak.opt(61).unwrap(), id);
+}
+
+/// RFC 4702: answered in the client's encoding with N=1, S=0, O=1 (the
+/// client asked for S), RCODEs 255, the partial name completed; its first
+/// label is the lease's host name, over option 12.
+#[test]
+fn client_fqdn_is_answered_and_names_the_lease() {
+    let mut cfg = config();
+    cfg.fqdn_suffix = Some("example.org".into());
+    let mut s = Server::new(cfg, SIP, 0);
+    let fq = [&[0x05, 0, 0, 6][..], b"laptop"].concat();
+    let d = msg(MessageType::Discover, mac(1))
+        .opt(12, b"other")
+        .opt(81, &fq);
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    let want = [
+        &[0x0e, 255, 255, 6][..],
+        b"laptop",
+        &[7],
+        b"example",
+        &[3],
+        b"org",
+        &[0],
+    ]
+    .concat();
+    assert_eq!(o.opt(81).unwrap(), want);
+    let r = msg(MessageType::Request, mac(1))
+        .sid(SIP)
+        .req_ip(o.yiaddr())
+        .opt(12, b"other")
+        .opt(81, &fq);
+    send(&mut s, t(0), &r);
+    let recs = commit(&mut s, t(0));
+    assert_eq!(
+        recs[0].hostname,
+        crate::lease::Hostname::sanitize(b"laptop")
+    );
+    assert_eq!(one(&mut s).opt(81).unwrap(), want);
+    // No option 81 from the client: none in the reply.
+    send(&mut s, t(0), &msg(MessageType::Discover, mac(2)));
+    assert_eq!(one(&mut s).opt(81), None);
+}
+
+/// `authoritative yes`: INIT-REBOOT and RENEW for an address we do not
+/// know are NAKed; without it, silence (RFC 2131 §4.3.2).
+#[test]
+fn authoritative_naks_unknown_addresses() {
+    let reboot = msg(MessageType::Request, mac(1)).req_ip(ip("192.168.0.77"));
+    let renew = msg(MessageType::Request, mac(1)).ciaddr(ip("192.168.0.77"));
+    let mut s = Server::new(config(), SIP, 0);
+    send(&mut s, t(0), &reboot);
+    none(&mut s);
+    send(&mut s, t(0), &renew);
+    none(&mut s);
+    let mut cfg = config();
+    cfg.authoritative = true;
+    let mut s = Server::new(cfg, SIP, 0);
+    send(&mut s, t(0), &reboot);
+    assert_eq!(one(&mut s).mtype(), Some(MessageType::Nak));
+    send(&mut s, t(0), &renew);
+    let nak = one(&mut s);
+    assert_eq!(nak.mtype(), Some(MessageType::Nak));
+    assert_eq!(nak.dest, Destination::Broadcast);
+    // A known client is still ACKed.
+    let a = dora(&mut s, t(1), mac(2), &[]);
+    send(&mut s, t(2), &msg(MessageType::Request, mac(2)).ciaddr(a));
+    commit(&mut s, t(2));
+    assert_eq!(one(&mut s).mtype(), Some(MessageType::Ack));
+}
