@@ -235,6 +235,7 @@ impl Server {
         let secs = self.lease_time(pkt);
         if let Some(ip) = self.static_lease(stat).map(|s| s.ip) {
             if ip == want {
+                self.bind_static(now, pkt, ip, secs);
                 self.reply(Reply::Ack, pkt, ip, secs, stat, None);
             } else if selecting || requested.is_some() {
                 self.reply(Reply::Nak, pkt, want, 0, None, None);
@@ -379,6 +380,9 @@ impl Server {
         sid: bool,
     ) {
         debug!("received RELEASE");
+        if sid && stat.is_some() {
+            self.release_static(now, pkt.ciaddr(), pkt.client_mac());
+        }
         if !sid || stat.is_some() {
             return;
         }

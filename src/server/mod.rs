@@ -82,6 +82,7 @@ mod fqdn;
 mod reply;
 mod request;
 mod select;
+mod statics;
 #[cfg(test)]
 mod tests;
 
@@ -332,6 +333,9 @@ pub struct Server {
     /// Reused buffer for addresses the table forgot.
     forgotten: Vec<Ipv4Addr>,
     spare: Vec<Vec<u8>>,
+    /// Static clients' last ACKs, for the lease file (one per
+    /// `static_lease` line at most).
+    statics: Vec<statics::StaticBound>,
 }
 
 /// The client's identity in a request: option 61 if present, else chaddr.
@@ -372,6 +376,7 @@ impl Server {
             decline_warned: VecDeque::new(),
             forgotten: Vec::new(),
             spare: Vec::new(),
+            statics: Vec::new(),
         }
     }
 
@@ -397,13 +402,14 @@ impl Server {
     pub fn load(&mut self, now: Instant, records: impl IntoIterator<Item = LeaseRecord>) -> usize {
         let (lease_max, hold_max) = self.record_limits();
         let mut clamped = 0usize;
-        let records = records.into_iter().map(|mut r| {
+        let (statics, static_leases) = (&mut self.statics, &self.config.static_leases);
+        let records = records.into_iter().filter_map(|mut r| {
             let max = if r.is_hold() { hold_max } else { lease_max };
             if r.remaining > max {
                 r.remaining = max;
                 clamped += 1;
             }
-            r
+            statics::divert(statics, static_leases, now, r)
         });
         let dropped = self.table.load(now, records);
         if clamped > 0 {
@@ -451,12 +457,13 @@ impl Server {
         }
         self.table = table;
         self.config = config;
+        self.retain_statics();
     }
 
     /// Every lease as a record, for the lease-file writer (see
     /// [`LeaseTable::records`]).
     pub fn leases(&self, now: Instant) -> impl Iterator<Item = LeaseRecord> + '_ {
-        self.table.records(now)
+        self.table.records(now).chain(self.static_records(now))
     }
 
     // ------------------------------------------------------------------

@@ -330,3 +330,47 @@ fn authoritative_naks_unknown_addresses() {
     commit(&mut s, t(2));
     assert_eq!(one(&mut s).mtype(), Some(MessageType::Ack));
 }
+
+/// BusyBox parity: a static client's ACK is recorded (lease file,
+/// dumpleases) but not held; the record survives a reload of the lease
+/// file, expires on RELEASE, and goes when its static_lease line does.
+#[test]
+fn static_lease_clients_are_recorded_without_holding_the_ack() {
+    let mut s = Server::new(config(), SIP, 0);
+    let st = ip("192.168.0.10");
+    send(&mut s, t(0), &msg(MessageType::Discover, mac(9)));
+    assert_eq!(one(&mut s).yiaddr(), st);
+    assert_eq!(s.unsynced_len(), 0, "an OFFER records nothing");
+    let r = msg(MessageType::Request, mac(9))
+        .sid(SIP)
+        .req_ip(st)
+        .opt(12, b"prn");
+    send(&mut s, t(0), &r);
+    // Not held: out before any commit.
+    assert_eq!(one(&mut s).mtype(), Some(MessageType::Ack));
+    let recs = commit(&mut s, t(0));
+    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        (recs[0].ip, recs[0].mac, recs[0].remaining),
+        (st, mac(9), 3600)
+    );
+    assert_eq!(recs[0].hostname, crate::lease::Hostname::sanitize(b"prn"));
+    let file: Vec<LeaseRecord> = s.leases(t(600_000)).collect();
+    assert_eq!(file.len(), 1);
+    assert_eq!(file[0].remaining, 3000);
+    // A restart loads it back beside the table.
+    let mut s2 = Server::new(config(), SIP, 0);
+    assert_eq!(s2.load(t(0), file.clone()), 0);
+    assert_eq!(s2.table().len(), 0);
+    assert_eq!(s2.leases(t(0)).collect::<Vec<_>>(), file);
+    // RELEASE: recorded as expired.
+    let rel = msg(MessageType::Release, mac(9)).sid(SIP).ciaddr(st);
+    send(&mut s2, t(1000), &rel);
+    let recs = commit(&mut s2, t(1000));
+    assert_eq!((recs.len(), recs[0].remaining), (1, 0));
+    // The static_lease line removed: the record goes.
+    let mut cfg = config();
+    cfg.static_leases.clear();
+    s2.reconfigure(cfg, t(2000));
+    assert_eq!(s2.leases(t(2000)).count(), 0);
+}
