@@ -1288,3 +1288,74 @@ fn notify_file_runs_without_blocking_and_leaves_no_child() {
     assert_eq!(ns_pids(lab.ns(0)), Vec::<u32>::new(), "{}", d.log());
     assert!(!dir.path("udhcpd.pid").exists());
 }
+
+/// Issue 9: `lease_script` runs `add MAC IP` for each granted lease
+/// through the bounded runner (not blocking the loop), and a static-lease
+/// client appears in the lease file once ACKed (our dumpleases and
+/// BusyBox's).
+#[test]
+fn lease_script_runs_per_lease_and_static_clients_are_recorded() {
+    let _s = serial();
+    let Some(lab) = Lab::new(2) else { return };
+    let dir = TempDir::new("hook");
+    let log = dir.path("events");
+    dir.write_script(
+        "hook",
+        &format!("#!/bin/sh\necho \"$*\" >> {}\n", log.display()),
+    );
+    let stat = mac_n(0xe1, 1);
+    let dynamic = mac_n(0xe1, 2);
+    fs::write(
+        dir.path("udhcpd.conf"),
+        conf(
+            &dir,
+            "10.99.0.10",
+            "10.99.0.20",
+            &format!(
+                "lease_script {}\nstatic_lease {stat} 10.99.0.5\nauto_time 1\n",
+                dir.s("hook")
+            ),
+        ),
+    )
+    .unwrap();
+    let mut d = Udhcpd::start(lab.ns(0), &dir, &["-v", "-a", "0"]);
+    let stop = AtomicBool::new(false);
+    let acks = Mutex::new(Vec::new());
+    lab.ns(1)
+        .run_in(|| dora_all(&[stat, dynamic], 2, Duration::from_secs(10), &stop, &acks));
+    let acks = acks.into_inner().unwrap();
+    assert_eq!(acks.len(), 2, "{}", d.log());
+    let ip_of = |m: &MacAddr| acks.iter().find(|a| a.mac == *m).map(|a| a.ip).unwrap();
+    assert_eq!(ip_of(&stat), Ipv4Addr::new(10, 99, 0, 5));
+    let want = [
+        format!("add {stat} 10.99.0.5"),
+        format!("add {dynamic} {}", ip_of(&dynamic)),
+    ];
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let got = read(&log);
+            want.iter().all(|w| got.lines().any(|l| l == w))
+        }),
+        "events: {:?}\n{}",
+        read(&log),
+        d.log()
+    );
+    // The static client is in the lease file once it is rewritten.
+    d.proc.signal(Signal::SIGUSR1);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            row_of(&busybox_dumpleases(&d.lease_file), &stat).is_some()
+        }),
+        "{}",
+        d.log()
+    );
+    let ours = dumpleases(&d.lease_file);
+    assert_eq!(
+        row_of(&ours, &stat).map(|r| r.ip),
+        Some(Ipv4Addr::new(10, 99, 0, 5))
+    );
+    d.proc.signal(Signal::SIGTERM);
+    let st = d.proc.wait(Duration::from_secs(15)).expect("udhcpd exited");
+    assert_eq!(st.code(), Some(0), "{}", d.log());
+    assert_eq!(ns_pids(lab.ns(0)), Vec::<u32>::new(), "{}", d.log());
+}

@@ -172,6 +172,7 @@ impl Server {
             // every ACK.
             let secs = self.lease_time(pkt);
             if self.table.bind(now, client, ip, secs, hostname).is_some() {
+                self.event(hook::Kind::Add, client.mac, ip, hostname);
                 let seq = self.queue_record(now, ip);
                 self.reply(Reply::Ack, pkt, ip, secs, None, Some(seq));
             } else {
@@ -250,11 +251,16 @@ impl Server {
             }
             let hostname =
                 fqdn::lease_hostname(pkt.option(code::CLIENT_FQDN), pkt.option(code::HOSTNAME));
+            let kind = match lease {
+                Some(l) if l.state == LeaseState::Bound => hook::Kind::Old,
+                _ => hook::Kind::Add,
+            };
             if self
                 .table
                 .bind(now, &client, want, secs, hostname)
                 .is_some()
             {
+                self.event(kind, client.mac, want, hostname);
                 let seq = self.queue_record(now, want);
                 self.reply(Reply::Ack, pkt, want, secs, None, Some(seq));
             }
@@ -392,6 +398,8 @@ impl Server {
             && !self.at_cap(Some(ip), false)
             && self.table.release(now, ip).is_some()
         {
+            let host = self.table.get(ip).map(|l| l.hostname).unwrap_or_default();
+            self.event(hook::Kind::Del, client.mac, ip, host);
             self.queue_record(now, ip);
         }
     }

@@ -69,6 +69,7 @@ use std::net::Ipv4Addr;
 use log::{debug, info, warn};
 
 use crate::conf::{ServerConfig, StaticLease};
+use crate::lease::hook;
 use crate::lease::table::{Client, LeaseState, LeaseTable};
 use crate::lease::{Change, LeaseRecord};
 use crate::time::Instant;
@@ -106,6 +107,9 @@ const MAX_SPARE_BUFFERS: usize = 16;
 pub const MAX_HELD: usize = 1024;
 /// Unsynced changes past which requests that would add one are dropped.
 pub const MAX_UNSYNCED: usize = 4 * MAX_HELD;
+/// Most lease events kept for the driver between two drains (a drain
+/// follows every batch of at most 64 requests).
+pub const MAX_EVENTS: usize = 256;
 /// Most addresses one client can have parked by DECLINE at once.
 pub const MAX_DECLINED_PER_CLIENT: usize = 4;
 /// At most one "declined too many" warning per client per this many ms.
@@ -336,6 +340,11 @@ pub struct Server {
     /// Static clients' last ACKs, for the lease file (one per
     /// `static_lease` line at most).
     statics: Vec<statics::StaticBound>,
+    /// Lease events for the `lease_script` hook, oldest first (only with
+    /// a script configured), at most [`MAX_EVENTS`].
+    events: VecDeque<hook::Event>,
+    /// Events dropped because the driver did not drain them.
+    events_dropped: u64,
 }
 
 /// The client's identity in a request: option 61 if present, else chaddr.
@@ -377,6 +386,8 @@ impl Server {
             forgotten: Vec::new(),
             spare: Vec::new(),
             statics: Vec::new(),
+            events: VecDeque::new(),
+            events_dropped: 0,
         }
     }
 
@@ -528,6 +539,17 @@ impl Server {
     #[must_use]
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// The next lease event for the `lease_script` hook (granted, renewed,
+    /// released), in order; none unless a script is configured.
+    pub fn poll_event(&mut self) -> Option<hook::Event> {
+        self.events.pop_front()
+    }
+
+    /// Lease events dropped (not drained in time) since the last call.
+    pub fn take_events_dropped(&mut self) -> u64 {
+        core::mem::take(&mut self.events_dropped)
     }
 
     /// The next ARP probe to start; answer with
@@ -688,6 +710,29 @@ impl Server {
         }
         ips.clear();
         self.forgotten = ips;
+    }
+
+    /// Reports a lease event to the hook, if one is configured.
+    fn event(
+        &mut self,
+        kind: hook::Kind,
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        hostname: crate::lease::Hostname,
+    ) {
+        if self.config.lease_script.is_none() {
+            return;
+        }
+        if self.events.len() >= MAX_EVENTS {
+            self.events_dropped += 1;
+            return;
+        }
+        self.events.push_back(hook::Event {
+            kind,
+            mac,
+            ip,
+            hostname,
+        });
     }
 
     /// Queues `change`, superseding an unsynced change for the same address

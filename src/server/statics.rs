@@ -35,6 +35,16 @@ impl Server {
             now.as_millis()
                 .saturating_add(u64::from(secs).saturating_mul(1000)),
         );
+        let renewed = self
+            .statics
+            .iter()
+            .any(|b| b.record.ip == ip && b.record.mac == record.mac && b.expires > now);
+        let kind = if renewed {
+            hook::Kind::Old
+        } else {
+            hook::Kind::Add
+        };
+        self.event(kind, record.mac, ip, record.hostname);
         self.statics.retain(|b| b.record.ip != ip);
         self.statics.push(StaticBound {
             record: record.clone(),
@@ -55,6 +65,7 @@ impl Server {
         b.expires = now;
         let mut r = b.record.clone();
         r.remaining = 0;
+        self.event(hook::Kind::Del, r.mac, r.ip, r.hostname);
         self.queue(Change::Lease(r));
     }
 

@@ -3,6 +3,7 @@
 //! RFC 4702, `authoritative`.
 
 use super::*;
+use crate::lease::hook;
 
 /// `n` /24 routes via 10.0.0.1 in RFC 3442 encoding (8 bytes each).
 fn routes(n: u8) -> Vec<u8> {
@@ -373,4 +374,61 @@ fn static_lease_clients_are_recorded_without_holding_the_ack() {
     cfg.static_leases.clear();
     s2.reconfigure(cfg, t(2000));
     assert_eq!(s2.leases(t(2000)).count(), 0);
+}
+
+fn events(s: &mut Server) -> Vec<(hook::Kind, MacAddr, Ipv4Addr, String)> {
+    let mut v = Vec::new();
+    while let Some(e) = s.poll_event() {
+        v.push((e.kind, e.mac, e.ip, e.hostname.to_string()));
+    }
+    v
+}
+
+/// `lease_script`: add on a new lease, old on a renewal, del on RELEASE,
+/// for dynamic and static clients; nothing without a script; bounded.
+#[test]
+fn lease_events_for_the_hook() {
+    use hook::Kind::{Add, Del, Old};
+    let mut s = Server::new(config(), SIP, 0);
+    dora(&mut s, t(0), mac(1), &[]);
+    assert!(events(&mut s).is_empty(), "no script, no events");
+
+    let mut cfg = config();
+    cfg.lease_script = Some("/bin/true".into());
+    let mut s = Server::new(cfg, SIP, 0);
+    let a = dora(&mut s, t(0), mac(1), &[(12, b"pc")]);
+    assert_eq!(events(&mut s), [(Add, mac(1), a, "pc".into())]);
+    send(
+        &mut s,
+        t(1),
+        &msg(MessageType::Request, mac(1)).ciaddr(a).opt(12, b"pc"),
+    );
+    commit(&mut s, t(1));
+    one(&mut s);
+    assert_eq!(events(&mut s), [(Old, mac(1), a, "pc".into())]);
+    send(
+        &mut s,
+        t(2),
+        &msg(MessageType::Release, mac(1)).sid(SIP).ciaddr(a),
+    );
+    assert_eq!(events(&mut s), [(Del, mac(1), a, "pc".into())]);
+    // A static client.
+    let st = ip("192.168.0.10");
+    let r = msg(MessageType::Request, mac(9)).sid(SIP).req_ip(st);
+    send(&mut s, t(3), &r);
+    send(&mut s, t(4), &r);
+    send(
+        &mut s,
+        t(5),
+        &msg(MessageType::Release, mac(9)).sid(SIP).ciaddr(st),
+    );
+    let kinds: Vec<_> = events(&mut s).into_iter().map(|e| (e.0, e.2)).collect();
+    assert_eq!(kinds, [(Add, st), (Old, st), (Del, st)]);
+    // Undrained events are bounded and counted.
+    tx(&mut s);
+    for i in 0..(MAX_EVENTS as u64 + 5) {
+        send(&mut s, t(10 + i), &r);
+    }
+    assert_eq!(s.events.len(), MAX_EVENTS);
+    assert_eq!(s.take_events_dropped(), 5);
 }
