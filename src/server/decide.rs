@@ -70,7 +70,18 @@ impl Server {
         let requested = pkt
             .option_ipv4(code::REQUESTED_IP)
             .filter(|&ip| self.table.reserve(now, ip));
-        match requested.or_else(|| self.table.allocate(now, client.mac)) {
+        if requested.is_none() {
+            // Probed free within the last few seconds: no second probe.
+            if let Some(ip) = self.take_fresh(now) {
+                self.offer(now, pkt, &client, ip);
+                self.refill_ahead(now);
+                return;
+            }
+        }
+        let new = requested
+            .or_else(|| self.table.allocate(now, client.mac))
+            .or_else(|| self.take_stale());
+        match new {
             Some(ip) => self.probe_or_offer(now, pkt, &client, ip),
             None => info!("no free IP addresses. OFFER abandoned"),
         }

@@ -78,6 +78,7 @@ use crate::wire::dhcp::{
 };
 use crate::wire::{Error as WireError, MacAddr};
 
+mod ahead;
 mod decide;
 mod fqdn;
 mod reply;
@@ -87,6 +88,7 @@ mod statics;
 #[cfg(test)]
 mod tests;
 
+pub use ahead::{FRESH_MS, PROBE_AHEAD};
 use reply::{build_reply, route};
 use request::Request;
 
@@ -345,6 +347,9 @@ pub struct Server {
     events: VecDeque<hook::Event>,
     /// Events dropped because the driver did not drain them.
     events_dropped: u64,
+    /// The probe-ahead reserve (see `ahead.rs`) and its target size.
+    ahead: Vec<ahead::Ahead>,
+    probe_ahead: usize,
 }
 
 /// The client's identity in a request: option 61 if present, else chaddr.
@@ -388,6 +393,8 @@ impl Server {
             statics: Vec::new(),
             events: VecDeque::new(),
             events_dropped: 0,
+            ahead: Vec::new(),
+            probe_ahead: ahead::PROBE_AHEAD,
         }
     }
 
@@ -459,6 +466,7 @@ impl Server {
             self.recycle(p.request);
         }
         self.probes.clear();
+        self.clear_ahead();
         let (table, dropped) = self.table.rebuilt(&config, self.server_ip);
         if dropped > 0 {
             warn!(
@@ -564,7 +572,11 @@ impl Server {
     /// (leases expire lazily, as in BusyBox).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.iter().map(|p| p.deadline).min()
+        let p = self.pending.iter().map(|p| p.deadline).min();
+        match (p, self.ahead_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // ------------------------------------------------------------------
@@ -598,6 +610,8 @@ impl Server {
             debug!("no ARP reply received for this address");
             self.probed(now, p, false);
         }
+        self.ahead_timeout(now);
+        self.refill_ahead(now);
         self.queue_forgotten();
     }
 
@@ -607,6 +621,12 @@ impl Server {
     /// conflict_time (persisted), and probe another address; free → OFFER.
     /// An answer for no pending probe is ignored.
     pub fn handle_probe(&mut self, now: Instant, ip: Ipv4Addr, in_use: bool) {
+        if self.ahead_probed(now, ip, in_use) {
+            self.probes.retain(|q| q.ip != ip);
+            self.refill_ahead(now);
+            self.queue_forgotten();
+            return;
+        }
         let Some(i) = self.pending.iter().position(|p| p.ip == ip) else {
             debug!("probe result for {ip}, not pending: ignored");
             return;

@@ -259,6 +259,7 @@ fn hash_ip(cfg: &ServerConfig, m: MacAddr) -> Ipv4Addr {
 fn dora_new_client_with_probe_and_durability_barrier() {
     let cfg = config();
     let mut s = Server::new(cfg.clone(), SIP, 2000);
+    s.set_probe_ahead(0); // the classic per-client probe
     let m = mac(1);
     let d = msg(MessageType::Discover, m)
         .xid(77)
@@ -587,6 +588,7 @@ fn other_clients_are_served_while_a_probe_is_pending() {
 #[test]
 fn unanswered_probe_times_out_as_free() {
     let mut s = Server::new(config(), SIP, 500);
+    s.set_probe_ahead(0); // the classic per-client probe
     send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
     let p = s.poll_probe().unwrap();
     let dl = s.poll_timeout().unwrap();
@@ -719,6 +721,7 @@ fn selecting_another_server_is_ignored_and_frees_our_offer() {
     assert_eq!(one(&mut s).yiaddr(), a);
     // While a probe is pending, the same REQUEST cancels the probe.
     let mut s = Server::new(config(), SIP, 2000);
+    s.set_probe_ahead(0); // the classic per-client probe
     send(&mut s, t(0), &msg(MessageType::Discover, mac(1)));
     let p = s.poll_probe().unwrap();
     send(&mut s, t(10), &r);

@@ -432,3 +432,72 @@ fn lease_events_for_the_hook() {
     assert_eq!(s.events.len(), MAX_EVENTS);
     assert_eq!(s.take_events_dropped(), 5);
 }
+
+/// Probe ahead: with `-a` on, the server keeps PROBE_AHEAD addresses
+/// probed free; a new client's OFFER goes out at once (no probe on its
+/// time) while the probe found nobody within FRESH_MS; a stale reserve
+/// is re-probed; a conflict found ahead is held; the reserve never
+/// takes the last slots of the table.
+#[test]
+fn probe_ahead_offers_at_once() {
+    let mut s = Server::new(config(), SIP, 2000);
+    // The driver wakes at once to fill the reserve.
+    assert_eq!(s.poll_timeout(), Some(t(0)));
+    s.handle_timeout(t(0));
+    let p1 = s.poll_probe().unwrap();
+    let p2 = s.poll_probe().unwrap();
+    assert_eq!(s.poll_probe(), None);
+    assert_eq!(PROBE_AHEAD, 2);
+    assert_eq!(p1.safe_mac, MacAddr([0; 6]));
+    assert_eq!(s.poll_timeout(), Some(t(2000 + PROBE_SLACK_MS)));
+    s.handle_probe(t(50), p1.ip, false);
+    s.handle_probe(t(60), p2.ip, true); // someone is there
+    let held = s.table().get(p2.ip).unwrap();
+    assert_eq!(held.state, LeaseState::Conflict);
+    // The conflict is replaced by another probe.
+    let p3 = s.poll_probe().unwrap();
+    assert_ne!(p3.ip, p2.ip);
+    // A new client: OFFER at once, for the fresh address, no probe.
+    send(&mut s, t(100), &msg(MessageType::Discover, mac(1)));
+    let o = one(&mut s);
+    assert_eq!(o.yiaddr(), p1.ip);
+    // ... and the reserve is topped up.
+    let p4 = s.poll_probe().unwrap();
+    assert_ne!(p4.ip, p1.ip);
+    // Timeouts count as free (as a client's probe), then go stale.
+    s.handle_timeout(t(100 + 2000 + PROBE_SLACK_MS));
+    assert_eq!(s.poll_probe(), None);
+    let stale_at = t(100 + 2000 + PROBE_SLACK_MS + FRESH_MS);
+    assert!(s.poll_timeout().unwrap() <= stale_at);
+    // A client arriving after FRESH_MS without a refresh: not offered at
+    // once but probed on its time, as BusyBox's -a.
+    let mut s2 = Server::new(config(), SIP, 2000);
+    s2.handle_timeout(t(0));
+    while let Some(p) = s2.poll_probe() {
+        s2.handle_probe(t(0), p.ip, false);
+    }
+    send(
+        &mut s2,
+        t(FRESH_MS + 1),
+        &msg(MessageType::Discover, mac(2)),
+    );
+    none(&mut s2);
+    assert!(
+        s2.poll_probe().is_some(),
+        "stale reserve: probed for the client"
+    );
+    // Stale entries are re-probed by the timer.
+    s.handle_timeout(stale_at);
+    assert_eq!(
+        [s.poll_probe().is_some(), s.poll_probe().is_some()],
+        [true, true]
+    );
+    // -a 0: no reserve, no timer.
+    let s3 = Server::new(config(), SIP, 0);
+    assert_eq!(s3.poll_timeout(), None);
+    // A nearly full table: no reserve.
+    let mut s4 = Server::new(small_pool("192.168.0.20", "192.168.0.21", 2), SIP, 2000);
+    assert_eq!(s4.poll_timeout(), None);
+    s4.handle_timeout(t(0));
+    assert_eq!(s4.poll_probe(), None);
+}
