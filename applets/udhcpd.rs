@@ -660,7 +660,7 @@ impl Daemon {
                 unsynced: self.server.unsynced_len(),
                 journal_len: self.store.journal_len(),
                 compacted_len: self.store.compacted_len(),
-                table_len: self.server.table().len(),
+                table_len: self.server.table_len(),
             };
             match self.persister.poll_action(now, &sizes) {
                 Action::Append => {

@@ -77,6 +77,38 @@ pub struct StaticLease {
     pub hostname: Option<String>,
 }
 
+/// A `network NAME` section (our extension): a subnet reached through a
+/// DHCP relay, with its own pool, options, lease times and static leases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    /// The section's name (logs).
+    pub name: String,
+    /// `relay_subnet A.B.C.D/LEN`: the link the relay's giaddr (or the
+    /// link-selection address) lies on.
+    pub subnet: Ipv4Addr,
+    /// Its prefix length.
+    pub prefix: u8,
+    /// The network's settings: the top-level ones above the first section,
+    /// then the section's own; `options`, `static_leases`, `start`, `end`
+    /// and `max_leases` are the section's alone.
+    pub config: ServerConfig,
+}
+
+impl Network {
+    /// True if `ip` is on this network's subnet.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = prefix_mask(self.prefix);
+        u32::from(ip) & mask == u32::from(self.subnet) & mask
+    }
+}
+
+/// The netmask of a prefix length (0..=32).
+pub fn prefix_mask(prefix: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0)
+}
+
 /// A validated udhcpd configuration (reference §2.3, BusyBox defaults).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -132,6 +164,10 @@ pub struct ServerConfig {
     pub fqdn_suffix: Option<String>,
     /// `lease_script`: the per-lease event hook.
     pub lease_script: Option<String>,
+    /// `subnet_selection yes`: honour option 118 (RFC 3011).
+    pub subnet_selection: bool,
+    /// `network` sections, in file order (empty: BusyBox's one network).
+    pub networks: Vec<Network>,
 }
 
 /// Default `max_lease` when no `option lease` is configured: 10 days.
@@ -178,6 +214,8 @@ impl Default for ServerConfig {
             authoritative: false,
             fqdn_suffix: None,
             lease_script: None,
+            subnet_selection: false,
+            networks: Vec::new(),
         }
     }
 }
@@ -486,6 +524,21 @@ static KEYWORDS: &[Keyword] = &[
         },
     },
     Keyword {
+        name: "subnet_selection",
+        handler: |st, v, _| {
+            st.config.subnet_selection = yes_no(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "network",
+        handler: |st, v, n| st.network(v, n),
+    },
+    Keyword {
+        name: "relay_subnet",
+        handler: |st, v, _| st.relay_subnet(v),
+    },
+    Keyword {
         // `remaining yes|no` (lease file holds remaining vs absolute time)
         // left BusyBox in 2009; old configs still carry it.
         name: "remaining",
@@ -503,6 +556,104 @@ struct State<'a> {
     static_lines: Vec<usize>,
     /// Line that first set each option code.
     option_lines: [Option<usize>; 256],
+    /// The top-level config while a `network` section is being read.
+    top: Option<ServerConfig>,
+    /// Finished sections: name, subnet, config, first line.
+    sections: Vec<(String, Option<(Ipv4Addr, u8)>, ServerConfig, usize)>,
+    /// The section being read: name, subnet, first line.
+    section: Option<(String, Option<(Ipv4Addr, u8)>, usize)>,
+}
+
+/// Keywords that only make sense for the whole process: before the first
+/// `network` section only.
+const GLOBAL_ONLY: &[&str] = &[
+    "interface",
+    "lease_file",
+    "pidfile",
+    "auto_time",
+    "notify_file",
+    "lease_script",
+    "subnet_selection",
+    "remaining",
+];
+
+impl State<'_> {
+    /// `network NAME`: ends the section being read (if any) and starts
+    /// one from the top-level settings (without their pool, options and
+    /// static leases).
+    fn network(&mut self, v: &str, line: usize) -> Result<(), LineError> {
+        if v.split_whitespace().count() != 1 {
+            return Err(LineError::Bad(format!("'{}' (one word)", shown(v))));
+        }
+        let taken = self.sections.iter().any(|(n, ..)| n == v)
+            || self.section.as_ref().is_some_and(|(n, ..)| n == v);
+        if taken {
+            return Err(LineError::Msg(format!(
+                "network '{}' defined twice",
+                shown(v)
+            )));
+        }
+        let base = self.top.clone().unwrap_or_else(|| self.config.clone());
+        let fresh = ServerConfig {
+            options: OptionSet::with_limit(crate::wire::options::MAX_LONG_OPTION_LEN),
+            static_leases: Vec::new(),
+            networks: Vec::new(),
+            ..base
+        };
+        let prev = core::mem::replace(&mut self.config, fresh);
+        match self.section.take() {
+            None => self.top = Some(prev),
+            Some((name, subnet, first)) => self.sections.push((name, subnet, prev, first)),
+        }
+        self.section = Some((v.to_owned(), None, line));
+        self.static_lines.clear();
+        self.option_lines = [None; 256];
+        Ok(())
+    }
+
+    /// `relay_subnet A.B.C.D/LEN` inside a section.
+    fn relay_subnet(&mut self, v: &str) -> Result<(), LineError> {
+        let bad = || LineError::Bad(format!("'{}' (A.B.C.D/LEN)", shown(v)));
+        let (a, l) = v.split_once('/').ok_or_else(bad)?;
+        let ip = ipv4(a)?;
+        let len: u8 = l.parse().map_err(|_| bad())?;
+        if len > 32 {
+            return Err(bad());
+        }
+        match self.section.as_mut() {
+            Some((_, subnet, _)) => {
+                *subnet = Some((ip, len));
+                Ok(())
+            }
+            None => Err(LineError::Msg(
+                "'relay_subnet' belongs in a 'network' section".to_owned(),
+            )),
+        }
+    }
+}
+
+/// Range check, `max_leases` clamp and `max_lease` from option 51: the
+/// end of parsing for the top level and every section.
+fn finish(
+    config: &mut ServerConfig,
+    warnings: &mut Vec<String>,
+    file_name: &str,
+) -> Result<(), ConfError> {
+    if config.start > config.end {
+        return Err(range_error(file_name));
+    }
+    let pool = config.pool_size();
+    if u64::from(config.max_leases) > pool {
+        // pool ≤ 2^32 - 1: start is never 0.0.0.0.
+        let clamped = u32::try_from(pool).unwrap_or(u32::MAX);
+        warnings.push(format!(
+            "max_leases={} is too big, setting to {clamped}",
+            config.max_leases
+        ));
+        config.max_leases = clamped;
+    }
+    config.max_lease = lease_option(&config.options).unwrap_or(DEFAULT_MAX_LEASE);
+    validate(config, file_name)
 }
 
 impl State<'_> {
@@ -748,6 +899,9 @@ pub fn parse(text: &str, file_name: &str) -> Result<Parsed, ConfError> {
         warnings: Vec::new(),
         static_lines: Vec::new(),
         option_lines: [None; 256],
+        top: None,
+        sections: Vec::new(),
+        section: None,
     };
     for (n, raw) in logical_lines(text) {
         let line = raw.split('#').next().unwrap_or_default();
@@ -772,6 +926,16 @@ pub fn parse(text: &str, file_name: &str) -> Result<Parsed, ConfError> {
                 format!("missing value for '{}'", kw.name),
             ));
         }
+        if st.section.is_some() && GLOBAL_ONLY.contains(&kw.name) {
+            return Err(ConfError::at(
+                file_name,
+                n,
+                format!(
+                    "'{}' applies to the whole server: put it before the first 'network'",
+                    kw.name
+                ),
+            ));
+        }
         (kw.handler)(&mut st, value, n).map_err(|e| {
             let message = match e {
                 LineError::Bad(detail) => format!("bad value for '{}': {detail}", kw.name),
@@ -782,25 +946,49 @@ pub fn parse(text: &str, file_name: &str) -> Result<Parsed, ConfError> {
     }
 
     let State {
-        mut config,
+        config: last,
         mut warnings,
+        top,
+        mut sections,
+        section,
         ..
     } = st;
-    if config.start > config.end {
-        return Err(range_error(file_name));
+    let mut config = match (top, section) {
+        (Some(top), Some((name, subnet, first))) => {
+            sections.push((name, subnet, last, first));
+            top
+        }
+        _ => last,
+    };
+    finish(&mut config, &mut warnings, file_name)?;
+    for (name, subnet, mut c, first) in sections {
+        let Some((ip, prefix)) = subnet else {
+            return Err(ConfError::at(
+                file_name,
+                first,
+                format!("network '{name}' has no 'relay_subnet'"),
+            ));
+        };
+        finish(&mut c, &mut warnings, file_name)?;
+        let net = Network {
+            name,
+            subnet: ip,
+            prefix,
+            config: c,
+        };
+        let overlaps = |a: &ServerConfig| net.config.start <= a.end && a.start <= net.config.end;
+        if overlaps(&config) || config.networks.iter().any(|o| overlaps(&o.config)) {
+            return Err(ConfError::at(
+                file_name,
+                first,
+                format!(
+                    "network '{}': its pool overlaps another network's",
+                    net.name
+                ),
+            ));
+        }
+        config.networks.push(net);
     }
-    let pool = config.pool_size();
-    if u64::from(config.max_leases) > pool {
-        // pool ≤ 2^32 - 1: start is never 0.0.0.0.
-        let clamped = u32::try_from(pool).unwrap_or(u32::MAX);
-        warnings.push(format!(
-            "max_leases={} is too big, setting to {clamped}",
-            config.max_leases
-        ));
-        config.max_leases = clamped;
-    }
-    config.max_lease = lease_option(&config.options).unwrap_or(DEFAULT_MAX_LEASE);
-    validate(&config, file_name)?;
     Ok(Parsed { config, warnings })
 }
 
@@ -1145,6 +1333,81 @@ static_lease 02:00:00:00:00:03 192.168.5.5 nas-1
         ] {
             assert!(err(&format!("{bad}\n")).contains("bad value"), "{bad}");
         }
+    }
+
+    const SITE: &str = "\
+interface eth0
+start 192.168.0.20
+end 192.168.0.200
+opt subnet 255.255.255.0
+opt lease 3600
+min_lease 30
+subnet_selection yes
+
+network guest
+relay_subnet 10.2.0.0/24
+start 10.2.0.10
+end 10.2.0.99
+opt router 10.2.0.1
+opt lease 600
+static_lease 02:00:00:00:00:07 10.2.0.7
+
+network lab
+relay_subnet 10.3.0.0/16
+start 10.3.1.1
+end 10.3.1.9
+";
+
+    #[test]
+    fn network_sections() {
+        let p = ok(SITE);
+        let c = p.config;
+        assert_eq!(c.end, Ipv4Addr::new(192, 168, 0, 200));
+        assert_eq!(c.max_lease, 3600);
+        assert!(c.subnet_selection);
+        assert_eq!(c.options.get(3), None, "the top level has no router");
+        assert_eq!(c.networks.len(), 2);
+        let g = &c.networks[0];
+        assert_eq!(
+            (g.name.as_str(), g.subnet, g.prefix),
+            ("guest", Ipv4Addr::new(10, 2, 0, 0), 24)
+        );
+        assert_eq!(
+            (g.config.start, g.config.end),
+            (Ipv4Addr::new(10, 2, 0, 10), Ipv4Addr::new(10, 2, 0, 99))
+        );
+        assert_eq!(g.config.max_lease, 600);
+        assert_eq!(g.config.min_lease, 30, "inherited from the top level");
+        assert_eq!(g.config.max_leases, 90, "clamped to its pool");
+        assert_eq!(g.config.options.get(3), Some(&[10, 2, 0, 1][..]));
+        assert_eq!(g.config.options.get(1), None, "options are per network");
+        assert_eq!(g.config.static_leases.len(), 1);
+        assert!(g.contains(Ipv4Addr::new(10, 2, 0, 250)));
+        assert!(!g.contains(Ipv4Addr::new(10, 2, 1, 1)));
+        let l = &c.networks[1];
+        assert_eq!(l.config.max_lease, DEFAULT_MAX_LEASE);
+        assert!(l.contains(Ipv4Addr::new(10, 3, 200, 1)));
+        // A config without sections has none (BusyBox configs unchanged).
+        assert!(ok(FULL).config.networks.is_empty());
+    }
+
+    #[test]
+    fn network_section_errors() {
+        let e = err("network a\nstart 10.2.0.1\nend 10.2.0.5\n");
+        assert!(e.contains("network 'a' has no 'relay_subnet'"), "{e}");
+        let e = err(
+            "network a\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.1\nend 10.2.0.5\nlease_file /x\n",
+        );
+        assert!(e.contains("before the first 'network'"), "{e}");
+        let e = err("relay_subnet 10.2.0.0/24\n");
+        assert!(e.contains("belongs in a 'network' section"), "{e}");
+        let e = err("network a\nrelay_subnet 10.2.0.0/33\n");
+        assert!(e.contains("bad value for 'relay_subnet'"), "{e}");
+        let e = err("network a\nrelay_subnet 10.0.0.0/8\nstart 192.168.0.50\nend 192.168.0.60\n");
+        assert!(e.contains("overlaps"), "{e}");
+        let e =
+            err("network a\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.1\nend 10.2.0.5\nnetwork a\n");
+        assert!(e.contains("defined twice"), "{e}");
     }
 
     #[test]

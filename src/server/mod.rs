@@ -81,6 +81,7 @@ use crate::wire::{Error as WireError, MacAddr};
 mod ahead;
 mod decide;
 mod fqdn;
+mod nets;
 mod reply;
 mod request;
 mod select;
@@ -350,6 +351,10 @@ pub struct Server {
     /// The probe-ahead reserve (see `ahead.rs`) and its target size.
     ahead: Vec<ahead::Ahead>,
     probe_ahead: usize,
+    /// The relayed networks (`network` sections), see `nets.rs`.
+    others: Vec<nets::Net>,
+    /// Leases in no network, kept until they expire.
+    orphans: Vec<nets::Orphan>,
 }
 
 /// The client's identity in a request: option 61 if present, else chaddr.
@@ -374,6 +379,7 @@ impl Server {
     /// milliseconds (udhcpd `-a`; 0 disables probing).
     pub fn new(config: ServerConfig, server_ip: Ipv4Addr, probe_ms: u32) -> Server {
         let table = LeaseTable::new(&config, server_ip);
+        let others = nets::build(&config, server_ip);
         Server {
             config,
             server_ip,
@@ -395,6 +401,8 @@ impl Server {
             events_dropped: 0,
             ahead: Vec::new(),
             probe_ahead: ahead::PROBE_AHEAD,
+            others,
+            orphans: Vec::new(),
         }
     }
 
@@ -418,6 +426,14 @@ impl Server {
     /// record, or a clock rule gone wrong, must not make a lease live
     /// forever.
     pub fn load(&mut self, now: Instant, records: impl IntoIterator<Item = LeaseRecord>) -> usize {
+        if self.config.networks.is_empty() {
+            return self.load_one(now, records);
+        }
+        self.load_all(now, records)
+    }
+
+    /// [`Server::load`] into the network currently entered.
+    fn load_one(&mut self, now: Instant, records: impl IntoIterator<Item = LeaseRecord>) -> usize {
         let (lease_max, hold_max) = self.record_limits();
         let mut clamped = 0usize;
         let (statics, static_leases) = (&mut self.statics, &self.config.static_leases);
@@ -461,7 +477,14 @@ impl Server {
     /// are kept with their state, client and expiry; pending probes are
     /// abandoned (their clients retransmit). Replies and records already
     /// queued are unaffected.
-    pub fn reconfigure(&mut self, config: ServerConfig, _now: Instant) {
+    pub fn reconfigure(&mut self, config: ServerConfig, now: Instant) {
+        let multi =
+            !self.others.is_empty() || !config.networks.is_empty() || !self.orphans.is_empty();
+        let old: Vec<LeaseRecord> = if multi {
+            self.leases(now).collect()
+        } else {
+            Vec::new()
+        };
         for p in core::mem::take(&mut self.pending) {
             self.recycle(p.request);
         }
@@ -477,12 +500,18 @@ impl Server {
         self.table = table;
         self.config = config;
         self.retain_statics();
+        if multi {
+            self.rebuild_others(now, old);
+        }
     }
 
     /// Every lease as a record, for the lease-file writer (see
     /// [`LeaseTable::records`]).
     pub fn leases(&self, now: Instant) -> impl Iterator<Item = LeaseRecord> + '_ {
-        self.table.records(now).chain(self.static_records(now))
+        self.table
+            .records(now)
+            .chain(self.static_records(now))
+            .chain(self.other_records(now))
     }
 
     // ------------------------------------------------------------------
@@ -696,16 +725,23 @@ impl Server {
                 }
             },
         };
+        let Some(net) = self.select_net(&pkt) else {
+            return;
+        };
         if let Some(sid) = server_id {
             if sid != self.server_ip {
                 if mtype == Some(MessageType::Request) {
+                    self.enter(net);
                     self.chose_other_server(now, &pkt);
+                    self.queue_forgotten();
+                    self.enter(net);
                 }
                 debug!("server ID doesn't match, ignoring packet");
                 return;
             }
         }
         let mac = pkt.client_mac();
+        self.enter(net);
         let stat = self.config.static_leases.iter().position(|s| s.mac == mac);
         if let Some(s) = stat.and_then(|i| self.config.static_leases.get(i)) {
             info!("found static lease: {:x}", busybox_hex(s.ip));
@@ -713,6 +749,7 @@ impl Server {
         self.dispatch(now, &pkt, mtype, stat, server_id.is_some());
         // Addresses the table forgot on the way (evictions at DISCOVER).
         self.queue_forgotten();
+        self.enter(net);
     }
 }
 

@@ -72,13 +72,7 @@ impl Server {
     /// The static records at `now` (expired ones with 0 left, as the
     /// table's expired leases).
     pub(super) fn static_records(&self, now: Instant) -> impl Iterator<Item = LeaseRecord> + '_ {
-        self.statics.iter().map(move |b| {
-            let left = b.expires.saturating_duration_since(now).as_secs();
-            LeaseRecord {
-                remaining: u32::try_from(left).unwrap_or(u32::MAX),
-                ..b.record.clone()
-            }
-        })
+        records(&self.statics, now)
     }
 
     /// After a reload: keep only records of static leases still
@@ -111,4 +105,18 @@ pub(super) fn divert(
     statics.retain(|b| b.record.ip != r.ip);
     statics.push(StaticBound { record: r, expires });
     None
+}
+
+/// The records of `statics` at `now`.
+pub(super) fn records(
+    statics: &[StaticBound],
+    now: Instant,
+) -> impl Iterator<Item = LeaseRecord> + '_ {
+    statics.iter().map(move |b| {
+        let left = b.expires.saturating_duration_since(now).as_secs();
+        LeaseRecord {
+            remaining: u32::try_from(left).unwrap_or(u32::MAX),
+            ..b.record.clone()
+        }
+    })
 }

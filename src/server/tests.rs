@@ -2072,4 +2072,5 @@ fn rapid_commit_discover_gets_a_durable_ack_only_when_enabled() {
     assert_eq!(one(&mut s).mtype(), Some(MessageType::Ack));
 }
 
+mod nets;
 mod rfc;
