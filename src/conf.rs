@@ -77,6 +77,32 @@ pub struct StaticLease {
     pub hostname: Option<String>,
 }
 
+/// What a [`Class`] matches, exactly (no patterns: a table, not a
+/// language).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassMatch {
+    /// The client's vendor class identifier (option 60).
+    Vendor(Vec<u8>),
+    /// The client's user class option (77), its whole data.
+    User(Vec<u8>),
+    /// The relay's circuit-id (option 82 sub-option 1), opaque bytes.
+    Circuit(Vec<u8>),
+    /// The first bytes of the client's MAC.
+    MacPrefix(Vec<u8>),
+}
+
+/// `class NAME KIND VALUE` + `class_option NAME OPTION…` (our extension):
+/// options for the clients a match selects, over the network's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    /// The class's name.
+    pub name: String,
+    /// What selects it.
+    pub matcher: ClassMatch,
+    /// Its options (replace the network's option of the same code).
+    pub options: OptionSet,
+}
+
 /// A `network NAME` section (our extension): a subnet reached through a
 /// DHCP relay, with its own pool, options, lease times and static leases.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +194,12 @@ pub struct ServerConfig {
     pub subnet_selection: bool,
     /// `network` sections, in file order (empty: BusyBox's one network).
     pub networks: Vec<Network>,
+    /// `class` lines of this network, in file order (the first match
+    /// wins).
+    pub classes: Vec<Class>,
+    /// `host_option MAC OPTION…`: per-host options (over the class's and
+    /// the network's), for static-lease clients.
+    pub host_options: Vec<(MacAddr, OptionSet)>,
 }
 
 /// Default `max_lease` when no `option lease` is configured: 10 days.
@@ -216,6 +248,8 @@ impl Default for ServerConfig {
             lease_script: None,
             subnet_selection: false,
             networks: Vec::new(),
+            classes: Vec::new(),
+            host_options: Vec::new(),
         }
     }
 }
@@ -535,6 +569,18 @@ static KEYWORDS: &[Keyword] = &[
         handler: |st, v, n| st.network(v, n),
     },
     Keyword {
+        name: "class",
+        handler: |st, v, _| st.class(v),
+    },
+    Keyword {
+        name: "class_option",
+        handler: |st, v, _| st.class_option(v),
+    },
+    Keyword {
+        name: "host_option",
+        handler: |st, v, _| st.host_option(v),
+    },
+    Keyword {
         name: "relay_subnet",
         handler: |st, v, _| st.relay_subnet(v),
     },
@@ -559,10 +605,13 @@ struct State<'a> {
     /// The top-level config while a `network` section is being read.
     top: Option<ServerConfig>,
     /// Finished sections: name, subnet, config, first line.
-    sections: Vec<(String, Option<(Ipv4Addr, u8)>, ServerConfig, usize)>,
+    sections: Vec<(String, Option<Subnet>, ServerConfig, usize)>,
     /// The section being read: name, subnet, first line.
-    section: Option<(String, Option<(Ipv4Addr, u8)>, usize)>,
+    section: Option<(String, Option<Subnet>, usize)>,
 }
+
+/// A section's `relay_subnet`: address and prefix length.
+type Subnet = (Ipv4Addr, u8);
 
 /// Keywords that only make sense for the whole process: before the first
 /// `network` section only.
@@ -598,6 +647,8 @@ impl State<'_> {
             options: OptionSet::with_limit(crate::wire::options::MAX_LONG_OPTION_LEN),
             static_leases: Vec::new(),
             networks: Vec::new(),
+            classes: Vec::new(),
+            host_options: Vec::new(),
             ..base
         };
         let prev = core::mem::replace(&mut self.config, fresh);
@@ -609,6 +660,82 @@ impl State<'_> {
         self.static_lines.clear();
         self.option_lines = [None; 256];
         Ok(())
+    }
+
+    /// `class NAME vendor|user|circuit|mac VALUE`; VALUE is hex bytes
+    /// (`01:02` or `0102`) or `"text"`.
+    fn class(&mut self, v: &str) -> Result<(), LineError> {
+        let bad = || {
+            LineError::Bad(format!(
+                "'{}' (NAME vendor|user|circuit|mac VALUE)",
+                shown(v)
+            ))
+        };
+        let mut f = v.splitn(3, BLANKS);
+        let (Some(name), Some(kind), Some(value)) = (f.next(), f.next(), f.next()) else {
+            return Err(bad());
+        };
+        let bytes = match_bytes(value.trim_matches(BLANKS)).ok_or_else(bad)?;
+        let matcher = match kind {
+            "vendor" => ClassMatch::Vendor(bytes),
+            "user" => ClassMatch::User(bytes),
+            "circuit" => ClassMatch::Circuit(bytes),
+            "mac" if bytes.len() <= 6 => ClassMatch::MacPrefix(bytes),
+            _ => return Err(bad()),
+        };
+        if self.config.classes.iter().any(|c| c.name == name) {
+            return Err(LineError::Msg(format!(
+                "class '{}' defined twice",
+                shown(name)
+            )));
+        }
+        self.config.classes.push(Class {
+            name: name.to_owned(),
+            matcher,
+            options: OptionSet::with_limit(crate::wire::options::MAX_LONG_OPTION_LEN),
+        });
+        Ok(())
+    }
+
+    /// `class_option NAME OPTION…` (the `option` syntax).
+    fn class_option(&mut self, v: &str) -> Result<(), LineError> {
+        let (name, opt) = v
+            .split_once(BLANKS)
+            .ok_or_else(|| LineError::Bad(format!("'{}' (NAME OPTION VALUE)", shown(v))))?;
+        let Some(c) = self.config.classes.iter_mut().find(|c| c.name == name) else {
+            return Err(LineError::Msg(format!(
+                "class '{}' not defined (above, in this network)",
+                shown(name)
+            )));
+        };
+        c.options
+            .add_text(opt.trim_matches(BLANKS))
+            .map_err(|e| LineError::Bad(e.to_string()))
+    }
+
+    /// `host_option MAC OPTION…` (the `option` syntax).
+    fn host_option(&mut self, v: &str) -> Result<(), LineError> {
+        let (mac_text, opt) = v
+            .split_once(BLANKS)
+            .ok_or_else(|| LineError::Bad(format!("'{}' (MAC OPTION VALUE)", shown(v))))?;
+        let mac = MacAddr::from_str(mac_text)
+            .map_err(|_| LineError::Bad(format!("bad MAC address '{}'", shown(mac_text))))?;
+        let hosts = &mut self.config.host_options;
+        let i = match hosts.iter().position(|(m, _)| *m == mac) {
+            Some(i) => i,
+            None => {
+                hosts.push((
+                    mac,
+                    OptionSet::with_limit(crate::wire::options::MAX_LONG_OPTION_LEN),
+                ));
+                hosts.len() - 1
+            }
+        };
+        let Some((_, set)) = hosts.get_mut(i) else {
+            return Ok(());
+        };
+        set.add_text(opt.trim_matches(BLANKS))
+            .map_err(|e| LineError::Bad(e.to_string()))
     }
 
     /// `relay_subnet A.B.C.D/LEN` inside a section.
@@ -835,6 +962,23 @@ fn ipv4(v: &str) -> Result<Ipv4Addr, LineError> {
 
 /// BusyBox `bb_strtou32(v, NULL, 10)`: decimal digits only (no sign, no
 /// blanks), at most `u32::MAX`.
+/// A class's match value: `"text"`, or hex bytes with optional `:`.
+fn match_bytes(v: &str) -> Option<Vec<u8>> {
+    if let Some(t) = v.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        return (!t.is_empty()).then(|| t.as_bytes().to_vec());
+    }
+    let hex: Vec<u8> = v.bytes().filter(|&c| c != b':').collect();
+    if hex.is_empty() || hex.len() % 2 != 0 {
+        return None;
+    }
+    hex.chunks(2)
+        .map(|p| {
+            let s = core::str::from_utf8(p).ok()?;
+            u8::from_str_radix(s, 16).ok()
+        })
+        .collect()
+}
+
 /// `yes` or `no`.
 fn yes_no(v: &str) -> Result<bool, LineError> {
     match v {
@@ -1408,6 +1552,32 @@ end 10.3.1.9
         let e =
             err("network a\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.1\nend 10.2.0.5\nnetwork a\n");
         assert!(e.contains("defined twice"), "{e}");
+    }
+
+    #[test]
+    fn class_lines() {
+        let c = ok("class a vendor \"MSFT 5.0\"\nclass_option a dns 10.0.0.1\nclass b mac 00:1A:4b\nhost_option 02:00:00:00:00:01 router 10.0.0.9\n").config;
+        assert_eq!(
+            c.classes[0].matcher,
+            ClassMatch::Vendor(b"MSFT 5.0".to_vec())
+        );
+        assert_eq!(c.classes[0].options.get(6), Some(&[10, 0, 0, 1][..]));
+        assert_eq!(
+            c.classes[1].matcher,
+            ClassMatch::MacPrefix(vec![0, 0x1a, 0x4b])
+        );
+        assert_eq!(c.host_options.len(), 1);
+        for (bad, want) in [
+            ("class_option x dns 1.2.3.4", "not defined"),
+            ("class a colour 01", "bad value for 'class'"),
+            ("class a mac 01020304050607", "bad value for 'class'"),
+            ("class a vendor 0", "bad value for 'class'"),
+            ("class a vendor 01\nclass a user 02", "defined twice"),
+            ("host_option nomac dns 1.2.3.4", "bad MAC"),
+        ] {
+            let e = err(&format!("{bad}\n"));
+            assert!(e.contains(want), "{bad}: {e}");
+        }
     }
 
     #[test]

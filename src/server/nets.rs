@@ -242,11 +242,13 @@ impl Server {
 
 /// Subnet Selection (RFC 3011).
 const SUBNET_SELECTION: u8 = 118;
+/// Circuit ID sub-option of option 82 (RFC 3046 §3.1).
+pub(super) const CIRCUIT_ID: u8 = 1;
 /// Link Selection sub-option of option 82 (RFC 3527).
 const LINK_SELECTION: u8 = 5;
 
 /// Sub-option `code` of an option 82 value (RFC 3046 §2.0 TLVs).
-fn sub_option(data: &[u8], code: u8) -> Option<&[u8]> {
+pub(super) fn sub_option(data: &[u8], code: u8) -> Option<&[u8]> {
     let mut rest = data;
     while let [c, len, tail @ ..] = rest {
         let len = usize::from(*len);

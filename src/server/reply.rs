@@ -1,6 +1,9 @@
 //! Building a reply and choosing where it goes.
 
+use super::nets::{sub_option, CIRCUIT_ID};
 use super::*;
+use crate::conf::{Class, ClassMatch};
+use crate::wire::options::OptionSet;
 
 /// A lease time meaning "forever" (RFC 2131 §3.3).
 const INFINITE: u32 = u32::MAX;
@@ -10,6 +13,56 @@ const STATIC_ROUTES: u8 = 33;
 const IPV6_ONLY: u8 = 108;
 /// Classless Static Route (RFC 3442).
 const CLASSLESS_ROUTES: u8 = 121;
+/// User Class (RFC 3004).
+const USER_CLASS: u8 = 77;
+
+/// True if `class` selects the client of `req` (exact byte matches).
+fn class_matches(class: &Class, req: &Request<'_>) -> bool {
+    match &class.matcher {
+        ClassMatch::Vendor(v) => req.option(code::VENDOR_CLASS) == Some(v.as_slice()),
+        ClassMatch::User(v) => req.option(USER_CLASS) == Some(v.as_slice()),
+        ClassMatch::Circuit(v) => {
+            req.option(code::RELAY_AGENT_INFO)
+                .and_then(|r| sub_option(r, CIRCUIT_ID))
+                == Some(v.as_slice())
+        }
+        ClassMatch::MacPrefix(p) => req.client_mac().0.starts_with(p),
+    }
+}
+
+/// The network's options with the first matching class's and the
+/// client's `host_option`s laid over them (same code: the later wins), in
+/// code order; `None` when neither applies (the common case: no copy).
+fn overrides<'a>(cfg: &'a ServerConfig, req: &Request<'_>) -> Option<Vec<(u8, &'a [u8])>> {
+    let class = cfg
+        .classes
+        .iter()
+        .find(|c| class_matches(c, req))
+        .map(|c| &c.options);
+    let mac = req.client_mac();
+    let host = cfg
+        .host_options
+        .iter()
+        .find(|(m, _)| *m == mac)
+        .map(|(_, o)| o);
+    if class.is_none() && host.is_none() {
+        return None;
+    }
+    let mut out: Vec<(u8, &[u8])> = cfg.options.iter().collect();
+    for set in [class, host].into_iter().flatten() {
+        for (c, v) in set.iter() {
+            match out.binary_search_by_key(&c, |&(k, _)| k) {
+                Ok(i) => {
+                    if let Some(slot) = out.get_mut(i) {
+                        slot.1 = v;
+                    }
+                }
+                Err(i) => out.insert(i, (c, v)),
+            }
+        }
+    }
+    Some(out)
+}
 
 /// `secs` × `permille` / 1000, rounded down.
 fn scaled(secs: u32, permille: u32) -> u32 {
@@ -182,13 +235,20 @@ pub(super) fn build_reply(
         _ => None,
     };
     let sent = Sent::new(cfg, req);
+    // Class and per-host options (our extension) over the network's; the
+    // merged list is built only for a client they apply to.
+    let merged = overrides(cfg, req);
+    let base = merged.is_none().then_some(&cfg.options);
     let configured = || {
-        cfg.options.iter().filter(move |&(c, _)| {
-            c != code::LEASE_TIME
-                && c != code::RELAY_AGENT_INFO
-                && !(c == code::HOSTNAME && static_host.is_some())
-                && sent.allows(c)
-        })
+        base.into_iter()
+            .flat_map(OptionSet::iter)
+            .chain(merged.iter().flatten().copied())
+            .filter(move |&(c, _)| {
+                c != code::LEASE_TIME
+                    && c != code::RELAY_AGENT_INFO
+                    && !(c == code::HOSTNAME && static_host.is_some())
+                    && sent.allows(c)
+            })
     };
     let mut relay_pending = relay;
     if kind != Reply::Nak {

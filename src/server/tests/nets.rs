@@ -211,3 +211,66 @@ fn reload_keeps_leases_and_orphans_expire() {
     // Gone once expired.
     assert!(s.leases(t(601_000)).all(|r| r.ip != a));
 }
+
+/// Classes: exact match on 60, 77, 82.1 or a MAC prefix; the first
+/// matching class's options replace the network's (same code) or add to
+/// them; host_option wins over both; a class is per network.
+#[test]
+fn classes_and_host_options() {
+    let text = format!(
+        "{SITE}class phones vendor \"Polycom\"\nclass_option phones tftp 10.3.0.5\nclass_option phones router 10.3.0.254\n\
+         class port7 circuit 00:07\nclass_option port7 dns 10.3.0.53\nclass hp mac 02:aa\nclass_option hp domain printers\n\
+         class lab user 6c6162\nclass_option lab domain lab\nhost_option 02:00:00:00:00:09 router 10.3.0.9\n"
+    );
+    let cfg = crate::conf::parse(&text, "site.conf").unwrap().config;
+    let lab = &cfg.networks[1].config;
+    assert_eq!(lab.classes.len(), 4);
+    assert!(cfg.classes.is_empty(), "classes belong to their section");
+    let mut s = Server::new(cfg, SIP, 0);
+    let relay = ip("10.3.0.1");
+    let d = msg(MessageType::Discover, mac(1))
+        .giaddr(relay)
+        .opt(60, b"Polycom");
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!(o.opt(66).unwrap(), b"10.3.0.5");
+    assert_eq!(o.opt(3).unwrap(), [10, 3, 0, 254]);
+    // Exact: a longer vendor string is not the class.
+    let d = msg(MessageType::Discover, mac(2))
+        .giaddr(relay)
+        .opt(60, b"Polycom-x");
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!((o.opt(66), o.opt(3)), (None, None));
+    // Circuit-id from the relay.
+    let d = msg(MessageType::Discover, mac(3))
+        .giaddr(relay)
+        .opt(82, &[1, 2, 0, 7]);
+    send(&mut s, t(0), &d);
+    assert_eq!(one(&mut s).opt(6).unwrap(), [10, 3, 0, 53]);
+    // MAC prefix, user class.
+    let d = msg(MessageType::Discover, MacAddr([2, 0xaa, 1, 2, 3, 4])).giaddr(relay);
+    send(&mut s, t(0), &d);
+    assert_eq!(one(&mut s).opt(15).unwrap(), b"printers");
+    let d = msg(MessageType::Discover, mac(4))
+        .giaddr(relay)
+        .opt(77, b"lab");
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!(o.opt(15).unwrap(), b"lab");
+    assert_eq!(o.codes()[..5], [53, 54, 51, 58, 59]);
+    // host_option over the class.
+    let d = msg(MessageType::Discover, mac(9))
+        .giaddr(relay)
+        .opt(60, b"Polycom");
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!(o.opt(3).unwrap(), [10, 3, 0, 9]);
+    assert_eq!(o.opt(66).unwrap(), b"10.3.0.5");
+    // Not on another network.
+    let d = msg(MessageType::Discover, mac(5))
+        .giaddr(ip("10.2.0.1"))
+        .opt(60, b"Polycom");
+    send(&mut s, t(0), &d);
+    assert_eq!(one(&mut s).opt(66), None);
+}
