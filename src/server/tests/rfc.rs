@@ -63,8 +63,6 @@ fn long_option_is_split_into_consecutive_instances() {
 /// the options field: the reply overloads into file/sname, option 82
 /// stays in the options field (a relay reads only that), and 121, placed
 /// in `file`, is whole.
-/// (The builder places whole instances, so a value over 255 bytes needs
-/// a client that allows more than 576 bytes: see docs/differences.md.)
 #[test]
 fn overload_keeps_82_in_the_options_field() {
     let mut cfg = config();
@@ -500,4 +498,37 @@ fn probe_ahead_offers_at_once() {
     assert_eq!(s4.poll_timeout(), None);
     s4.handle_timeout(t(0));
     assert_eq!(s4.poll_probe(), None);
+}
+
+/// A 320-byte 121 in a 576-byte reply (no option 57): split into
+/// instances that fill the options field, then `file` (then `sname`)
+/// (RFC 3396 §7: any sizes), joining to the configured value; 82 stays in
+/// the options field.
+#[test]
+fn long_option_fits_a_576_byte_reply_by_splitting_across_fields() {
+    let mut cfg = config();
+    cfg.options.insert_raw(121, routes(40));
+    let mut s = Server::new(cfg, SIP, 0);
+    let relay_info = [1, 2, 0, 7];
+    let d = msg(MessageType::Discover, mac(1))
+        .giaddr(ip("10.9.0.1"))
+        .opt(82, &relay_info);
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert!(o.bytes.len() <= 548, "{}", o.bytes.len());
+    assert_ne!(o.pkt().overload() & 1, 0, "file used");
+    assert_eq!(joined(&o, 121).unwrap(), routes(40));
+    let inst = instances(&o, 121);
+    let sizes: Vec<usize> = inst.iter().map(|i| i.1.len()).collect();
+    assert!(
+        sizes.len() >= 2 && sizes[0] < 255,
+        "not split to fit: {sizes:?}"
+    );
+    assert!(inst.windows(2).all(|w| w[1].0 == w[0].0 + 1), "consecutive");
+    assert_eq!(&o.pkt().options_field()[..2], &[52, 1]);
+    assert_eq!(o.opt(82).unwrap(), relay_info);
+    // Everything configured is still there.
+    for c in [1, 6, 12, 15] {
+        assert!(o.opt(c).is_some(), "option {c} lost");
+    }
 }
