@@ -702,6 +702,13 @@ impl LeaseTable {
             .filter(|e| e.state != State::Vacant)
     }
 
+    /// Every entry as a [`Lease`], in slab order.
+    pub fn iter(&self) -> impl Iterator<Item = Lease> + '_ {
+        (0..self.entries.len())
+            .filter_map(|s| u32::try_from(s).ok())
+            .filter_map(|s| self.lease_of(s))
+    }
+
     fn lease_of(&self, slot: u32) -> Option<Lease> {
         let e = self.entry(slot)?;
         let State::Live(state) = e.state else {

@@ -113,6 +113,9 @@ pub const MAX_UNSYNCED: usize = 4 * MAX_HELD;
 /// Most lease events kept for the driver between two drains (a drain
 /// follows every batch of at most 64 requests).
 pub const MAX_EVENTS: usize = 256;
+/// With a `lease_script`, leases that expired are looked for this often
+/// (a `del` event comes at most this late; leases expire lazily).
+pub const EXPIRY_SWEEP_MS: u64 = 60_000;
 /// Most addresses one client can have parked by DECLINE at once.
 pub const MAX_DECLINED_PER_CLIENT: usize = 4;
 /// At most one "declined too many" warning per client per this many ms.
@@ -351,6 +354,8 @@ pub struct Server {
     /// The probe-ahead reserve (see `ahead.rs`) and its target size.
     ahead: Vec<ahead::Ahead>,
     probe_ahead: usize,
+    /// Last sweep for expired leases (`lease_script` `del` events).
+    expiry_swept: Option<Instant>,
     /// The relayed networks (`network` sections), see `nets.rs`.
     others: Vec<nets::Net>,
     /// Leases in no network, kept until they expire.
@@ -403,6 +408,7 @@ impl Server {
             probe_ahead: ahead::PROBE_AHEAD,
             others,
             orphans: Vec::new(),
+            expiry_swept: None,
         }
     }
 
@@ -602,10 +608,18 @@ impl Server {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let p = self.pending.iter().map(|p| p.deadline).min();
-        match (p, self.ahead_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let sweep = self
+            .config
+            .lease_script
+            .as_ref()
+            .map(|_| match self.expiry_swept {
+                Some(t) => Instant::from_millis(t.as_millis().saturating_add(EXPIRY_SWEEP_MS)),
+                None => Instant::from_millis(0),
+            });
+        [p, self.ahead_deadline(), sweep]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ------------------------------------------------------------------
@@ -641,7 +655,41 @@ impl Server {
         }
         self.ahead_timeout(now);
         self.refill_ahead(now);
+        self.sweep_expired(now);
         self.queue_forgotten();
+    }
+
+    /// With a `lease_script`: a `del` event for every bound lease (of any
+    /// network, static ones included) that expired since the last sweep,
+    /// at most every [`EXPIRY_SWEEP_MS`]. The first sweep only sets the
+    /// mark (leases that ran out while the daemon was down are not
+    /// reported).
+    fn sweep_expired(&mut self, now: Instant) {
+        if self.config.lease_script.is_none() {
+            return;
+        }
+        let Some(since) = self.expiry_swept else {
+            self.expiry_swept = Some(now);
+            return;
+        };
+        if now.as_millis() < since.as_millis().saturating_add(EXPIRY_SWEEP_MS) {
+            return;
+        }
+        self.expiry_swept = Some(now);
+        for k in 0..=self.others.len() {
+            self.enter(k);
+            let gone: Vec<_> = self
+                .table
+                .iter()
+                .filter(|l| l.state == LeaseState::Bound && since < l.expires && l.expires <= now)
+                .map(|l| (l.mac, l.ip, l.hostname))
+                .chain(self.static_expired(since, now))
+                .collect();
+            for (mac, ip, host) in gone {
+                self.event(hook::Kind::Del, mac, ip, host);
+            }
+            self.enter(k);
+        }
     }
 
     /// The answer to the probe of `ip`: `in_use` if another host answered

@@ -63,8 +63,9 @@ impl Server {
             return;
         };
         b.expires = now;
-        let mut r = b.record.clone();
-        r.remaining = 0;
+        // Released: not reported again as expired by the sweep.
+        b.record.remaining = 0;
+        let r = b.record.clone();
         self.event(hook::Kind::Del, r.mac, r.ip, r.hostname);
         self.queue(Change::Lease(r));
     }
@@ -73,6 +74,18 @@ impl Server {
     /// table's expired leases).
     pub(super) fn static_records(&self, now: Instant) -> impl Iterator<Item = LeaseRecord> + '_ {
         records(&self.statics, now)
+    }
+
+    /// Static leases that ran out in `(since, now]` and were not released.
+    pub(super) fn static_expired(
+        &self,
+        since: Instant,
+        now: Instant,
+    ) -> impl Iterator<Item = (MacAddr, Ipv4Addr, crate::lease::Hostname)> + '_ {
+        self.statics
+            .iter()
+            .filter(move |b| since < b.expires && b.expires <= now && b.record.remaining > 0)
+            .map(|b| (b.record.mac, b.record.ip, b.record.hostname))
     }
 
     /// After a reload: keep only records of static leases still

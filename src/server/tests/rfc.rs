@@ -532,3 +532,42 @@ fn long_option_fits_a_576_byte_reply_by_splitting_across_fields() {
         assert!(o.opt(c).is_some(), "option {c} lost");
     }
 }
+
+/// `lease_script`: a bound lease that runs out gets its `del` event from
+/// the sweep (at most EXPIRY_SWEEP_MS late), once; a released one does
+/// not get a second; the sweep is a timer, not a spin.
+#[test]
+fn expired_leases_get_a_del_event() {
+    use hook::Kind::Del;
+    let mut cfg = config();
+    cfg.lease_script = Some("/bin/true".into());
+    let mut s = Server::new(cfg, SIP, 0);
+    assert_eq!(s.poll_timeout(), Some(t(0)), "first sweep sets the mark");
+    s.handle_timeout(t(0));
+    assert_eq!(s.poll_timeout(), Some(t(EXPIRY_SWEEP_MS)));
+    let a = dora(&mut s, t(1000), mac(1), &[]);
+    let b = dora(&mut s, t(1000), mac(2), &[]);
+    let st = ip("192.168.0.10");
+    send(
+        &mut s,
+        t(1000),
+        &msg(MessageType::Request, mac(9)).sid(SIP).req_ip(st),
+    );
+    send(
+        &mut s,
+        t(2000),
+        &msg(MessageType::Release, mac(2)).sid(SIP).ciaddr(b),
+    );
+    assert_eq!(events(&mut s).len(), 4);
+    // Not yet expired (3600 s leases).
+    s.handle_timeout(t(EXPIRY_SWEEP_MS));
+    assert!(events(&mut s).is_empty());
+    // Past the expiry: one del each for the dynamic and the static lease.
+    let later = t(1000 + 3_600_000 + EXPIRY_SWEEP_MS);
+    s.handle_timeout(later);
+    let mut got: Vec<_> = events(&mut s).into_iter().map(|e| (e.0, e.2)).collect();
+    got.sort_by_key(|e| e.1);
+    assert_eq!(got, [(Del, st), (Del, a)]);
+    s.handle_timeout(t(later.as_millis() + EXPIRY_SWEEP_MS));
+    assert!(events(&mut s).is_empty(), "reported once");
+}
