@@ -1,6 +1,6 @@
 //! udhcpd, the DHCPv4 server applet: its command line (BusyBox getopt
 //! `fSI:va:P:`, no long options, optional CONFFILE), startup, and the poll
-//! loop that drives the sans-I/O [`Server`] (src/server.rs).
+//! loop that drives the sans-I/O [`Server`] (src/server/).
 //!
 //! **Startup** (everything that can fail happens *before* the fork, so
 //! `udhcpd || echo failed` in rcS is truthful; BusyBox forks before it even
@@ -34,6 +34,10 @@
 //! persister says it ran too long). On TERM the running script is killed,
 //! then the final rewrite's run is waited for (bounded by
 //! [`NOTIFY_FINAL_LIMIT`]), so no child outlives the daemon.
+//! `lease_script` (`PROG add|old|del MAC IP [HOSTNAME]`, one per lease
+//! event the server reports) goes through the same runner, its policy in
+//! `lease::hook::Hook` (one at a time, bounded queue, killed after
+//! `HOOK_LIMIT`, back-off on failed starts); killed on TERM.
 //!
 //! **Signals**: USR1 `received SIGUSR1`, rewrite + notify, `auto_time`
 //! restarts; USR2 ignored (as BusyBox); HUP re-reads CONFFILE: a valid one

@@ -14,7 +14,15 @@
 //!   drained, until reported durable),
 //!   [`Server::poll_probe`] (ARP probes to start),
 //!   [`Server::poll_transmit`] (replies and where to send them),
-//!   [`Server::poll_timeout`] (when to call `handle_timeout`).
+//!   [`Server::poll_timeout`] (when to call `handle_timeout`),
+//!   [`Server::poll_event`] (lease events for `lease_script`).
+//!
+//! The files of this module follow the concerns: `request.rs` (the
+//! request, split options joined), `select.rs` and `nets.rs` (which
+//! network and static lease serve it), `decide.rs` (what to do, RFC 2131
+//! §4.3), `reply.rs` (building and routing the reply; classes), `fqdn.rs`
+//! (option 81), `statics.rs` (static clients' records), `ahead.rs` (the
+//! probe-ahead reserve); tests in `tests.rs` and `tests/`.
 //!
 //! # Durability barrier (group commit)
 //! Every lease change that must survive a crash (ACK, RELEASE, DECLINE,
