@@ -1,5 +1,5 @@
 //! The udhcp multi-call binary: the basename of argv\[0\] picks the applet
-//! (`udhcpc`, `udhcpd`, `dumpleases`), as with BusyBox. Run as `udhcp` (or any
+//! (`udhcpc`, `udhcpd`, `dumpleases`, `dhcprelay`), as with BusyBox. Run as `udhcp` (or any
 //! name starting with `udhcp` that is not an applet, e.g. `udhcp-1.0`) it is
 //! the multiplexer:
 //!
@@ -14,12 +14,20 @@
 //!   stderr otherwise. Any other failure is reported per link and the exit
 //!   status is 1 (BusyBox reports but exits 0).
 //!
+//! `udhcpd --monitor ...` and `udhcpc --monitor ...` (the option may stand
+//! anywhere before `--`) run the applet under a monitor that restarts it
+//! when it dies from a signal: see `udhcp::sys::monitor`. It is taken off
+//! here, before the applet parses its arguments, so the applets need not
+//! know about it.
+//!
 //! Unknown names print `NAME: applet not found` and exit 127 (BusyBox: 1),
 //! the shell's "command not found" status.
 
 mod cli;
+mod dhcprelay;
 mod dumpleases;
 mod udhcpc;
+mod udhcpc6;
 mod udhcpd;
 
 use std::ffi::{OsStr, OsString};
@@ -43,6 +51,12 @@ pub struct Applet {
 /// Every applet, sorted by name.
 pub const APPLETS: &[Applet] = &[
     Applet {
+        name: "dhcprelay",
+        main: dhcprelay::main,
+        usage: dhcprelay::USAGE,
+        install_dir: "/usr/sbin",
+    },
+    Applet {
         name: "dumpleases",
         main: dumpleases::main,
         usage: dumpleases::USAGE,
@@ -53,6 +67,13 @@ pub const APPLETS: &[Applet] = &[
         main: udhcpc::main,
         usage: udhcpc::USAGE,
         install_dir: "/sbin",
+    },
+    Applet {
+        name: "udhcpc6",
+        main: udhcpc6::main,
+        usage: udhcpc6::USAGE,
+        // BusyBox: APPLET(udhcpc6, BB_DIR_USR_BIN, ...).
+        install_dir: "/usr/bin",
     },
     Applet {
         name: "udhcpd",
@@ -104,7 +125,7 @@ fn dispatch(name: &str, args: &[OsString], argv0: &OsStr) -> i32 {
     }
 }
 
-fn run_applet(applet: &Applet, args: &[OsString]) -> i32 {
+fn run_applet(applet: &'static Applet, args: &[OsString]) -> i32 {
     let mut strings = Vec::with_capacity(args.len());
     for arg in args {
         match arg.to_str() {
@@ -115,7 +136,51 @@ fn run_applet(applet: &Applet, args: &[OsString]) -> i32 {
             }
         }
     }
+    if let Some(at) = monitor_option(&strings) {
+        if let Some(flags) = monitor_flags(applet.name) {
+            strings.remove(at);
+            return monitor(applet, flags, strings);
+        }
+    }
     (applet.main)(applet.name, &strings)
+}
+
+/// The long option that asks for supervision.
+const MONITOR: &str = "--monitor";
+
+/// Where `--monitor` is among `args`, if it is there before any `--`.
+fn monitor_option(args: &[String]) -> Option<usize> {
+    args.iter()
+        .take_while(|a| *a != "--")
+        .position(|a| a == MONITOR)
+}
+
+/// For the applets that can run under `--monitor`: how to read `-f` and
+/// `-S` from their arguments (their own parsers, so clusters like `-fS`
+/// and long forms count the same).
+type MonitorFlags = fn(&[String]) -> Result<(bool, bool), cli::Exit>;
+
+fn monitor_flags(name: &str) -> Option<MonitorFlags> {
+    match name {
+        "udhcpd" => Some(|args| udhcpd::parse_args(args).map(|a| (a.foreground, a.syslog))),
+        "udhcpc" => Some(|args| udhcpc::parse_args(args).map(|a| (a.foreground, a.syslog))),
+        _ => None,
+    }
+}
+
+/// Runs `applet` with `args` under the monitor. A usage error is reported
+/// here, once, rather than by a child the monitor would then wait for.
+fn monitor(applet: &'static Applet, flags: MonitorFlags, args: Vec<String>) -> i32 {
+    let (foreground, syslog) = match flags(&args) {
+        Ok(f) => f,
+        Err(exit) => return cli::report(applet.name, applet.usage, &exit),
+    };
+    let opts = udhcp::sys::monitor::Options {
+        applet: applet.name,
+        foreground,
+        syslog,
+    };
+    udhcp::sys::monitor::run(&opts, &mut || (applet.main)(applet.name, &args))
 }
 
 fn multiplexer(args: &[OsString], argv0: &OsStr) -> i32 {
@@ -153,6 +218,8 @@ fn write_multiplexer_usage(out: &mut dyn Write) -> io::Result<()> {
          \tudhcp puts BusyBox's DHCP applets in one executable. Link each\n\
          \tfunction's name to it (udhcp --install does this) and it acts as\n\
          \tthat function when run under the name.\n\n\
+         \tudhcpd and udhcpc also take --monitor: a parent process restarts\n\
+         \tthe daemon when a signal kills it (not when it exits), with back-off.\n\n\
          Currently defined functions:\n\t{names}\n\n",
         banner = cli::BANNER,
         names = names.join(", "),

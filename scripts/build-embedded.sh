@@ -4,6 +4,12 @@
 #
 #   scripts/build-embedded.sh            -> target/embedded/udhcp
 #   TARGET=aarch64-unknown-linux-musl scripts/build-embedded.sh
+#   TARGET=armv7-unknown-linux-musleabihf OUT=target/embedded-armv7 scripts/build-embedded.sh
+#
+# Targets: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl,
+# armv7-unknown-linux-musleabihf (hard-float); the cross linkers and, for
+# armv7, musl itself come from Debian packages (scripts/cross-env.sh says
+# which). Every applet is in every build, with the same size settings.
 #
 # Why not plain `cargo build --release --target …-musl`? That works and is
 # tested too, but it links the precompiled std, which carries the panic
@@ -27,14 +33,31 @@ OUT=${OUT:-target/embedded}
 
 rustup component list --installed 2>/dev/null | grep -q '^rust-src' ||
 	rustup component add rust-src
-rustup target list --installed 2>/dev/null | grep -qx "$TARGET" ||
-	rustup target add "$TARGET"
+# armv7 musl has no rust-std to install (see scripts/cross-env.sh); std
+# comes from rust-src.
+case "$TARGET" in
+armv7-*musl*) ;;
+*)
+	rustup target list --installed 2>/dev/null | grep -qx "$TARGET" ||
+		rustup target add "$TARGET"
+	;;
+esac
+
+# Linker (and for armv7, the musl C library and start files): see
+# scripts/cross-env.sh, which .ci/run's cross tests share.
+# shellcheck disable=SC2034  # read by cross-env.sh
+cross_triple=$TARGET
+# shellcheck source=scripts/cross-env.sh
+. scripts/cross-env.sh
 
 CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/embedded-build} \
 RUSTC_BOOTSTRAP=1 \
-RUSTFLAGS="-C relocation-model=static -Zlocation-detail=none -Zunstable-options -Cpanic=immediate-abort" \
+RUSTFLAGS="-C relocation-model=static -Zlocation-detail=none -Zunstable-options -Cpanic=immediate-abort $CROSS_RUSTFLAGS" \
 	cargo build --locked --release --target "$TARGET" -Zbuild-std=std,panic_abort
 
 mkdir -p "$OUT"
 cp "${CARGO_TARGET_DIR:-target/embedded-build}/$TARGET/release/udhcp" "$OUT/udhcp"
-ls -l "$OUT/udhcp"
+size=$(wc -c <"$OUT/udhcp")
+echo "build-embedded: $TARGET: $OUT/udhcp $size bytes ($(((size + 1023) / 1024)) KiB; limit 600 KiB)"
+[ "$size" -le $((600 * 1024)) ] ||
+	echo "build-embedded: WARNING: $TARGET binary is over 600 KiB" >&2

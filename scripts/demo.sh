@@ -109,9 +109,12 @@ cp "$ROOT/default.script" "$TMP/default.script"
 chmod 755 "$TMP/default.script"
 : >"$TMP/resolv.conf"
 echo "== client ($CLI): udhcpc -f -q -n -i eth0 -s default.script"
+# The namespace shares the host's filesystem: the lease memory goes to the
+# temp dir, not the host's /var/lib/udhcpc/eth0.lease.
 status=0
 ip netns exec "$CLI" env RESOLV_CONF="$TMP/resolv.conf" \
-	"$UDHCP_BIN" udhcpc -f -q -n -t 5 -T 2 -i eth0 -s "$TMP/default.script" || status=$?
+	"$UDHCP_BIN" udhcpc -f -q -n -t 5 -T 2 -i eth0 -s "$TMP/default.script" \
+	--lease-file "$TMP/eth0.lease" || status=$?
 if [ "$status" != 0 ]; then
 	echo "demo: udhcpc failed (exit $status)" >&2
 	exit 1

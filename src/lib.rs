@@ -12,15 +12,23 @@
 //!   the lease file/journal codecs, the store over a `Disk` trait (real
 //!   files in `sys::leasestore`, an in-memory disk with fault injection for
 //!   tests) and the sans-I/O persistence policy; [`conf`]: udhcpd.conf.
+//! - [`relay`]: dhcprelay's decisions (RFC 1542, RFC 3046 option 82),
+//!   sans-I/O.
 //! - [`client`]: udhcpc's state machine, sans-I/O; [`script`]: its script
 //!   environment, made safe for careless shells.
+//! - [`restart`]: when `--monitor` starts a dead daemon again (back-off).
+//! - [`client6`]: udhcpc6's RFC 8415 client, sans-I/O, and its script
+//!   environment (DHCPv6 wire format in [`wire::dhcpv6`]).
 //! - [`time`]: `Instant` (monotonic, ms) and `UnixTime` (s) as plain values.
 //! - [`sys`]: the OS layer: clock, signals, pidfile, daemon, logging,
 //!   scripts, and (in [`sys::net`]) interfaces, raw and UDP sockets, ARP.
 
 pub mod client;
+pub mod client6;
 pub mod conf;
 pub mod lease;
+pub mod relay;
+pub mod restart;
 pub mod script;
 pub mod server;
 pub mod sys;

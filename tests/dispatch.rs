@@ -67,13 +67,19 @@ fn assert_help(out: &Output, applet: &str) {
     assert!(out.stdout.is_empty(), "stdout: {}", stdout(out));
     let err = stderr(out);
     assert!(err.contains(" multi-call binary.\n\nUsage: "), "{err}");
-    assert!(err.contains(&format!("Usage: {applet} [")), "{err}");
+    let usage = format!("Usage: {applet} ");
+    let args = err.split(&usage).nth(1).unwrap_or_default();
+    // Options in brackets, or dhcprelay's positional CLIENT_IFACE.
+    assert!(
+        args.starts_with('[') || args.starts_with("CLIENT_IFACE"),
+        "{err}"
+    );
 }
 
 #[test]
 fn each_applet_name_shows_its_help() {
     let dir = TempDir::new("names");
-    for name in ["udhcpc", "udhcpd", "dumpleases"] {
+    for name in ["udhcpc", "udhcpc6", "udhcpd", "dumpleases", "dhcprelay"] {
         let link = dir.link(name);
         assert_help(&run(&link, &["--help"]), name);
     }
@@ -115,7 +121,9 @@ fn multiplexer_help_and_bare_invocation() {
         "{text}"
     );
     assert!(
-        text.contains("Currently defined functions:\n\tdumpleases, udhcpc, udhcpd\n"),
+        text.contains(
+            "Currently defined functions:\n\tdhcprelay, dumpleases, udhcpc, udhcpc6, udhcpd\n"
+        ),
         "{text}"
     );
 
@@ -130,12 +138,15 @@ fn multiplexer_help_and_bare_invocation() {
 fn list_and_list_full() {
     let out = run(&bin(), &["--list"]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stdout(&out), "dumpleases\nudhcpc\nudhcpd\n");
+    assert_eq!(
+        stdout(&out),
+        "dhcprelay\ndumpleases\nudhcpc\nudhcpc6\nudhcpd\n"
+    );
     let out = run(&bin(), &["--list-full"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         stdout(&out),
-        "usr/bin/dumpleases\nsbin/udhcpc\nusr/sbin/udhcpd\n"
+        "usr/sbin/dhcprelay\nusr/bin/dumpleases\nsbin/udhcpc\nusr/bin/udhcpc6\nusr/sbin/udhcpd\n"
     );
 }
 
@@ -149,7 +160,7 @@ fn install_symlinks() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
     let exe = fs::canonicalize(bin()).unwrap();
-    for name in ["udhcpc", "udhcpd", "dumpleases"] {
+    for name in ["udhcpc", "udhcpc6", "udhcpd", "dumpleases", "dhcprelay"] {
         let link = dir.0.join(name);
         assert!(
             fs::symlink_metadata(&link)
@@ -180,7 +191,7 @@ fn install_hard_links() {
     let out = run(&bin(), &[OsStr::new("--install"), dir.0.as_os_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let inode = fs::metadata(bin()).unwrap().ino();
-    for name in ["udhcpc", "udhcpd", "dumpleases"] {
+    for name in ["udhcpc", "udhcpc6", "udhcpd", "dumpleases", "dhcprelay"] {
         let link = dir.0.join(name);
         let meta = fs::symlink_metadata(&link).unwrap();
         assert!(meta.file_type().is_file(), "{name}");
@@ -349,5 +360,32 @@ fn udhcpd_without_its_config_fails_before_doing_anything() {
     assert_eq!(
         stderr(&out),
         format!("udhcpd: {}:2: not valid UTF-8\n", conf.display())
+    );
+}
+
+#[test]
+fn dhcprelay_usage_and_errors_as_busybox() {
+    // Missing arguments: the usage alone, exit 1 (bb_show_usage).
+    for args in [&[][..], &["eth0"][..]] {
+        let out = run(&bin(), &[&["dhcprelay"][..], args].concat());
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(
+            err.contains(
+                "Usage: dhcprelay CLIENT_IFACE[,CLIENT_IFACE2]... SERVER_IFACE [SERVER_IP]"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("dhcprelay: "), "{err}");
+    }
+    let out = run(&bin(), &["dhcprelay", "eth0", "eth1", "10.0.0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "dhcprelay: bad server IP\n");
+    let out = run(&bin(), &["dhcprelay", "nosuch0", "nosuch1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("dhcprelay: interface 'nosuch1': "),
+        "{}",
+        stderr(&out)
     );
 }

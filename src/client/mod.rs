@@ -53,8 +53,9 @@
 //! §4.4.5: half the time remaining to T2 (renewing) or to expiry
 //! (rebinding), at least 60 s, and never past that boundary.
 //!
-//! Lease timers start when the last REQUEST was sent (RFC 2131 §4.4.1), not
-//! when the ACK arrived. T1/T2 come from options 58/59 when they satisfy
+//! Lease timers start when the first REQUEST of the exchange was sent (RFC
+//! 2131 §4.4.1), not when the ACK arrived; every renewal, rebinding and
+//! SIGUSR1 renewal is a new exchange with a new xid. T1/T2 come from options 58/59 when they satisfy
 //! 15 s ≤ T1 ≤ T2 ≤ lease, else 50 % / 87.5 %. A lease of 0xffffffff is
 //! infinite: no renewal at all.
 //!
@@ -75,8 +76,9 @@
 //! - REQUESTING accepts only the ACK of the server it selected (option 54);
 //!   REBINDING accepts ACK and NAK from any server (RFC 2131 §4.4.5).
 //! - No `sleep(3)` after a NAK: a 3 s timer, signals still served.
-//! - Lease timers start when the REQUEST was sent (RFC 2131 §4.4.1), not
-//!   when the ACK arrived; 0xffffffff is infinite (RFC 2131 §3.3) instead
+//! - Lease timers start when the exchange's first REQUEST was sent (RFC
+//!   2131 §4.4.1), not when the ACK arrived; a new xid per renewal,
+//!   rebinding and SIGUSR1 (BusyBox keeps one for the whole lease); 0xffffffff is infinite (RFC 2131 §3.3) instead
 //!   of INT_MAX seconds.
 //! - OFFER/ACK for 0.0.0.0, broadcast, multicast, loopback or class E
 //!   addresses, and messages with `op` ≠ BOOTREPLY, are ignored.
@@ -155,25 +157,23 @@ struct Timers {
 
 /// The bookkeeping of one exchange (a DISCOVER round, the SELECTs, the
 /// INIT-REBOOT REQUESTs, or the renewals of one lease).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Exchange {
     /// Packets sent in this round/state (BusyBox `packet_num`).
     packet_num: u32,
     /// Start of the exchange, for `secs` (BusyBox `first_secs`).
     start: Option<Instant>,
-    /// When the last REQUEST went out: the lease start of its ACK.
-    last_request: Instant,
+    /// When the first REQUEST (or rapid-commit DISCOVER) of this exchange
+    /// went out: the lease start of its ACK. RFC 2131 §4.4.1 times the
+    /// lease from "the time at which the original request was sent"; the
+    /// last retransmission is too late: an ACK answering the first REQUEST
+    /// can arrive after the second was sent, and the server's lease began
+    /// when it handled the first, so the client would hold the address past
+    /// the server's expiry (found by tests/pair_sim.rs with 3 s delays).
+    first_request: Option<Instant>,
 }
 
 impl Exchange {
-    fn new(now: Instant) -> Exchange {
-        Exchange {
-            packet_num: 0,
-            start: None,
-            last_request: now,
-        }
-    }
-
     /// `secs`: seconds since the exchange began, capped at 0xffff.
     fn secs(&mut self, now: Instant) -> u16 {
         let start = *self.start.get_or_insert(now);
@@ -298,7 +298,7 @@ impl Client {
             background_on_fail: config.background_on_fail,
             foreground: config.foreground,
             phase: Phase::Selecting {
-                x: Exchange::new(now),
+                x: Exchange::default(),
                 requested: config.requested_ip.filter(|ip| !ip.is_unspecified()),
             },
             cfg: config,
@@ -394,7 +394,7 @@ impl Client {
             return;
         }
         self.phase = Phase::InitReboot {
-            x: Exchange::new(now),
+            x: Exchange::default(),
             ip: r.ip,
             expiry: r.expiry,
         };
@@ -420,7 +420,7 @@ impl Client {
         }
         log::info!("link up");
         let at = self.last_link_kick.map_or(now, |t| now.max(t + MIN_WAIT));
-        let x = Exchange::new(now);
+        let x = Exchange::default();
         self.phase = match &self.phase {
             Phase::Holding { lease, timers, .. } => {
                 self.probe = None;
@@ -580,7 +580,7 @@ impl Client {
         if p.from != State::Requesting {
             self.events.push_back(Event::Forget);
         }
-        self.enter_selecting(now, None);
+        self.enter_selecting(None);
         self.deadline = Some(now + self.cfg.tryagain);
     }
 
@@ -695,7 +695,7 @@ impl Client {
         self.phase = Phase::Requesting {
             x: Exchange {
                 start,
-                ..Exchange::new(now)
+                ..Exchange::default()
             },
             ip: yiaddr,
             server_id,
@@ -744,7 +744,7 @@ impl Client {
             }
             None => (None, None),
         };
-        let last_request = self.exchange().map_or(now, |x| x.last_request);
+        let first_request = self.exchange().and_then(|x| x.first_request);
         let lease = Lease {
             ip,
             server_id,
@@ -752,7 +752,7 @@ impl Client {
             lease_secs,
             t1_secs,
             t2_secs,
-            start: last_request.min(now),
+            start: first_request.unwrap_or(now).min(now),
             ack: p.as_bytes().to_vec(),
         };
         let from = self.state();
@@ -778,7 +778,7 @@ impl Client {
             step: Step::Bound,
             lease: Box::new(lease.clone()),
             timers,
-            x: Exchange::new(now),
+            x: Exchange::default(),
         };
         self.set_listen(ListenMode::None);
         // `bound` for a new configuration (also an INIT-REBOOT at start),
@@ -840,7 +840,7 @@ impl Client {
             self.script(ScriptEvent::Deconfig);
             self.events.push_back(Event::Forget);
         }
-        self.enter_selecting(now, None);
+        self.enter_selecting(None);
         // RFC 2131 §3.2: a NAKed INIT-REBOOT restarts at INIT at once;
         // elsewhere BusyBox's 3 s pause keeps a NAK storm from looping.
         self.deadline = Some(if state == State::InitReboot {
@@ -870,7 +870,7 @@ impl Client {
                 self.script(ScriptEvent::Deconfig);
             }
             self.events.push_back(Event::Forget);
-            self.enter_selecting(now, Some(ip));
+            self.enter_selecting(Some(ip));
             self.deadline = Some(now);
             return;
         }
@@ -913,7 +913,7 @@ impl Client {
             None,
             true,
         );
-        x.last_request = now;
+        x.first_request.get_or_insert(now);
         self.send(
             MessageType::Request,
             msg,
@@ -964,7 +964,7 @@ impl Client {
             true,
         );
         // A rapid-commit ACK's lease starts at its DISCOVER (RFC 4039 §4).
-        x.last_request = now;
+        x.first_request.get_or_insert(now);
         self.send(
             MessageType::Discover,
             msg,
@@ -1003,7 +1003,7 @@ impl Client {
             Some(server_id),
             true,
         );
-        x.last_request = now;
+        x.first_request.get_or_insert(now);
         self.send(
             MessageType::Request,
             msg,
@@ -1028,17 +1028,17 @@ impl Client {
             Phase::InitReboot { x, ip, expiry } => (x.start, None, Some((ip, expiry))),
             _ => (None, None, None),
         };
-        self.enter_selecting(now, requested);
+        self.enter_selecting(requested);
         if let Some((ip, expiry)) = reboot {
             self.phase = Phase::InitReboot {
-                x: Exchange::new(now),
+                x: Exchange::default(),
                 ip,
                 expiry,
             };
         }
         self.set_exchange(Exchange {
             start,
-            ..Exchange::new(now)
+            ..Exchange::default()
         });
         self.script(ScriptEvent::LeaseFail);
         if self.background_on_fail {
@@ -1077,7 +1077,7 @@ impl Client {
             log::info!("lease lost, entering init state");
             self.script(ScriptEvent::Deconfig);
             self.events.push_back(Event::Forget);
-            self.enter_selecting(now, Some(ip));
+            self.enter_selecting(Some(ip));
             self.deadline = Some(now);
             return;
         }
@@ -1088,11 +1088,13 @@ impl Client {
                 log::debug!("entering rebinding state");
                 next_step = Step::Rebinding;
                 x.packet_num = 0;
+                x.first_request = None;
+                self.xid = (self.rng)();
             }
             self.set_listen(ListenMode::Raw);
             log::info!("broadcasting renew");
             let msg = self.build(MessageType::Request, secs, ip, None, None, true);
-            x.last_request = now;
+            x.first_request.get_or_insert(now);
             self.send(
                 MessageType::Request,
                 msg,
@@ -1106,12 +1108,14 @@ impl Client {
                 log::debug!("entering renew state");
                 next_step = Step::Renewing;
                 x.packet_num = 0;
+                x.first_request = None;
+                self.xid = (self.rng)();
             } else if x.packet_num > 0 {
                 log::debug!("no response to renew");
             }
             self.set_listen(ListenMode::Kernel);
             let msg = self.build(MessageType::Request, secs, ip, None, None, true);
-            x.last_request = now;
+            x.first_request.get_or_insert(now);
             if server_id.is_unspecified() {
                 log::info!("broadcasting renew");
                 self.send(
@@ -1165,7 +1169,8 @@ impl Client {
                     floor,
                 };
                 *step = Step::RenewRequested;
-                *x = Exchange::new(now);
+                *x = Exchange::default();
+                self.xid = (self.rng)();
                 self.deadline = Some(now);
                 self.lease_timer(now);
             }
@@ -1176,12 +1181,12 @@ impl Client {
             } => {
                 let ip = lease.ip;
                 self.script(ScriptEvent::Deconfig);
-                self.enter_selecting(now, Some(ip));
+                self.enter_selecting(Some(ip));
                 self.deadline = Some(now);
             }
             Phase::Released { requested } => {
                 let requested = *requested;
-                self.enter_selecting(now, requested);
+                self.enter_selecting(requested);
                 self.deadline = Some(now);
             }
             _ => {
@@ -1192,7 +1197,7 @@ impl Client {
 
     /// BusyBox's `perform_release` (§1.12): RELEASE if we hold a lease,
     /// `deconfig` always, then RELEASED.
-    fn release(&mut self, now: Instant) {
+    fn release(&mut self, _now: Instant) {
         self.probe = None;
         self.quit_pending = false;
         self.set_listen(ListenMode::None);
@@ -1225,7 +1230,7 @@ impl Client {
         if forget {
             self.events.push_back(Event::Forget);
         }
-        self.enter_selecting(now, requested);
+        self.enter_selecting(requested);
         self.phase = Phase::Released { requested };
     }
 
@@ -1247,9 +1252,9 @@ impl Client {
 
     /// Back to INIT_SELECTING without a lease, a new exchange asking for
     /// `requested`; the caller sets the deadline.
-    fn enter_selecting(&mut self, now: Instant, requested: Option<Ipv4Addr>) {
+    fn enter_selecting(&mut self, requested: Option<Ipv4Addr>) {
         self.phase = Phase::Selecting {
-            x: Exchange::new(now),
+            x: Exchange::default(),
             requested,
         };
         self.set_listen(ListenMode::None);

@@ -14,6 +14,7 @@ const ZERO: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
 const XID1: u32 = 0x1000_0001;
 const XID2: u32 = 0x1000_0002;
 const XID3: u32 = 0x1000_0003;
+const XID4: u32 = 0x1000_0004;
 
 fn ms(v: u64) -> Instant {
     Instant::from_millis(v)
@@ -334,7 +335,7 @@ fn tryagain_backs_off_and_resets_after_a_lease() {
     c.handle_packet(t, &ack(xid, 3600));
     drain(&mut c);
     c.handle_command(t, Command::Renew);
-    c.handle_packet(t, &nak(xid, SERVER));
+    c.handle_packet(t, &nak(c.xid(), SERVER));
     drain(&mut c);
     // The 3 s NAK pause, then a round of 3 DISCOVERs.
     for _ in 0..3 {
@@ -468,7 +469,7 @@ fn exit_on_fail_cleared_by_first_lease() {
     config.exit_on_fail = true;
     let mut c = bound(config, 3600);
     c.handle_command(s(10), Command::Renew);
-    c.handle_packet(s(11), &nak(XID1, SERVER));
+    c.handle_packet(s(11), &nak(c.xid(), SERVER));
     drain(&mut c);
     for _ in 0..3 {
         fire(&mut c);
@@ -521,12 +522,12 @@ fn renew_at_t1_by_unicast() {
     );
     let p = pkt(r);
     assert_eq!(p.ciaddr(), IP);
-    assert_eq!(p.xid(), XID1);
+    assert_eq!(p.xid(), XID2);
     assert_eq!(p.secs(), 0);
     assert_eq!(p.flags(), 0);
     assert_eq!(codes(r), [53, 57, 55, 61]);
     // ACK → renew script, new timers from the renew's send time.
-    c.handle_packet(ms(1_801_000), &ack(XID1, 1000));
+    c.handle_packet(ms(1_801_000), &ack(XID2, 1000));
     let (tx, ev) = drain(&mut c);
     assert!(tx.is_empty());
     assert_eq!(names(&ev), ["renew"]);
@@ -582,7 +583,8 @@ fn renew_and_rebind_retransmission_schedule() {
     let (at, tx, _) = fire(&mut c);
     assert_eq!(at, ms(3_600_500));
     assert_eq!(tx[0].kind, MessageType::Discover);
-    assert_eq!(pkt(&tx[0]).xid(), XID2);
+    // XID2 renewed, XID3 rebound: each is its own transaction.
+    assert_eq!(pkt(&tx[0]).xid(), XID4);
     assert_eq!(opts(&tx[0])[1], (50, IP.octets().to_vec()));
 }
 
@@ -592,7 +594,7 @@ fn rebinding_accepts_any_server() {
     while c.state() != State::Rebinding {
         fire(&mut c);
     }
-    c.handle_packet(ms(3_200_000), &ack_from(XID1, OTHER, 3600));
+    c.handle_packet(ms(3_200_000), &ack_from(c.xid(), OTHER, 3600));
     let (_, ev) = drain(&mut c);
     assert_eq!(names(&ev), ["renew"]);
     assert_eq!(c.lease().map(|l| l.server_id), Some(OTHER));
@@ -656,13 +658,13 @@ fn nak_while_requesting() {
 fn nak_backoff_then_discover_without_requested_ip() {
     let mut c = bound(cfg(), 3600);
     fire(&mut c);
-    c.handle_packet(s(1801), &nak(XID1, SERVER));
+    c.handle_packet(s(1801), &nak(c.xid(), SERVER));
     let (_, ev) = drain(&mut c);
     assert_eq!(names(&ev), ["nak", "deconfig"]);
     let (at, tx, _) = fire(&mut c);
     assert_eq!(at, s(1804));
     assert_eq!(tx[0].kind, MessageType::Discover);
-    assert_eq!(pkt(&tx[0]).xid(), XID2);
+    assert_eq!(pkt(&tx[0]).xid(), XID3);
     assert_eq!(codes(&tx[0]), [53, 57, 55, 61]);
 }
 
@@ -788,7 +790,7 @@ fn arp_probe_on_renew_conflict_and_free() {
     assert_idle(&mut c);
     // Renew ACK → probe → conflict → DECLINE + deconfig.
     fire(&mut c);
-    c.handle_packet(s(1802), &ack(XID1, 3600));
+    c.handle_packet(s(1802), &ack(c.xid(), 3600));
     let (_, ev) = drain(&mut c);
     assert_eq!(names(&ev), ["probe"]);
     // Commands other than release/terminate wait for the probe.
@@ -859,7 +861,7 @@ fn usr1_answered_restores_normal_timers() {
     let mut c = bound(cfg(), 3600);
     c.handle_command(s(100), Command::Renew);
     drain(&mut c);
-    c.handle_packet(ms(100_200), &ack(XID1, 3600));
+    c.handle_packet(ms(100_200), &ack(c.xid(), 3600));
     let (_, ev) = drain(&mut c);
     assert_eq!(names(&ev), ["renew"]);
     assert_eq!(c.poll_timeout(), Some(s(1900)));
@@ -878,7 +880,7 @@ fn second_usr1_restarts_from_discover() {
     assert_eq!(c.poll_timeout(), Some(s(101)));
     let (_, tx, _) = fire(&mut c);
     assert_eq!(tx[0].kind, MessageType::Discover);
-    assert_eq!(pkt(&tx[0]).xid(), XID2);
+    assert_eq!(pkt(&tx[0]).xid(), XID3);
 }
 
 #[test]
@@ -1120,7 +1122,7 @@ fn infinite_lease_never_renews() {
     c.handle_command(s(100), Command::Renew);
     let (tx, _) = drain(&mut c);
     assert_eq!(tx[0].dest, Destination::Unicast(SERVER));
-    c.handle_packet(s(100), &ack(XID1, u32::MAX));
+    c.handle_packet(s(100), &ack(c.xid(), u32::MAX));
     drain(&mut c);
     assert_eq!(c.state(), State::Bound);
     assert_eq!(c.poll_timeout(), None);
@@ -1255,7 +1257,7 @@ fn broadcast_flag_only_without_ciaddr() {
     drain(&mut c);
     let (_, tx, _) = fire(&mut c);
     assert!(!pkt(&tx[0]).broadcast_flag(), "renew has ciaddr");
-    c.handle_packet(s(1802), &ack(XID1, 3600));
+    c.handle_packet(s(1802), &ack(c.xid(), 3600));
     drain(&mut c);
     c.handle_probe(s(1802), true);
     let (tx, _) = drain(&mut c);
@@ -1369,12 +1371,13 @@ fn log_lines_match_busybox() {
     c.handle_probe(s(1), false);
     drain(&mut c);
     fire(&mut c);
-    c.handle_packet(s(1802), &nak(XID1, SERVER));
+    c.handle_packet(s(1802), &nak(c.xid(), SERVER));
     drain(&mut c);
     fire(&mut c);
-    let no_sid = reply(XID2, MessageType::Offer, IP, &[]);
+    // The renewal had XID2 (a new transaction): the DISCOVER has XID3.
+    let no_sid = reply(XID3, MessageType::Offer, IP, &[]);
     c.handle_packet(s(1805), &no_sid);
-    let a = reply(XID2, MessageType::Ack, IP, &[]);
+    let a = reply(XID3, MessageType::Ack, IP, &[]);
     c.handle_packet(s(1806), &a);
     c.handle_probe(s(1806), true);
     fire(&mut c);
@@ -1845,4 +1848,47 @@ fn unverified_lease_ends_at_its_expiry_without_carrier() {
     };
     assert_eq!(at, ms(60_500));
     assert_eq!(memory(&ev), ["deconfig", "forget"]);
+}
+
+/// RFC 2131 §4.4.1: the lease is timed from "the time at which the
+/// original request was sent". An ACK answering the first SELECT that
+/// arrives after the second was sent must not be timed from the second:
+/// the server's lease began when it handled the first, and the client
+/// would hold the address past the server's expiry (tests/pair_sim.rs
+/// found it with 3 s link delays; before the fix the start was 3.5 s).
+#[test]
+fn lease_is_timed_from_the_first_request_of_the_exchange() {
+    let mut c = Client::new(cfg(), s(0), xids());
+    drain(&mut c);
+    fire(&mut c); // DISCOVER at 0
+    c.handle_packet(ms(500), &offer(XID1)); // SELECT 1 at 0.5 s
+    let (tx, _) = drain(&mut c);
+    assert_eq!(tx.len(), 1);
+    let (at, tx, _) = fire(&mut c); // SELECT 2
+    assert_eq!((at, tx.len()), (ms(3_500), 1));
+    c.handle_packet(s(4), &ack(XID1, 3600));
+    drain(&mut c);
+    assert_eq!(c.state(), State::Bound);
+    assert_eq!(c.lease().unwrap().start, ms(500));
+    assert_eq!(c.poll_timeout(), Some(ms(500 + 1_800_000)));
+}
+
+/// Each renewal is its own transaction (RFC 2131 §4.1): a late copy of an
+/// ACK from the exchange that bound the lease is not taken as the answer
+/// to the renewal (BusyBox keeps one xid for the whole lease, so it would
+/// be, and timed from the renewal's REQUEST: later than the server's).
+#[test]
+fn a_late_ack_of_an_earlier_exchange_is_not_a_renewal() {
+    let mut c = bound(cfg(), 3600);
+    let (at, tx, _) = fire(&mut c);
+    assert_eq!((at, c.state()), (ms(1_800_500), State::Renewing));
+    assert_eq!(pkt(&tx[0]).xid(), XID2);
+    c.handle_packet(ms(1_800_600), &ack(XID1, 3600));
+    let (tx, ev) = drain(&mut c);
+    assert!(tx.is_empty() && ev.is_empty());
+    assert_eq!(c.state(), State::Renewing);
+    c.handle_packet(ms(1_800_700), &ack(XID2, 3600));
+    drain(&mut c);
+    assert_eq!(c.state(), State::Bound);
+    assert_eq!(c.lease().unwrap().start, ms(1_800_500));
 }

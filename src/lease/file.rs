@@ -225,9 +225,10 @@ fn key_of(r: &LeaseRecord) -> Option<(MacAddr, Vec<u8>)> {
 
 /// Applies journal changes on top of `base`, in order, as the lease table
 /// would: a lease record replaces the record with the same IP (in place)
-/// and removes the record of the same client (same client identifier, or
+/// and removes every record of the same client (same client identifier, or
 /// same MAC when neither has one) at another IP; a forget removes the
-/// record at its IP. The result holds each IP and each client at most once.
+/// record at its IP. The result holds each IP at most once, and each client
+/// that a change touched at most once.
 ///
 /// This is how the journal is replayed over the lease file. Replaying a
 /// change twice gives the same result, so replaying a journal over a lease
@@ -239,7 +240,10 @@ pub fn apply_changes(
 ) -> Vec<LeaseRecord> {
     let mut slots: Vec<Option<LeaseRecord>> = Vec::with_capacity(base.len());
     let mut by_ip: HashMap<Ipv4Addr, usize> = HashMap::with_capacity(base.len());
-    let mut by_key: HashMap<(MacAddr, Vec<u8>), usize> = HashMap::new();
+    // Every slot of a client: a base from elsewhere may hold one client at
+    // several addresses, and its next record must remove them all, or a
+    // second replay would remove one more (not idempotent).
+    let mut by_key: HashMap<(MacAddr, Vec<u8>), Vec<usize>> = HashMap::new();
     // The base is a snapshot: index it as is (a duplicated IP keeps its last).
     for r in base {
         insert(&mut slots, &mut by_ip, &mut by_key, r);
@@ -247,22 +251,27 @@ pub fn apply_changes(
     for c in changes {
         match c {
             Change::Forget(ip) => {
-                if let Some(old) = by_ip.remove(&ip).and_then(|i| slots.get_mut(i)?.take()) {
-                    if let Some(k) = key_of(&old) {
-                        by_key.remove(&k);
+                if let Some(i) = by_ip.remove(&ip) {
+                    if let Some(old) = slots.get_mut(i).and_then(Option::take) {
+                        unindex(&mut by_key, &old, i);
                     }
                 }
             }
             Change::Lease(r) => {
-                let moved = key_of(&r)
-                    .and_then(|k| by_key.get(&k).copied())
-                    .filter(|&i| {
-                        slots
-                            .get(i)
-                            .is_some_and(|o| o.as_ref().is_some_and(|o| o.ip != r.ip))
-                    });
-                if let Some(old) = moved.and_then(|i| slots.get_mut(i)?.take()) {
-                    by_ip.remove(&old.ip);
+                if let Some(k) = key_of(&r) {
+                    for i in by_key.remove(&k).unwrap_or_default() {
+                        let Some(slot) = slots.get_mut(i) else {
+                            continue;
+                        };
+                        if slot.as_ref().is_some_and(|o| o.ip != r.ip) {
+                            if let Some(old) = slot.take() {
+                                by_ip.remove(&old.ip);
+                            }
+                        } else if slot.is_some() {
+                            // The slot the record itself goes to.
+                            by_key.entry(k.clone()).or_default().push(i);
+                        }
+                    }
                 }
                 insert(&mut slots, &mut by_ip, &mut by_key, r);
             }
@@ -271,11 +280,23 @@ pub fn apply_changes(
     slots.into_iter().flatten().collect()
 }
 
+/// Drops slot `i` from the index of `old`'s client.
+fn unindex(by_key: &mut HashMap<(MacAddr, Vec<u8>), Vec<usize>>, old: &LeaseRecord, i: usize) {
+    if let Some(k) = key_of(old) {
+        if let Some(list) = by_key.get_mut(&k) {
+            list.retain(|&j| j != i);
+            if list.is_empty() {
+                by_key.remove(&k);
+            }
+        }
+    }
+}
+
 /// Puts `r` in the slot of its IP (or a new one) and indexes it.
 fn insert(
     slots: &mut Vec<Option<LeaseRecord>>,
     by_ip: &mut HashMap<Ipv4Addr, usize>,
-    by_key: &mut HashMap<(MacAddr, Vec<u8>), usize>,
+    by_key: &mut HashMap<(MacAddr, Vec<u8>), Vec<usize>>,
     r: LeaseRecord,
 ) {
     let idx = match by_ip.get(&r.ip).copied() {
@@ -287,13 +308,14 @@ fn insert(
             idx
         }
     };
-    if let Some(old) = slots.get(idx).and_then(Option::as_ref).and_then(key_of) {
-        if by_key.get(&old) == Some(&idx) {
-            by_key.remove(&old);
-        }
+    if let Some(old) = slots.get_mut(idx).and_then(Option::take) {
+        unindex(by_key, &old, idx);
     }
     if let Some(k) = key_of(&r) {
-        by_key.insert(k, idx);
+        let list = by_key.entry(k).or_default();
+        if !list.contains(&idx) {
+            list.push(idx);
+        }
     }
     if let Some(slot) = slots.get_mut(idx) {
         *slot = Some(r);
@@ -645,6 +667,25 @@ mod tests {
         let once = apply_updates(base.clone(), ups.clone());
         let twice = apply_updates(once.clone(), ups);
         assert_eq!(once, twice);
+    }
+
+    /// Found by the lease_file fuzz target: a base that already holds one
+    /// client at several addresses (a lease file from elsewhere, or bit rot)
+    /// lost only one of them per replay, so replaying the same journal
+    /// again gave another table. A client's record removes every record of
+    /// that client at another address, as BusyBox's add_lease does for the
+    /// MAC.
+    #[test]
+    fn replay_is_idempotent_when_the_base_holds_a_client_twice() {
+        let base = vec![
+            rec([10, 0, 0, 1], 1, "a", 10),
+            rec([10, 0, 0, 2], 1, "b", 10),
+            rec([10, 0, 0, 3], 1, "c", 10),
+        ];
+        let ups = vec![rec([10, 0, 0, 1], 1, "d", 99)];
+        let once = apply_updates(base, ups.clone());
+        assert_eq!(once, ups, "the client's other records go");
+        assert_eq!(apply_updates(once.clone(), ups), once);
     }
 
     #[test]

@@ -389,7 +389,10 @@ impl Persister {
                     // The rewrite covered what the journal could not take.
                     info!("lease changes made durable by a lease file rewrite, sending held ACKs");
                 }
-                let notify = self.wanted != Some(Wanted::Quiet);
+                // Quiet only for the startup fold-in itself: changes that
+                // became durable meanwhile (the rewrite was retried while
+                // appends went on) are news for notify_file.
+                let notify = self.wanted != Some(Wanted::Quiet) || self.notify_dirty;
                 self.wanted = None;
                 self.rescue = false;
                 self.notify_dirty = false;
@@ -637,6 +640,30 @@ mod tests {
         assert!(s.notifies >= 1);
         assert_eq!(s.errors, 0);
         assert!(!s.p.is_failing());
+    }
+
+    /// A startup rewrite that fails leaves the quiet request pending; a
+    /// lease ACKed meanwhile must still reach notify_file once the rewrite
+    /// succeeds (BusyBox runs it after every ACK). Found end to end by
+    /// tests/udhcpd_faults.rs: with one ACK and no later traffic, the
+    /// retried rewrite was taken as the quiet startup one and the notify
+    /// was lost for good.
+    #[test]
+    fn changes_made_while_the_startup_rewrite_fails_are_notified() {
+        let mut s = Sim::new(PersistConfig {
+            auto_time: 7200,
+            notify: true,
+        });
+        s.compact_ok = false;
+        s.run(500);
+        assert_eq!((s.compacts, s.notifies), (1, 0));
+        s.unsynced = 1; // one ACK, then silence
+        s.run(600);
+        assert_eq!((s.appends, s.unsynced), (1, 0));
+        s.compact_ok = true;
+        s.run(120_000);
+        assert_eq!(s.recovered, 1);
+        assert_eq!(s.notifies, 1, "the ACKed lease is notified once");
     }
 
     #[test]

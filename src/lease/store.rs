@@ -308,7 +308,37 @@ impl<D: Disk> LeaseStore<D> {
             }
             warnings.push(format!("{note}{saved}"));
         }
-        if good_len < bytes.len() {
+        let mut good_len = good_len;
+        // Bytes in the journal file now.
+        let mut file_len = bytes.len();
+        if !decoded.skipped.is_empty() {
+            // Skipped entries must not stay in the live journal: once the
+            // tail is cut, a damaged length that ran into the tail runs past
+            // the end of the file, and the next open would take that entry
+            // for a torn append and cut every good entry after it. So the
+            // journal is replaced (temp file, fsync, rename; the directory
+            // sync below makes it durable) by its good entries alone, byte
+            // for byte; the damaged bytes are in .journal.bad.
+            let mut good = Vec::with_capacity(good_len);
+            let mut at = 0usize;
+            for d in &decoded.skipped {
+                good.extend_from_slice(bytes.get(at..d.offset).unwrap_or(&[]));
+                at = d.offset + d.len;
+            }
+            good.extend_from_slice(bytes.get(at..good_len).unwrap_or(&[]));
+            match store.write_replace(&jp, &good, super::disk::PRIVATE_MODE) {
+                Ok(f) => {
+                    jf = f;
+                    good_len = good.len();
+                    file_len = good_len;
+                }
+                // Not fatal: the skipped entries only turn dangerous if the
+                // next start happens before the journal grows past them or
+                // a compaction replaces it.
+                Err(e) => warnings.push(format!("{e}; damaged entries left in the journal")),
+            }
+        }
+        if good_len < file_len {
             store
                 .disk
                 .set_len(&mut jf, good_len as u64)
@@ -842,5 +872,47 @@ mod tests {
             }
         }
         panic!("the sequence never completed within 400 operations");
+    }
+
+    /// Found by the lease_journal fuzz target (a good prefix decoding
+    /// differently from the whole): an entry in the middle whose length
+    /// field is damaged so that it reaches past the good entries, but not
+    /// past a torn tail, is skipped at the first open, which then cuts the
+    /// tail; at the next open the file is shorter than that length, the
+    /// damaged entry reads as a torn tail and every good entry after it was
+    /// cut ("never acknowledged").
+    #[test]
+    fn a_damaged_length_in_the_middle_keeps_later_entries_across_two_opens() {
+        let d = disk();
+        let (mut s, _, _) = open(&d);
+        s.append(T, &[rec(1)]).unwrap();
+        let at = s.journal_len() as usize;
+        s.append(T, &[rec(2)]).unwrap();
+        s.append(T, &[rec(3)]).unwrap();
+        let end = s.journal_len() as usize;
+        drop(s);
+        let jp = format!("{P}.journal");
+        let mut j = d.file(Path::new(&jp)).unwrap();
+        // A torn append after the last good entry.
+        let torn: Vec<u8> = j[at..at + 30].to_vec();
+        j.extend_from_slice(&torn);
+        // The second entry now claims to run 10 bytes into the torn tail.
+        let claimed = (end - at + 10) as u16;
+        j[at + 2..at + 4].copy_from_slice(&claimed.to_be_bytes());
+        d.put_file(Path::new(&jp), &j, 0o600);
+        let (s, recs, w) = open(&d);
+        assert_eq!(ips(&recs), [1, 3], "first open: {w:?}");
+        drop(s);
+        let (mut s, recs, w) = open(&d);
+        assert_eq!(ips(&recs), [1, 3], "second open: {w:?}");
+        // And appends after it are found too.
+        s.append(T, &[rec(4)]).unwrap();
+        d.power_cut();
+        let (_, recs, w) = open(&d);
+        assert_eq!(
+            ips(&recs),
+            [1, 3, 4],
+            "after an append and a power cut: {w:?}"
+        );
     }
 }

@@ -18,6 +18,7 @@
 //! - [`pidfile`]: a locked, atomically written pidfile;
 //! - [`daemon`]: backgrounding that reports the child's startup result;
 //! - [`log`]: the `APPLET: message` stderr/syslog logger;
+//! - [`monitor`]: `--monitor`, the parent that restarts a crashed daemon;
 //! - [`process`]: running scripts with a clean environment, bounded and
 //!   always reaped;
 //! - [`leasestore`]: the lease store's `Disk` over real files (`O_NOFOLLOW`,
@@ -34,6 +35,7 @@ pub mod daemon;
 pub mod leasestore;
 pub mod localtime;
 pub mod log;
+pub mod monitor;
 pub mod net;
 pub mod pidfile;
 pub mod process;

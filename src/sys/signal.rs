@@ -26,7 +26,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -39,7 +39,9 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow};
 static WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 /// Bit `n` set: signal `n` has our handler. Read by children after `fork`
 /// (async-signal-safe: a plain load) to put those signals back to SIG_DFL.
-static HANDLED: AtomicU64 = AtomicU64::new(0);
+/// 32 bits: nix's `Signal` has only the classic signals (1..=31), and
+/// 32-bit MIPS (and ARMv5) have no 64-bit atomics at all.
+static HANDLED: AtomicU32 = AtomicU32::new(0);
 /// Whether a [`SignalPipe`] exists.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
@@ -227,11 +229,11 @@ impl Drop for SignalPipe {
 /// shares with the daemon): async-signal-safe, no allocation, no locks.
 pub(crate) fn reset_handlers_after_fork() {
     let handled = HANDLED.load(Ordering::Relaxed);
-    for n in 1..64u32 {
+    for n in 1..32u32 {
         if handled & (1 << n) == 0 {
             continue;
         }
-        // n < 64 by construction, so the cast is lossless.
+        // n < 32 by construction, so the cast is lossless.
         if let Ok(sig) = Signal::try_from(n as i32) {
             let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
             // SAFETY: installing SIG_DFL is always sound; sigaction(2) is

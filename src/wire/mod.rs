@@ -9,6 +9,7 @@
 pub mod arp;
 pub mod checksum;
 pub mod dhcp;
+pub mod dhcpv6;
 pub mod ether;
 pub mod ipv4;
 pub mod options;

@@ -6,6 +6,7 @@
 //! - [`raw`]: the AF_PACKET IPv4 socket: our own IPv4+UDP header out, every
 //!   IPv4 frame in, validated in user space by [`crate::wire::udp`].
 //! - [`udp`]: the kernel UDP socket on port 67/68 bound to the interface.
+//! - [`udp6`]: udhcpc6's UDP socket on port 546, multicasting to ff02::1:2.
 //! - [`client`]: udhcpc's socket per listen mode and its send path.
 //! - [`link`]: carrier changes from rtnetlink (`RTMGRP_LINK`), no polling.
 //! - [`arp`]: ARP probing that never blocks the poll loop, its pure
@@ -28,6 +29,7 @@ pub mod iface;
 pub mod link;
 pub mod raw;
 pub mod udp;
+pub mod udp6;
 
 use std::io;
 use std::mem;
