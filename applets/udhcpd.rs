@@ -1,6 +1,6 @@
 //! udhcpd, the DHCPv4 server applet: its command line (BusyBox getopt
 //! `fSI:va:P:`, no long options, optional CONFFILE), startup, and the poll
-//! loop that drives the sans-I/O [`Server`] (src/server.rs).
+//! loop that drives the sans-I/O [`Server`] (src/server/).
 //!
 //! **Startup** (everything that can fail happens *before* the fork, so
 //! `udhcpd || echo failed` in rcS is truthful; BusyBox forks before it even
@@ -34,6 +34,10 @@
 //! persister says it ran too long). On TERM the running script is killed,
 //! then the final rewrite's run is waited for (bounded by
 //! [`NOTIFY_FINAL_LIMIT`]), so no child outlives the daemon.
+//! `lease_script` (`PROG add|old|del MAC IP [HOSTNAME]`, one per lease
+//! event the server reports) goes through the same runner, its policy in
+//! `lease::hook::Hook` (one at a time, bounded queue, killed after
+//! `HOOK_LIMIT`, back-off on failed starts); killed on TERM.
 //!
 //! **Signals**: USR1 `received SIGUSR1`, rewrite + notify, `auto_time`
 //! restarts; USR2 ignored (as BusyBox); HUP re-reads CONFFILE: a valid one
@@ -55,6 +59,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use udhcp::conf::{self, ServerConfig};
+use udhcp::lease::hook::{self, Hook, HOOK_LIMIT};
 use udhcp::lease::persist::{Action, PersistConfig, Persister, Sizes, NOTIFY_LIMIT};
 use udhcp::server::{Destination, Server};
 use udhcp::sys::leasestore::{self, LeaseStore};
@@ -322,6 +327,9 @@ struct Daemon {
     pidfile: Pidfile,
     /// The notify_file run in progress.
     notify: Option<Running>,
+    /// The lease_script policy (`lease::hook`) and its run in progress.
+    hook: Hook,
+    hook_run: Option<Running>,
     rx: Vec<u8>,
     tx: Vec<u8>,
 }
@@ -403,6 +411,8 @@ impl Daemon {
             signals,
             pidfile,
             notify: None,
+            hook: Hook::new(),
+            hook_run: None,
             rx: vec![0; MAX_LEN],
             tx: vec![0; MAX_LEN],
         };
@@ -490,6 +500,7 @@ impl Daemon {
     fn next_deadline(&self) -> Option<Instant> {
         let mut d = self.server.poll_timeout();
         d = earliest(d, self.prober.as_ref().and_then(ArpProber::next_deadline));
+        d = earliest(d, self.hook.poll_timeout());
         earliest(d, self.persister.poll_timeout())
     }
 
@@ -568,6 +579,82 @@ impl Daemon {
         }
         self.persist(now);
         self.transmit();
+        self.run_hook(now);
+    }
+
+    /// Moves the server's lease events to the hook and executes its
+    /// decisions (`lease::hook`): one `lease_script` run at a time, never
+    /// waited for here (reaped on SIGCHLD), killed past [`HOOK_LIMIT`].
+    fn run_hook(&mut self, now: Instant) {
+        while let Some(e) = self.server.poll_event() {
+            self.hook.push(e);
+        }
+        let dropped = self.hook.take_dropped() + self.server.take_events_dropped();
+        if dropped > 0 {
+            warn!("lease_script: {dropped} events dropped (script too slow)");
+        }
+        for _ in 0..MAX_ACTIONS {
+            match self.hook.poll_action(now) {
+                hook::Action::Run(e) => {
+                    let started = self.spawn_hook(&e);
+                    self.hook.handle_started(now, started);
+                }
+                hook::Action::Kill => {
+                    if let Some(r) = self.hook_run.take() {
+                        error!(
+                            "lease_script '{}' still running after {} s, killing it",
+                            r.program().display(),
+                            HOOK_LIMIT.as_secs()
+                        );
+                        let _ = r.kill();
+                    }
+                    self.hook.handle_exited(now);
+                }
+                hook::Action::Idle => break,
+            }
+        }
+    }
+
+    /// Starts `lease_script add|old|del MAC IP [HOSTNAME]`; true if it runs.
+    fn spawn_hook(&mut self, e: &hook::Event) -> bool {
+        let Some(prog) = self.server.config().lease_script.clone() else {
+            return false;
+        };
+        let mut script = Script::new(&prog);
+        for a in e.args() {
+            script = script.arg(a);
+        }
+        match process::start(&script, HOOK_LIMIT) {
+            Ok(r) => {
+                debug!("lease_script '{prog}' started, pid {}", r.pid());
+                self.hook_run = Some(r);
+                true
+            }
+            Err(err) => {
+                warn!("can't run lease_script '{prog}': {}", strerror(&err));
+                false
+            }
+        }
+    }
+
+    /// Reaps a finished lease_script run.
+    fn reap_hook(&mut self) {
+        let Some(r) = self.hook_run.as_mut() else {
+            return;
+        };
+        match r.try_reap() {
+            Ok(None) => {}
+            Ok(Some(outcome)) => {
+                debug!("lease_script '{}': {outcome:?}", r.program().display());
+                self.hook_run = None;
+                self.hook.handle_exited(clock::now());
+            }
+            Err(e) => {
+                debug!("lease_script: {e}");
+                self.hook_run = None;
+                self.hook.handle_exited(clock::now());
+            }
+        }
     }
 
     /// Executes the persister's decisions until it has nothing to do now.
@@ -577,7 +664,7 @@ impl Daemon {
                 unsynced: self.server.unsynced_len(),
                 journal_len: self.store.journal_len(),
                 compacted_len: self.store.compacted_len(),
-                table_len: self.server.table().len(),
+                table_len: self.server.table_len(),
             };
             match self.persister.poll_action(now, &sizes) {
                 Action::Append => {
@@ -702,7 +789,10 @@ impl Daemon {
                 self.persister.request_compaction(now);
             }
             Signal::SIGUSR2 => {}
-            Signal::SIGCHLD => self.reap_notify(),
+            Signal::SIGCHLD => {
+                self.reap_notify();
+                self.reap_hook();
+            }
             Signal::SIGHUP => self.reload(now),
             Signal::SIGTERM | Signal::SIGINT => return Some(self.shutdown(sig)),
             _ => {}
@@ -754,6 +844,9 @@ impl Daemon {
     fn shutdown(&mut self, sig: Signal) -> i32 {
         info!("received {}", sig.as_str());
         if let Some(r) = self.notify.take() {
+            let _ = r.kill();
+        }
+        if let Some(r) = self.hook_run.take() {
             let _ = r.kill();
         }
         let now = clock::now();

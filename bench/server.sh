@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/server.sh — DHCPv4 server throughput and memory, against real peers.
 #
-# For each server (udhcp = our `udhcp udhcpd`, BusyBox udhcpd, dnsmasq,
-# Kea memfile) and each client count, finds the highest four-way (DORA)
+# For each server (udhcp = our `udhcp udhcpd`, udhcp3 = the same with three
+# networks configured — the local one and two relayed ones, perfdhcp's
+# traffic carrying a link-selection sub-option (RFC 3527) for the last
+# relayed one —, BusyBox udhcpd, dnsmasq, Kea memfile) and each client count, finds the highest four-way (DORA)
 # exchange rate perfdhcp sustains with < BENCH_LOSS % of exchanges lost,
 # and the server's peak RSS (VmHWM) at that rate; prints a table and our
 # ratios to each peer. See bench/README.md for method and caveats.
@@ -14,7 +16,7 @@
 #
 # Knobs (environment):
 #   UDHCP_BIN       our binary (default: target/release/udhcp)
-#   BENCH_SERVERS   servers to run        (default: "udhcp busybox dnsmasq kea")
+#   BENCH_SERVERS   servers to run        (default: "udhcp udhcp3 busybox dnsmasq kea")
 #   BENCH_CLIENTS   client counts, -R     (default: "1000 50000")
 #   BENCH_PERIOD    seconds per rate step (default 5; each step <= ~10 s)
 #   BENCH_START     first rate tried      (default 500 exchanges/s)
@@ -34,7 +36,7 @@ repo=$(dirname "$here")
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	: "${BENCH_CLIENTS:=1000}" "${BENCH_PERIOD:=2}" "${BENCH_CAP:=2000}" "${BENCH_BISECT:=1}"
 fi
-SERVERS=${BENCH_SERVERS:-udhcp busybox dnsmasq kea}
+SERVERS=${BENCH_SERVERS:-udhcp udhcp3 busybox dnsmasq kea}
 CLIENTS=${BENCH_CLIENTS:-1000 50000}
 PERIOD=${BENCH_PERIOD:-5}
 START=${BENCH_START:-500}
@@ -120,6 +122,25 @@ opt router $SRV_IP
 opt dns $SRV_IP
 opt lease $LEASE
 EOF
+	# $2 = 3: two relayed networks as well (issue 9), as large as the local
+	# one; perfdhcp's link selection picks the second (10.51.0.0/16).
+	if [ "${2:-1}" = 3 ]; then
+		local n
+		for n in 50 51; do
+			cat <<EOF
+
+network relayed$n
+relay_subnet 10.$n.0.0/16
+start 10.$n.1.0
+end 10.$n.255.254
+max_leases $POOL_SIZE
+opt subnet 255.255.0.0
+opt router 10.$n.0.1
+opt dns $SRV_IP
+opt lease $LEASE
+EOF
+		done
+	fi
 }
 
 kea_conf() { # $1 = dir
@@ -145,11 +166,18 @@ start_server() {
 	local name=$1 dir=$2 log=$2/server.log
 	rm -rf "$dir"
 	mkdir -p "$dir"
+	PERF_EXTRA=()
 	case $name in
-	udhcp | busybox)
-		udhcpd_conf "$dir" >"$dir/udhcpd.conf"
+	udhcp | udhcp3 | busybox)
+		local nets=1
+		if [ "$name" = udhcp3 ]; then
+			nets=3
+			# Option 82 with sub-option 5 (link selection) = 10.51.0.1.
+			PERF_EXTRA=(-o "82,05040a330001")
+		fi
+		udhcpd_conf "$dir" "$nets" >"$dir/udhcpd.conf"
 		local bin=(busybox udhcpd)
-		[ "$name" = udhcp ] && bin=("$UDHCP_BIN" udhcpd)
+		[ "$name" != busybox ] && bin=("$UDHCP_BIN" udhcpd)
 		ip netns exec "$NS_SRV" "${bin[@]}" -f -a 0 "$dir/udhcpd.conf" >"$log" 2>&1 &
 		;;
 	dnsmasq)
@@ -209,7 +237,7 @@ step() {
 	local cpu0
 	cpu0=$(cputicks "$SRV_PID")
 	timeout -s INT $((PERIOD + 15)) ip netns exec "$NS_PERF" \
-		perfdhcp -4 -l eth0 -r "$rate" -R "$clients" -p "$PERIOD" -W 500000 >"$out" 2>&1 &
+		perfdhcp -4 -l eth0 -r "$rate" -R "$clients" -p "$PERIOD" -W 500000 "${PERF_EXTRA[@]}" >"$out" 2>&1 &
 	PERF_PID=$!
 	wait "$PERF_PID" || rc=$?
 	PERF_PID=
@@ -358,5 +386,21 @@ for clients in $CLIENTS; do
 		printf 'clients %-6s rate udhcp/%-8s = %-8s RSS udhcp/%-8s = %-8s CPU/DORA udhcp/%-8s = %s\n' \
 			"$clients" "$name" "$rr" "$name" "$mr" "$name" "$cr"
 	done
+done
+# Three networks against one (issue 9 target: within 10 %).
+for clients in $CLIENTS; do
+	one=${RATE[udhcp/$clients]:-} three=${RATE[udhcp3/$clients]:-}
+	one_cpu=${CPU[udhcp/$clients]:-} three_cpu=${CPU[udhcp3/$clients]:-}
+	if num "$one" && num "$three" && [ "$one" != 0 ]; then
+		rr=$(awk -v a="$three" -v b="$one" 'BEGIN { printf "%.2f×", a / b }')
+	else
+		rr="n/a"
+	fi
+	if num "$one_cpu" && num "$three_cpu" && [ "$one_cpu" != 0.0 ]; then
+		cr=$(awk -v a="$three_cpu" -v b="$one_cpu" 'BEGIN { printf "%.2f×", a / b }')
+	else
+		cr="n/a"
+	fi
+	printf 'clients %-6s three networks / one: rate %-8s CPU/DORA %s\n' "$clients" "$rr" "$cr"
 done
 echo "(total $((SECONDS - t_start)) s)"

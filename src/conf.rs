@@ -48,6 +48,13 @@
 //! | `static_lease` | `MAC IP [HOSTNAME]` | – |
 //! | `remaining` | accepted and ignored (removed from BusyBox in 2009) | – |
 //! | `rapid_commit` | `yes`/`no`: answer a DISCOVER carrying option 80 with a durable ACK (RFC 4039; not in BusyBox) | `no` |
+//! | `t1_percent`, `t2_percent` | T1 (58) and T2 (59) sent with a lease as this percentage of it (one decimal allowed; 0 = not sent; never for an infinite lease; a configured `option 58`/`59` wins) | `50`, `87.5` |
+//! | `authoritative` | `yes`/`no`: NAK an INIT-REBOOT or RENEW for an address the server does not know (ISC `authoritative;`) | `no` |
+//! | `fqdn_suffix` | domain appended to a partial name in a client's option 81 (RFC 4702) | none |
+//! | `lease_script` | program run as `PROG add\|old\|del MAC IP [HOSTNAME]` when a lease is granted, renewed, released or expires | none |
+//!
+//! Option values may be longer than 255 bytes (up to 1020, lists and raw
+//! hex): replies carry them split over consecutive instances (RFC 3396).
 //!
 //! Numbers are unsigned 32-bit decimal (no sign, no blanks). Addresses are
 //! `inet_aton` forms; host names are not resolved.
@@ -68,6 +75,64 @@ pub struct StaticLease {
     pub ip: Ipv4Addr,
     /// Sent as option 12 to this client (replacing any `opt hostname`).
     pub hostname: Option<String>,
+}
+
+/// What a [`Class`] matches, exactly (no patterns: a table, not a
+/// language).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassMatch {
+    /// The client's vendor class identifier (option 60).
+    Vendor(Vec<u8>),
+    /// The client's user class option (77), its whole data.
+    User(Vec<u8>),
+    /// The relay's circuit-id (option 82 sub-option 1), opaque bytes.
+    Circuit(Vec<u8>),
+    /// The first bytes of the client's MAC.
+    MacPrefix(Vec<u8>),
+}
+
+/// `class NAME KIND VALUE` + `class_option NAME OPTION…` (our extension):
+/// options for the clients a match selects, over the network's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    /// The class's name.
+    pub name: String,
+    /// What selects it.
+    pub matcher: ClassMatch,
+    /// Its options (replace the network's option of the same code).
+    pub options: OptionSet,
+}
+
+/// A `network NAME` section (our extension): a subnet reached through a
+/// DHCP relay, with its own pool, options, lease times and static leases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    /// The section's name (logs).
+    pub name: String,
+    /// `relay_subnet A.B.C.D/LEN`: the link the relay's giaddr (or the
+    /// link-selection address) lies on.
+    pub subnet: Ipv4Addr,
+    /// Its prefix length.
+    pub prefix: u8,
+    /// The network's settings: the top-level ones above the first section,
+    /// then the section's own; `options`, `static_leases`, `start`, `end`
+    /// and `max_leases` are the section's alone.
+    pub config: ServerConfig,
+}
+
+impl Network {
+    /// True if `ip` is on this network's subnet.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = prefix_mask(self.prefix);
+        u32::from(ip) & mask == u32::from(self.subnet) & mask
+    }
+}
+
+/// The netmask of a prefix length (0..=32).
+pub fn prefix_mask(prefix: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0)
 }
 
 /// A validated udhcpd configuration (reference §2.3, BusyBox defaults).
@@ -113,6 +178,28 @@ pub struct ServerConfig {
     pub options: OptionSet,
     /// `rapid_commit yes`: DISCOVER with option 80 → ACK (RFC 4039).
     pub rapid_commit: bool,
+    /// T1 (option 58) as thousandths of the lease (`t1_percent`, default
+    /// 50 %); 0 = not sent.
+    pub t1_permille: u32,
+    /// T2 (option 59) as thousandths of the lease (`t2_percent`, default
+    /// 87.5 %, RFC 2131 §4.4.5); 0 = not sent.
+    pub t2_permille: u32,
+    /// `authoritative yes`: NAK requests for addresses we do not know.
+    pub authoritative: bool,
+    /// `fqdn_suffix`: completes a partial client FQDN (RFC 4702 §4).
+    pub fqdn_suffix: Option<String>,
+    /// `lease_script`: the per-lease event hook.
+    pub lease_script: Option<String>,
+    /// `subnet_selection yes`: honour option 118 (RFC 3011).
+    pub subnet_selection: bool,
+    /// `network` sections, in file order (empty: BusyBox's one network).
+    pub networks: Vec<Network>,
+    /// `class` lines of this network, in file order (the first match
+    /// wins).
+    pub classes: Vec<Class>,
+    /// `host_option MAC OPTION…`: per-host options (over the class's and
+    /// the network's), for static-lease clients.
+    pub host_options: Vec<(MacAddr, OptionSet)>,
 }
 
 /// Default `max_lease` when no `option lease` is configured: 10 days.
@@ -152,8 +239,17 @@ impl Default for ServerConfig {
             sname: None,
             boot_file: None,
             static_leases: Vec::new(),
-            options: OptionSet::new(),
+            options: OptionSet::with_limit(crate::wire::options::MAX_LONG_OPTION_LEN),
             rapid_commit: false,
+            t1_permille: 500,
+            t2_permille: 875,
+            authoritative: false,
+            fqdn_suffix: None,
+            lease_script: None,
+            subnet_selection: false,
+            networks: Vec::new(),
+            classes: Vec::new(),
+            host_options: Vec::new(),
         }
     }
 }
@@ -415,13 +511,78 @@ static KEYWORDS: &[Keyword] = &[
     Keyword {
         name: "rapid_commit",
         handler: |st, v, _| {
-            st.config.rapid_commit = match v {
-                "yes" => true,
-                "no" => false,
-                _ => return Err(LineError::Bad(format!("'{}' (yes or no)", shown(v)))),
-            };
+            st.config.rapid_commit = yes_no(v)?;
             Ok(())
         },
+    },
+    Keyword {
+        name: "t1_percent",
+        handler: |st, v, _| {
+            st.config.t1_permille = permille(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "t2_percent",
+        handler: |st, v, _| {
+            st.config.t2_permille = permille(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "authoritative",
+        handler: |st, v, _| {
+            st.config.authoritative = yes_no(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "fqdn_suffix",
+        handler: |st, v, _| {
+            let name = v.trim_matches('.');
+            if crate::wire::options::dns::text_to_labels(name).is_err() {
+                return Err(LineError::Bad(format!(
+                    "'{}' (not a domain name)",
+                    shown(v)
+                )));
+            }
+            st.config.fqdn_suffix = Some(name.to_owned());
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "lease_script",
+        handler: |st, v, _| {
+            st.config.lease_script = Some(v.to_owned());
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "subnet_selection",
+        handler: |st, v, _| {
+            st.config.subnet_selection = yes_no(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "network",
+        handler: |st, v, n| st.network(v, n),
+    },
+    Keyword {
+        name: "class",
+        handler: |st, v, _| st.class(v),
+    },
+    Keyword {
+        name: "class_option",
+        handler: |st, v, _| st.class_option(v),
+    },
+    Keyword {
+        name: "host_option",
+        handler: |st, v, _| st.host_option(v),
+    },
+    Keyword {
+        name: "relay_subnet",
+        handler: |st, v, _| st.relay_subnet(v),
     },
     Keyword {
         // `remaining yes|no` (lease file holds remaining vs absolute time)
@@ -441,6 +602,185 @@ struct State<'a> {
     static_lines: Vec<usize>,
     /// Line that first set each option code.
     option_lines: [Option<usize>; 256],
+    /// The top-level config while a `network` section is being read.
+    top: Option<ServerConfig>,
+    /// Finished sections: name, subnet, config, first line.
+    sections: Vec<(String, Option<Subnet>, ServerConfig, usize)>,
+    /// The section being read: name, subnet, first line.
+    section: Option<(String, Option<Subnet>, usize)>,
+}
+
+/// A section's `relay_subnet`: address and prefix length.
+type Subnet = (Ipv4Addr, u8);
+
+/// Keywords that only make sense for the whole process: before the first
+/// `network` section only.
+const GLOBAL_ONLY: &[&str] = &[
+    "interface",
+    "lease_file",
+    "pidfile",
+    "auto_time",
+    "notify_file",
+    "lease_script",
+    "subnet_selection",
+    "remaining",
+];
+
+impl State<'_> {
+    /// `network NAME`: ends the section being read (if any) and starts
+    /// one from the top-level settings (without their pool, options and
+    /// static leases).
+    fn network(&mut self, v: &str, line: usize) -> Result<(), LineError> {
+        if v.split_whitespace().count() != 1 {
+            return Err(LineError::Bad(format!("'{}' (one word)", shown(v))));
+        }
+        let taken = self.sections.iter().any(|(n, ..)| n == v)
+            || self.section.as_ref().is_some_and(|(n, ..)| n == v);
+        if taken {
+            return Err(LineError::Msg(format!(
+                "network '{}' defined twice",
+                shown(v)
+            )));
+        }
+        let base = self.top.clone().unwrap_or_else(|| self.config.clone());
+        let fresh = ServerConfig {
+            options: OptionSet::with_limit(crate::wire::options::MAX_LONG_OPTION_LEN),
+            static_leases: Vec::new(),
+            networks: Vec::new(),
+            classes: Vec::new(),
+            host_options: Vec::new(),
+            ..base
+        };
+        let prev = core::mem::replace(&mut self.config, fresh);
+        match self.section.take() {
+            None => self.top = Some(prev),
+            Some((name, subnet, first)) => self.sections.push((name, subnet, prev, first)),
+        }
+        self.section = Some((v.to_owned(), None, line));
+        self.static_lines.clear();
+        self.option_lines = [None; 256];
+        Ok(())
+    }
+
+    /// `class NAME vendor|user|circuit|mac VALUE`; VALUE is hex bytes
+    /// (`01:02` or `0102`) or `"text"`.
+    fn class(&mut self, v: &str) -> Result<(), LineError> {
+        let bad = || {
+            LineError::Bad(format!(
+                "'{}' (NAME vendor|user|circuit|mac VALUE)",
+                shown(v)
+            ))
+        };
+        let mut f = v.splitn(3, BLANKS);
+        let (Some(name), Some(kind), Some(value)) = (f.next(), f.next(), f.next()) else {
+            return Err(bad());
+        };
+        let bytes = match_bytes(value.trim_matches(BLANKS)).ok_or_else(bad)?;
+        let matcher = match kind {
+            "vendor" => ClassMatch::Vendor(bytes),
+            "user" => ClassMatch::User(bytes),
+            "circuit" => ClassMatch::Circuit(bytes),
+            "mac" if bytes.len() <= 6 => ClassMatch::MacPrefix(bytes),
+            _ => return Err(bad()),
+        };
+        if self.config.classes.iter().any(|c| c.name == name) {
+            return Err(LineError::Msg(format!(
+                "class '{}' defined twice",
+                shown(name)
+            )));
+        }
+        self.config.classes.push(Class {
+            name: name.to_owned(),
+            matcher,
+            options: OptionSet::with_limit(crate::wire::options::MAX_LONG_OPTION_LEN),
+        });
+        Ok(())
+    }
+
+    /// `class_option NAME OPTION…` (the `option` syntax).
+    fn class_option(&mut self, v: &str) -> Result<(), LineError> {
+        let (name, opt) = v
+            .split_once(BLANKS)
+            .ok_or_else(|| LineError::Bad(format!("'{}' (NAME OPTION VALUE)", shown(v))))?;
+        let Some(c) = self.config.classes.iter_mut().find(|c| c.name == name) else {
+            return Err(LineError::Msg(format!(
+                "class '{}' not defined (above, in this network)",
+                shown(name)
+            )));
+        };
+        c.options
+            .add_text(opt.trim_matches(BLANKS))
+            .map_err(|e| LineError::Bad(e.to_string()))
+    }
+
+    /// `host_option MAC OPTION…` (the `option` syntax).
+    fn host_option(&mut self, v: &str) -> Result<(), LineError> {
+        let (mac_text, opt) = v
+            .split_once(BLANKS)
+            .ok_or_else(|| LineError::Bad(format!("'{}' (MAC OPTION VALUE)", shown(v))))?;
+        let mac = MacAddr::from_str(mac_text)
+            .map_err(|_| LineError::Bad(format!("bad MAC address '{}'", shown(mac_text))))?;
+        let hosts = &mut self.config.host_options;
+        let i = match hosts.iter().position(|(m, _)| *m == mac) {
+            Some(i) => i,
+            None => {
+                hosts.push((
+                    mac,
+                    OptionSet::with_limit(crate::wire::options::MAX_LONG_OPTION_LEN),
+                ));
+                hosts.len() - 1
+            }
+        };
+        let Some((_, set)) = hosts.get_mut(i) else {
+            return Ok(());
+        };
+        set.add_text(opt.trim_matches(BLANKS))
+            .map_err(|e| LineError::Bad(e.to_string()))
+    }
+
+    /// `relay_subnet A.B.C.D/LEN` inside a section.
+    fn relay_subnet(&mut self, v: &str) -> Result<(), LineError> {
+        let bad = || LineError::Bad(format!("'{}' (A.B.C.D/LEN)", shown(v)));
+        let (a, l) = v.split_once('/').ok_or_else(bad)?;
+        let ip = ipv4(a)?;
+        let len: u8 = l.parse().map_err(|_| bad())?;
+        if len > 32 {
+            return Err(bad());
+        }
+        match self.section.as_mut() {
+            Some((_, subnet, _)) => {
+                *subnet = Some((ip, len));
+                Ok(())
+            }
+            None => Err(LineError::Msg(
+                "'relay_subnet' belongs in a 'network' section".to_owned(),
+            )),
+        }
+    }
+}
+
+/// Range check, `max_leases` clamp and `max_lease` from option 51: the
+/// end of parsing for the top level and every section.
+fn finish(
+    config: &mut ServerConfig,
+    warnings: &mut Vec<String>,
+    file_name: &str,
+) -> Result<(), ConfError> {
+    if config.start > config.end {
+        return Err(range_error(file_name));
+    }
+    let pool = config.pool_size();
+    if u64::from(config.max_leases) > pool {
+        // pool ≤ 2^32 - 1: start is never 0.0.0.0.
+        let clamped = u32::try_from(pool).unwrap_or(u32::MAX);
+        warnings.push(format!(
+            "max_leases={} is too big, setting to {clamped}",
+            config.max_leases
+        ));
+        config.max_leases = clamped;
+    }
+    config.max_lease = lease_option(&config.options).unwrap_or(DEFAULT_MAX_LEASE);
+    validate(config, file_name)
 }
 
 impl State<'_> {
@@ -495,8 +835,9 @@ impl State<'_> {
             let first = slot.and_then(|s| *s).unwrap_or(line);
             let msg = if list {
                 format!(
-                    "option '{}' is full (255 bytes), values dropped",
-                    shown(name)
+                    "option '{}' is full ({} bytes), values dropped",
+                    shown(name),
+                    self.config.options.limit()
                 )
             } else {
                 format!(
@@ -621,6 +962,47 @@ fn ipv4(v: &str) -> Result<Ipv4Addr, LineError> {
 
 /// BusyBox `bb_strtou32(v, NULL, 10)`: decimal digits only (no sign, no
 /// blanks), at most `u32::MAX`.
+/// A class's match value: `"text"`, or hex bytes with optional `:`.
+fn match_bytes(v: &str) -> Option<Vec<u8>> {
+    if let Some(t) = v.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        return (!t.is_empty()).then(|| t.as_bytes().to_vec());
+    }
+    let hex: Vec<u8> = v.bytes().filter(|&c| c != b':').collect();
+    if hex.is_empty() || hex.len() % 2 != 0 {
+        return None;
+    }
+    hex.chunks(2)
+        .map(|p| {
+            let s = core::str::from_utf8(p).ok()?;
+            u8::from_str_radix(s, 16).ok()
+        })
+        .collect()
+}
+
+/// `yes` or `no`.
+fn yes_no(v: &str) -> Result<bool, LineError> {
+    match v {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(LineError::Bad(format!("'{}' (yes or no)", shown(v)))),
+    }
+}
+
+/// A percentage 0..=100 with at most one decimal (`87.5`), as thousandths.
+fn permille(v: &str) -> Result<u32, LineError> {
+    let bad = || LineError::Bad(format!("'{}' (a percentage, 0 to 100)", shown(v)));
+    let (int, frac) = v.split_once('.').unwrap_or((v, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !digits(frac) || frac.len() > 1 || int.len() > 3 {
+        return Err(bad());
+    }
+    let n = int.parse::<u32>().map_err(|_| bad())? * 10 + frac.parse::<u32>().map_err(|_| bad())?;
+    if n > 1000 {
+        return Err(bad());
+    }
+    Ok(n)
+}
+
 fn number(v: &str) -> Result<u32, LineError> {
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(LineError::Bad(format!("'{}'", shown(v))));
@@ -661,6 +1043,9 @@ pub fn parse(text: &str, file_name: &str) -> Result<Parsed, ConfError> {
         warnings: Vec::new(),
         static_lines: Vec::new(),
         option_lines: [None; 256],
+        top: None,
+        sections: Vec::new(),
+        section: None,
     };
     for (n, raw) in logical_lines(text) {
         let line = raw.split('#').next().unwrap_or_default();
@@ -685,6 +1070,16 @@ pub fn parse(text: &str, file_name: &str) -> Result<Parsed, ConfError> {
                 format!("missing value for '{}'", kw.name),
             ));
         }
+        if st.section.is_some() && GLOBAL_ONLY.contains(&kw.name) {
+            return Err(ConfError::at(
+                file_name,
+                n,
+                format!(
+                    "'{}' applies to the whole server: put it before the first 'network'",
+                    kw.name
+                ),
+            ));
+        }
         (kw.handler)(&mut st, value, n).map_err(|e| {
             let message = match e {
                 LineError::Bad(detail) => format!("bad value for '{}': {detail}", kw.name),
@@ -695,25 +1090,49 @@ pub fn parse(text: &str, file_name: &str) -> Result<Parsed, ConfError> {
     }
 
     let State {
-        mut config,
+        config: last,
         mut warnings,
+        top,
+        mut sections,
+        section,
         ..
     } = st;
-    if config.start > config.end {
-        return Err(range_error(file_name));
+    let mut config = match (top, section) {
+        (Some(top), Some((name, subnet, first))) => {
+            sections.push((name, subnet, last, first));
+            top
+        }
+        _ => last,
+    };
+    finish(&mut config, &mut warnings, file_name)?;
+    for (name, subnet, mut c, first) in sections {
+        let Some((ip, prefix)) = subnet else {
+            return Err(ConfError::at(
+                file_name,
+                first,
+                format!("network '{name}' has no 'relay_subnet'"),
+            ));
+        };
+        finish(&mut c, &mut warnings, file_name)?;
+        let net = Network {
+            name,
+            subnet: ip,
+            prefix,
+            config: c,
+        };
+        let overlaps = |a: &ServerConfig| net.config.start <= a.end && a.start <= net.config.end;
+        if overlaps(&config) || config.networks.iter().any(|o| overlaps(&o.config)) {
+            return Err(ConfError::at(
+                file_name,
+                first,
+                format!(
+                    "network '{}': its pool overlaps another network's",
+                    net.name
+                ),
+            ));
+        }
+        config.networks.push(net);
     }
-    let pool = config.pool_size();
-    if u64::from(config.max_leases) > pool {
-        // pool ≤ 2^32 - 1: start is never 0.0.0.0.
-        let clamped = u32::try_from(pool).unwrap_or(u32::MAX);
-        warnings.push(format!(
-            "max_leases={} is too big, setting to {clamped}",
-            config.max_leases
-        ));
-        config.max_leases = clamped;
-    }
-    config.max_lease = lease_option(&config.options).unwrap_or(DEFAULT_MAX_LEASE);
-    validate(&config, file_name)?;
     Ok(Parsed { config, warnings })
 }
 
@@ -918,6 +1337,7 @@ static_lease 02:00:00:00:00:03 192.168.5.5 nas-1
                 "search lab.example example.org",
             ]),
             rapid_commit: false,
+            ..ServerConfig::default()
         };
         assert_eq!(p.config, expected);
         assert_eq!(
@@ -1013,17 +1433,151 @@ static_lease 02:00:00:00:00:03 192.168.5.5 nas-1
                 "/etc/udhcpd.conf:6: option '26' already set at line 5, line ignored",
             ]
         );
-        // A full list: the line has no effect and says so.
+        // A list grows past one instance (RFC 3396) up to 1020 bytes; a
+        // full list: the line has no effect and says so.
         let mut text = String::new();
-        for i in 0..64 {
-            text.push_str(&format!("opt dns 10.0.0.{i}\n"));
+        for i in 0..256 {
+            text.push_str(&format!("opt dns 10.0.{}.{}\n", i / 200, i % 200));
         }
         let p = ok(&text);
-        assert_eq!(p.config.options.get(6).map(<[u8]>::len), Some(252));
+        assert_eq!(p.config.options.get(6).map(<[u8]>::len), Some(1020));
         assert_eq!(
             p.warnings,
-            ["/etc/udhcpd.conf:64: option 'dns' is full (255 bytes), values dropped"]
+            ["/etc/udhcpd.conf:256: option 'dns' is full (1020 bytes), values dropped"]
         );
+    }
+
+    #[test]
+    fn long_raw_option_accepted_up_to_the_cap() {
+        // BusyBox refuses hex over 255 bytes; a server set holds 1020.
+        let p = ok(&format!("opt 121 {}\n", "18".repeat(300)));
+        assert_eq!(p.config.options.get(121).map(<[u8]>::len), Some(300));
+        let e = err(&format!("opt 121 {}\n", "18".repeat(1021)));
+        assert!(e.contains("too long"), "{e}");
+    }
+
+    #[test]
+    fn site_keywords() {
+        let d = ok("").config;
+        assert_eq!((d.t1_permille, d.t2_permille), (500, 875));
+        assert!(!d.authoritative);
+        assert_eq!((d.fqdn_suffix, d.lease_script), (None, None));
+        let c = ok("t1_percent 40\nt2_percent 87.5\nauthoritative yes\nfqdn_suffix lan.example.\nlease_script /bin/hook -x\n").config;
+        assert_eq!((c.t1_permille, c.t2_permille), (400, 875));
+        assert!(c.authoritative);
+        assert_eq!(c.fqdn_suffix.as_deref(), Some("lan.example"));
+        assert_eq!(c.lease_script.as_deref(), Some("/bin/hook -x"));
+        for bad in [
+            "t1_percent 101",
+            "t1_percent 5.55",
+            "t2_percent -1",
+            "t2_percent x",
+            "authoritative maybe",
+            "fqdn_suffix a..b",
+        ] {
+            assert!(err(&format!("{bad}\n")).contains("bad value"), "{bad}");
+        }
+    }
+
+    const SITE: &str = "\
+interface eth0
+start 192.168.0.20
+end 192.168.0.200
+opt subnet 255.255.255.0
+opt lease 3600
+min_lease 30
+subnet_selection yes
+
+network guest
+relay_subnet 10.2.0.0/24
+start 10.2.0.10
+end 10.2.0.99
+opt router 10.2.0.1
+opt lease 600
+static_lease 02:00:00:00:00:07 10.2.0.7
+
+network lab
+relay_subnet 10.3.0.0/16
+start 10.3.1.1
+end 10.3.1.9
+";
+
+    #[test]
+    fn network_sections() {
+        let p = ok(SITE);
+        let c = p.config;
+        assert_eq!(c.end, Ipv4Addr::new(192, 168, 0, 200));
+        assert_eq!(c.max_lease, 3600);
+        assert!(c.subnet_selection);
+        assert_eq!(c.options.get(3), None, "the top level has no router");
+        assert_eq!(c.networks.len(), 2);
+        let g = &c.networks[0];
+        assert_eq!(
+            (g.name.as_str(), g.subnet, g.prefix),
+            ("guest", Ipv4Addr::new(10, 2, 0, 0), 24)
+        );
+        assert_eq!(
+            (g.config.start, g.config.end),
+            (Ipv4Addr::new(10, 2, 0, 10), Ipv4Addr::new(10, 2, 0, 99))
+        );
+        assert_eq!(g.config.max_lease, 600);
+        assert_eq!(g.config.min_lease, 30, "inherited from the top level");
+        assert_eq!(g.config.max_leases, 90, "clamped to its pool");
+        assert_eq!(g.config.options.get(3), Some(&[10, 2, 0, 1][..]));
+        assert_eq!(g.config.options.get(1), None, "options are per network");
+        assert_eq!(g.config.static_leases.len(), 1);
+        assert!(g.contains(Ipv4Addr::new(10, 2, 0, 250)));
+        assert!(!g.contains(Ipv4Addr::new(10, 2, 1, 1)));
+        let l = &c.networks[1];
+        assert_eq!(l.config.max_lease, DEFAULT_MAX_LEASE);
+        assert!(l.contains(Ipv4Addr::new(10, 3, 200, 1)));
+        // A config without sections has none (BusyBox configs unchanged).
+        assert!(ok(FULL).config.networks.is_empty());
+    }
+
+    #[test]
+    fn network_section_errors() {
+        let e = err("network a\nstart 10.2.0.1\nend 10.2.0.5\n");
+        assert!(e.contains("network 'a' has no 'relay_subnet'"), "{e}");
+        let e = err(
+            "network a\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.1\nend 10.2.0.5\nlease_file /x\n",
+        );
+        assert!(e.contains("before the first 'network'"), "{e}");
+        let e = err("relay_subnet 10.2.0.0/24\n");
+        assert!(e.contains("belongs in a 'network' section"), "{e}");
+        let e = err("network a\nrelay_subnet 10.2.0.0/33\n");
+        assert!(e.contains("bad value for 'relay_subnet'"), "{e}");
+        let e = err("network a\nrelay_subnet 10.0.0.0/8\nstart 192.168.0.50\nend 192.168.0.60\n");
+        assert!(e.contains("overlaps"), "{e}");
+        let e =
+            err("network a\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.1\nend 10.2.0.5\nnetwork a\n");
+        assert!(e.contains("defined twice"), "{e}");
+    }
+
+    #[test]
+    fn class_lines() {
+        let c = ok("class a vendor \"MSFT 5.0\"\nclass_option a dns 10.0.0.1\nclass b mac 00:1A:4b\nhost_option 02:00:00:00:00:01 router 10.0.0.9\n").config;
+        assert_eq!(
+            c.classes[0].matcher,
+            ClassMatch::Vendor(b"MSFT 5.0".to_vec())
+        );
+        assert_eq!(c.classes[0].options.get(6), Some(&[10, 0, 0, 1][..]));
+        assert_eq!(
+            c.classes[1].matcher,
+            ClassMatch::MacPrefix(vec![0, 0x1a, 0x4b])
+        );
+        assert_eq!(c.host_options.len(), 1);
+        for (bad, want) in [
+            ("class_option x dns 1.2.3.4", "not defined"),
+            ("class a colour 01", "bad value for 'class'"),
+            ("class a mac 01020304050607", "bad value for 'class'"),
+            ("class a vendor 0", "bad value for 'class'"),
+            ("class a vendor 01\nclass a user 02", "defined twice"),
+            ("host_option nomac dns 1.2.3.4", "bad MAC"),
+        ] {
+            let e = err(&format!("{bad}\n"));
+            assert!(e.contains(want), "{bad}: {e}");
+        }
     }
 
     #[test]

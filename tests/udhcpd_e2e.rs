@@ -818,3 +818,325 @@ fn notify_file_runs_without_blocking_and_leaves_no_child() {
     assert_eq!(ns_pids(lab.ns(0)), Vec::<u32>::new(), "{}", d.log());
     assert!(!dir.path("udhcpd.pid").exists());
 }
+
+/// Issue 9: `lease_script` runs `add MAC IP` for each granted lease
+/// through the bounded runner (not blocking the loop), and a static-lease
+/// client appears in the lease file once ACKed (our dumpleases and
+/// BusyBox's).
+#[test]
+fn lease_script_runs_per_lease_and_static_clients_are_recorded() {
+    let _s = serial();
+    let Some(lab) = Lab::new(2) else { return };
+    let dir = TempDir::new("hook");
+    let log = dir.path("events");
+    dir.write_script(
+        "hook",
+        &format!("#!/bin/sh\necho \"$*\" >> {}\n", log.display()),
+    );
+    let stat = mac_n(0xe1, 1);
+    let dynamic = mac_n(0xe1, 2);
+    fs::write(
+        dir.path("udhcpd.conf"),
+        conf(
+            &dir,
+            "10.99.0.10",
+            "10.99.0.20",
+            &format!(
+                "lease_script {}\nstatic_lease {stat} 10.99.0.5\nauto_time 1\n",
+                dir.s("hook")
+            ),
+        ),
+    )
+    .unwrap();
+    let mut d = Udhcpd::start(lab.ns(0), &dir, &["-v", "-a", "0"]);
+    let stop = AtomicBool::new(false);
+    let acks = Mutex::new(Vec::new());
+    lab.ns(1)
+        .run_in(|| dora_all(&[stat, dynamic], 2, Duration::from_secs(10), &stop, &acks));
+    let acks = acks.into_inner().unwrap();
+    assert_eq!(acks.len(), 2, "{}", d.log());
+    let ip_of = |m: &MacAddr| acks.iter().find(|a| a.mac == *m).map(|a| a.ip).unwrap();
+    assert_eq!(ip_of(&stat), Ipv4Addr::new(10, 99, 0, 5));
+    let want = [
+        format!("add {stat} 10.99.0.5"),
+        format!("add {dynamic} {}", ip_of(&dynamic)),
+    ];
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let got = read(&log);
+            want.iter().all(|w| got.lines().any(|l| l == w))
+        }),
+        "events: {:?}\n{}",
+        read(&log),
+        d.log()
+    );
+    // The static client is in the lease file once it is rewritten.
+    d.proc.signal(Signal::SIGUSR1);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            row_of(&busybox_dumpleases(&d.lease_file), &stat).is_some()
+        }),
+        "{}",
+        d.log()
+    );
+    let ours = dumpleases(&d.lease_file);
+    assert_eq!(
+        row_of(&ours, &stat).map(|r| r.ip),
+        Some(Ipv4Addr::new(10, 99, 0, 5))
+    );
+    d.proc.signal(Signal::SIGTERM);
+    let st = d.proc.wait(Duration::from_secs(15)).expect("udhcpd exited");
+    assert_eq!(st.code(), Some(0), "{}", d.log());
+    assert_eq!(ns_pids(lab.ns(0)), Vec::<u32>::new(), "{}", d.log());
+}
+
+/// Issue 9, probe ahead: with `-a 1500`, a new client's OFFER arrives
+/// well under 1.5 s once the server has had time to probe its reserve;
+/// the reserve addresses were ARP-probed (a host that owns one is never
+/// offered).
+#[test]
+fn new_client_offer_does_not_wait_for_the_probe() {
+    let _s = serial();
+    let Some(lab) = Lab::new(2) else { return };
+    let dir = TempDir::new("ahead");
+    fs::write(
+        dir.path("udhcpd.conf"),
+        conf(&dir, "10.99.0.10", "10.99.0.30", ""),
+    )
+    .unwrap();
+    let d = Udhcpd::start(lab.ns(0), &dir, &["-v", "-a", "1500"]);
+    // The reserve's probes (1.5 s + slack) finish.
+    std::thread::sleep(Duration::from_millis(2000));
+    for i in 1..=3u32 {
+        let t0 = now();
+        let o = lab
+            .ns(1)
+            .run_in(|| discover(mac_n(0xa0, i), None, Duration::from_secs(5)))
+            .expect("no OFFER");
+        let ms = (o.at - t0).as_millis();
+        eprintln!("client {i}: OFFER {} after {ms} ms", o.yiaddr);
+        if i <= 2 {
+            // The reserve holds two: both at once.
+            assert!(
+                ms < 300,
+                "OFFER waited {ms} ms with probing on\n{}",
+                d.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(1800));
+    }
+    assert!(d.log().contains("probed free ahead"), "{}", d.log());
+}
+
+// ---------------------------------------------------------------------------
+// Issue 9: a whole site from one udhcpd
+
+/// `ip -n NS route show` lines.
+fn routes_in(ns: &str) -> String {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-4", "route", "show"])
+        .output()
+        .expect("ip route");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// 40 /24 routes 10.1.i.0/24 via 10.99.0.1 as RFC 3442 hex: 320 bytes,
+/// more than one option instance holds.
+fn long_121() -> String {
+    (0..40u8)
+        .map(|i| format!("180a01{i:02x}0a630001"))
+        .collect()
+}
+
+fn count_routes(table: &str) -> usize {
+    (0..40)
+        .filter(|i| {
+            table
+                .lines()
+                .any(|l| l.starts_with(&format!("10.1.{i}.0/24 via 10.99.0.1")))
+        })
+        .count()
+}
+
+/// One udhcpd serves its own link and, through ISC dhcrelay, a second
+/// subnet: the relayed client gets an address of that subnet, a client on
+/// the server's link one of the local pool.
+#[test]
+fn relayed_and_local_clients_get_their_own_subnets() {
+    let _s = serial();
+    let Some(lab) = RelayLab::new() else { return };
+    let (c, r, s) = (lab.ns(0), lab.ns(1), lab.ns(2));
+    let dir = TempDir::new("site");
+    fs::write(
+        dir.path("udhcpd.conf"),
+        conf(
+            &dir,
+            "10.98.2.100",
+            "10.98.2.120",
+            "opt router 10.98.2.2\n\nnetwork far\nrelay_subnet 10.98.1.0/24\n\
+             start 10.98.1.100\nend 10.98.1.120\nopt subnet 255.255.255.0\nopt router 10.98.1.1\n",
+        ),
+    )
+    .unwrap();
+    let d = Udhcpd::start(&s, &dir, &["-v", "-a", "0"]);
+    let _relay = Proc::start(
+        &r,
+        &[
+            "dhcrelay",
+            "-4",
+            "-d",
+            "-pf",
+            &dir.s("dhcrelay.pid"),
+            "-id",
+            "eth0",
+            "-iu",
+            "eth1",
+            "10.98.2.2",
+        ],
+        &dir.path("dhcrelay.log"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let udhcpc = |ns: &Ns, ifname: &str, log: &str| {
+        let mut p = Proc::start(
+            ns,
+            &[
+                "busybox",
+                "udhcpc",
+                "-f",
+                "-q",
+                "-n",
+                "-t",
+                "5",
+                "-T",
+                "2",
+                "-i",
+                ifname,
+                "-s",
+                "/bin/true",
+            ],
+            &dir.path(log),
+        );
+        let st = p.wait(Duration::from_secs(20));
+        (st.and_then(|s| s.code()), p.log())
+    };
+    let (st, out) = udhcpc(&c, "eth0", "far.log");
+    assert_eq!(
+        st,
+        Some(0),
+        "{out}\n{}\n{}",
+        d.log(),
+        read(&dir.path("dhcrelay.log"))
+    );
+    let far = ip_after(&out, "lease of ").expect("lease line");
+    assert_eq!(far.octets()[..3], [10, 98, 1], "{far}");
+    // A client on the server's own link (the relay host's eth1, which
+    // dhcrelay only uses upstream).
+    let (st, out) = udhcpc(&r, "eth1", "near.log");
+    assert_eq!(st, Some(0), "{out}\n{}", d.log());
+    let near = ip_after(&out, "lease of ").expect("lease line");
+    assert_eq!(near.octets()[..3], [10, 98, 2], "{near}");
+    assert!((100..=120).contains(&near.octets()[3]));
+    // One lease file for both, read by BusyBox's dumpleases too.
+    d.write_leases();
+    let rows = busybox_dumpleases(&d.lease_file);
+    assert!(rows.iter().any(|r| r.ip == far), "{rows:?}");
+    assert!(rows.iter().any(|r| r.ip == near), "{rows:?}");
+}
+
+/// dhclient receives a 320-byte option 121 (two or more instances, in a
+/// reply of at most 576 bytes) and installs all 40 routes.
+#[test]
+fn dhclient_installs_every_route_of_a_long_option_121() {
+    let _s = serial();
+    let Some(lab) = two() else { return };
+    let dir = TempDir::new("dhclient121");
+    fs::write(
+        dir.path("udhcpd.conf"),
+        conf(
+            &dir,
+            "10.99.0.10",
+            "10.99.0.20",
+            &format!("opt 121 {}\n", long_121()),
+        ),
+    )
+    .unwrap();
+    let d = Udhcpd::start(lab.ns(0), &dir, &["-v", "-a", "0"]);
+    let events = dir.path("events");
+    // Installs the RFC 3442 routes dhclient passes (as Debian's
+    // rfc3442-classless-routes hook does), without touching the host.
+    dir.write_script(
+        "script",
+        &format!(
+            "#!/bin/sh\ncase \"$reason\" in\nBOUND|REBOOT)\n\
+             ip addr add $new_ip_address/24 dev $interface\n\
+             set -- $new_rfc3442_classless_static_routes\n\
+             while [ $# -gt 0 ]; do\n w=$1; shift; n=$(( (w + 7) / 8 )); net=; i=0\n\
+             while [ $i -lt 4 ]; do if [ $i -lt $n ]; then o=$1; shift; else o=0; fi\n\
+             net=\"$net${{net:+.}}$o\"; i=$((i + 1)); done\n\
+             ip route add $net/$w via $1.$2.$3.$4 dev $interface; shift 4\ndone\n\
+             echo \"BOUND $new_ip_address\" >> {0};;\nesac\nexit 0\n",
+            events.display()
+        ),
+    );
+    let argv = [
+        "dhclient",
+        "-d",
+        "-4",
+        "-v",
+        "-pf",
+        &dir.s("dhclient.pid"),
+        "-lf",
+        &dir.s("dhclient.leases"),
+        "-sf",
+        &dir.s("script"),
+        "eth0",
+    ];
+    let client = Proc::start(lab.ns(1), &argv, &dir.path("dhclient.log"));
+    assert!(
+        eventually(Duration::from_secs(20), || read(&events).contains("BOUND ")),
+        "{}\n{}",
+        client.log(),
+        d.log()
+    );
+    let table = routes_in(&lab.ns(1).name);
+    assert_eq!(count_routes(&table), 40, "{table}\n{}", client.log());
+}
+
+/// dhcpcd (asking for option 121) receives the 320-byte option and
+/// installs all 40 routes itself.
+#[test]
+fn dhcpcd_installs_every_route_of_a_long_option_121() {
+    let _s = serial();
+    let Some(lab) = two() else { return };
+    let dir = TempDir::new("dhcpcd121");
+    fs::write(
+        dir.path("udhcpd.conf"),
+        conf(
+            &dir,
+            "10.99.0.10",
+            "10.99.0.20",
+            &format!("opt 121 {}\n", long_121()),
+        ),
+    )
+    .unwrap();
+    let d = Udhcpd::start(lab.ns(0), &dir, &["-v", "-a", "0"]);
+    fs::write(dir.path("dhcpcd.conf"), "option classless_static_routes\n").unwrap();
+    dir.write_script(
+        "run-dhcpcd",
+        &format!(
+            "#!/bin/sh\nset -e\nmount -t tmpfs tmpfs /run\nmount -t tmpfs tmpfs /var/lib/dhcpcd\n\
+             exec dhcpcd -B -4 -A -L -f {} -c /bin/true -t 20 eth0\n",
+            dir.s("dhcpcd.conf")
+        ),
+    );
+    let client = Proc::start(lab.ns(1), &[&dir.s("run-dhcpcd")], &dir.path("dhcpcd.log"));
+    let ns = lab.ns(1).name.clone();
+    assert!(
+        eventually(Duration::from_secs(20), || count_routes(&routes_in(&ns))
+            == 40),
+        "{}\n{}\n{}",
+        routes_in(&ns),
+        client.log(),
+        d.log()
+    );
+}

@@ -27,6 +27,7 @@ use crate::wire::MacAddr;
 
 pub mod disk;
 pub mod file;
+pub mod hook;
 pub mod journal;
 pub mod memdisk;
 pub mod persist;

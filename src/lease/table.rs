@@ -388,6 +388,13 @@ struct FreeSet {
 }
 
 impl FreeSet {
+    /// True if no offset is set.
+    fn is_empty(&self) -> bool {
+        self.levels
+            .last()
+            .map_or(true, |top| top.iter().all(|&w| w == 0))
+    }
+
     /// `n` offsets, all clear.
     fn new(n: u32) -> FreeSet {
         let mut levels = Vec::new();
@@ -695,6 +702,13 @@ impl LeaseTable {
             .filter(|e| e.state != State::Vacant)
     }
 
+    /// Every entry as a [`Lease`], in slab order.
+    pub fn iter(&self) -> impl Iterator<Item = Lease> + '_ {
+        (0..self.entries.len())
+            .filter_map(|s| u32::try_from(s).ok())
+            .filter_map(|s| self.lease_of(s))
+    }
+
     fn lease_of(&self, slot: u32) -> Option<Lease> {
         let e = self.entry(slot)?;
         let State::Live(state) = e.state else {
@@ -846,6 +860,27 @@ impl LeaseTable {
                 self.free.next_wrapping(from, &self.steps)?
             }
         };
+        self.free.clear(off);
+        self.reserved.push(off);
+        Some(self.ip_at(off))
+    }
+
+    /// True if some never-used pool address is free (not leased, held,
+    /// reserved or excluded).
+    pub fn has_free(&self) -> bool {
+        self.size > 0 && !self.free.is_empty()
+    }
+
+    /// Reserves a never-used free address as [`LeaseTable::allocate`]
+    /// would, but never reclaims an expired entry nor forgets one to make
+    /// room: for the probe-ahead reserve, which must not cost a client
+    /// its old address. `None` if there is no such address or no room.
+    pub fn allocate_no_evict(&mut self, mac: MacAddr) -> Option<Ipv4Addr> {
+        if self.size == 0 || self.len + self.reserved.len() >= self.max {
+            return None;
+        }
+        let from = sdbm_hash(&mac) % self.size;
+        let off = self.free.next_wrapping(from, &self.steps)?;
         self.free.clear(off);
         self.reserved.push(off);
         Some(self.ip_at(off))

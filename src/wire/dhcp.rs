@@ -1016,31 +1016,134 @@ impl<'a> MessageBuilder<'a> {
         // Commit (RFC 4039).
         let chunks = || data.chunks(255).chain(data.is_empty().then_some(&[][..]));
         let mut trial = self.cur;
-        for chunk in chunks() {
-            self.place(&mut trial, 2 + chunk.len())?;
+        let whole =
+            chunks().try_for_each(|chunk| self.place(&mut trial, 2 + chunk.len()).map(|_| ()));
+        if whole.is_err() {
+            if !self.overload_ok || data.is_empty() {
+                return Err(Error::NoSpace);
+            }
+            return self.add_split(code, data);
         }
         // Same walk again, now writing; it cannot fail after the trial (the
         // `?`s below come before any write).
         for chunk in chunks() {
-            let len = u8::try_from(chunk.len()).map_err(|_| Error::NoSpace)?;
             let mut cur = self.cur;
             let before = cur.overload;
             let (area, at) = self.place(&mut cur, 2 + chunk.len())?;
-            if before == 0 && cur.overload != 0 {
-                // First spill: move what is in the options field up by three
-                // bytes so option 52 comes first (RFC 2132 §9.3 wants it in
-                // the options field; first keeps it out of the way of END).
-                let used = self.cur.used;
-                if let Some(region) = self.opts.get_mut(..used + OVERLOAD_OPT_LEN) {
-                    region.copy_within(..used, OVERLOAD_OPT_LEN);
+            self.commit_instance(code, chunk, before, cur, area, at);
+        }
+        Ok(())
+    }
+
+    /// Writes one placed instance and moves the cursor to `cur`.
+    fn commit_instance(
+        &mut self,
+        code: u8,
+        chunk: &[u8],
+        before: u8,
+        cur: Cursor,
+        area: Area,
+        at: usize,
+    ) {
+        let len = u8::try_from(chunk.len()).unwrap_or(u8::MAX);
+        if before == 0 && cur.overload != 0 {
+            // First spill: move what is in the options field up by three
+            // bytes so option 52 comes first (RFC 2132 §9.3 wants it in
+            // the options field; first keeps it out of the way of END).
+            let used = self.cur.used;
+            if let Some(region) = self.opts.get_mut(..used + OVERLOAD_OPT_LEN) {
+                region.copy_within(..used, OVERLOAD_OPT_LEN);
+            }
+        }
+        if cur.overload != 0 {
+            self.write_opts(0, &[code::OVERLOAD, 1, cur.overload]);
+        }
+        self.cur = cur;
+        self.write_area(area, at, &[code, len]);
+        self.write_area(area, at + 2, chunk);
+    }
+
+    /// Bytes an instance (code + length + data) may take in the cursor's
+    /// current area, keeping room for END and, in the options field, for
+    /// the option 52 a spill needs.
+    fn room(&self, cur: &Cursor) -> usize {
+        match cur.area {
+            Area::Options => self.limit.saturating_sub(cur.used + 1 + OVERLOAD_OPT_LEN),
+            Area::File => {
+                let free = cur.file_used > 0 || sub::<128>(self.hdr, field::FILE) == &[0; 128];
+                if free {
+                    127 - cur.file_used
+                } else {
+                    0
                 }
             }
-            if cur.overload != 0 {
-                self.write_opts(0, &[code::OVERLOAD, 1, cur.overload]);
+            Area::Sname => {
+                let free = cur.sname_used > 0 || sub::<64>(self.hdr, field::SNAME) == &[0; 64];
+                if free {
+                    63 - cur.sname_used
+                } else {
+                    0
+                }
             }
-            self.cur = cur;
-            self.write_area(area, at, &[code, len]);
-            self.write_area(area, at + 2, chunk);
+            Area::Done => 0,
+        }
+    }
+
+    /// Moves the cursor to the next area as [`MessageBuilder::place`]
+    /// does when an instance does not fit.
+    fn advance(&self, cur: &mut Cursor) -> Result<()> {
+        match cur.area {
+            Area::Options => {
+                if cur.used + OVERLOAD_OPT_LEN >= self.limit {
+                    return Err(Error::NoSpace);
+                }
+                cur.used += OVERLOAD_OPT_LEN;
+                cur.area = Area::File;
+            }
+            Area::File => cur.area = Area::Sname,
+            Area::Sname | Area::Done => return Err(Error::NoSpace),
+        }
+        Ok(())
+    }
+
+    /// RFC 3396 §7 lets a long option be split into instances of any
+    /// size: with overload on, one that does not fit as 255-byte
+    /// instances fills what is left of each area (options, `file`,
+    /// `sname`) in turn. All or nothing, as [`MessageBuilder::add_option`].
+    fn add_split(&mut self, code: u8, data: &[u8]) -> Result<()> {
+        /// Most instances one option takes this way.
+        const MAX_PARTS: usize = 16;
+        // (advance to the next area first, instance data length)
+        let mut plan = [(false, 0usize); MAX_PARTS];
+        let mut parts = 0;
+        let mut trial = self.cur;
+        let mut rest = data.len();
+        while rest > 0 {
+            let mut adv = false;
+            while self.room(&trial) < 3 {
+                self.advance(&mut trial)?;
+                adv = true;
+            }
+            let len = rest.min(255).min(self.room(&trial) - 2);
+            self.place(&mut trial, 2 + len)?;
+            let slot = plan.get_mut(parts).ok_or(Error::NoSpace)?;
+            *slot = (adv, len);
+            parts += 1;
+            rest -= len;
+        }
+        let mut off = 0;
+        for &(adv, len) in plan.get(..parts).unwrap_or_default() {
+            let mut cur = self.cur;
+            if adv {
+                while self.room(&cur) < 3 {
+                    self.advance(&mut cur)?;
+                }
+            }
+            let before = cur.overload;
+            let (area, at) = self.place(&mut cur, 2 + len)?;
+            let chunk = data.get(off..off + len).ok_or(Error::NoSpace)?;
+            self.commit_instance(code, chunk, before, cur, area, at);
+            off += len;
         }
         Ok(())
     }
@@ -2001,5 +2104,30 @@ mod tests {
                 assert_eq!(p.option_concat(code), Some(data), "code {code}");
             }
         }
+    }
+
+    /// RFC 3396 §7 split to fit: with overload on, a long option that does
+    /// not fit as 255-byte instances fills the options field, `file`, then
+    /// `sname`; it reads back whole. One that cannot fit at all changes
+    /// nothing.
+    #[test]
+    fn long_option_split_across_fields_all_or_nothing() {
+        let data: Vec<u8> = (0..450u32).map(|i| (i % 251) as u8).collect();
+        let mut buf = [0u8; MAX_LEN];
+        let mut b = MessageBuilder::new(&mut buf, OP_REPLY, 7).unwrap();
+        b.max_len(548);
+        b.allow_overload(true);
+        b.add_message_type(MessageType::Ack).unwrap();
+        b.add_option(121, &data).unwrap();
+        let before = b.len();
+        assert_eq!(b.add_option(43, &[1; 200]), Err(Error::NoSpace));
+        assert_eq!(b.len(), before, "nothing written");
+        let n = b.finish();
+        assert!(n <= 548);
+        let p = Packet::new_checked(&buf[..n]).unwrap();
+        assert_eq!(p.overload(), 3);
+        assert_eq!(p.option_concat(121).unwrap(), data);
+        assert_eq!(p.message_type(), Some(MessageType::Ack));
+        assert_eq!(p.option(43), None);
     }
 }

@@ -22,7 +22,7 @@
 
 use core::fmt;
 
-mod dns;
+pub(crate) mod dns;
 mod format;
 mod table;
 mod text;
@@ -31,7 +31,7 @@ pub use format::{format_hex, format_option, good_hostname, mask_prefix_len};
 pub use table::{
     by_code, by_name, default_request_list, env_name, known_names, Kind, OptSpec, OPTIONS,
 };
-pub use text::{parse_code, parse_ipv4_aton, OptionSet, MAX_OPTION_LEN};
+pub use text::{parse_code, parse_ipv4_aton, OptionSet, MAX_LONG_OPTION_LEN, MAX_OPTION_LEN};
 
 /// Why option text (config line, `-x`, `-O`) was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,11 +13,15 @@ use super::table::{by_name, Kind, OptSpec};
 use super::OptError;
 
 /// Longest option value in one option (RFC 2132 §2: one length byte).
-/// RFC 3396 would allow longer values split over several instances;
-/// BusyBox caps configured values at one instance and so do we, because
-/// udhcpd's reply builder has no room for more in a 308-byte option field
-/// anyway and BusyBox clients may be the receivers.
+/// The default cap of an [`OptionSet`], as in BusyBox: values that fit one
+/// instance, which every receiver reads. A server configuration raises it
+/// ([`OptionSet::with_limit`], [`MAX_LONG_OPTION_LEN`]): its reply builder
+/// splits longer values over several instances (RFC 3396).
 pub const MAX_OPTION_LEN: usize = 255;
+/// Longest configured value a server accepts: four RFC 3396 instances,
+/// about what a 1500-byte reply can carry (a 121 route list of 128 /24
+/// routes).
+pub const MAX_LONG_OPTION_LEN: usize = 1020;
 /// Longest text value (BusyBox's `strnlen(val, 254)`).
 const MAX_STRING_LEN: usize = 254;
 /// Delimiters between an option name and its value.
@@ -119,15 +123,52 @@ impl<'a> Words<'a> {
 }
 
 /// Configured options, kept sorted by code: the order udhcpd emits them in.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Two sets are equal when they hold the same options, whatever their
+/// caps.
+#[derive(Debug, Clone)]
 pub struct OptionSet {
     opts: Vec<(u8, Vec<u8>)>,
+    /// Longest value [`OptionSet::add_text`] builds (lists stop growing,
+    /// raw values are refused past it).
+    limit: usize,
 }
 
+impl Default for OptionSet {
+    fn default() -> Self {
+        OptionSet {
+            opts: Vec::new(),
+            limit: MAX_OPTION_LEN,
+        }
+    }
+}
+
+impl PartialEq for OptionSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.opts == other.opts
+    }
+}
+
+impl Eq for OptionSet {}
+
 impl OptionSet {
-    /// An empty set.
+    /// An empty set whose values fit one option instance (255 bytes).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty set whose text values may grow to `limit` bytes (lists,
+    /// raw hex, search domains; a quoted string stays within 254 bytes),
+    /// to be sent split over several instances (RFC 3396).
+    pub fn with_limit(limit: usize) -> Self {
+        OptionSet {
+            opts: Vec::new(),
+            limit: limit.max(MAX_OPTION_LEN),
+        }
+    }
+
+    /// The longest value [`OptionSet::add_text`] builds.
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// The value of option `code`.
@@ -259,7 +300,7 @@ impl OptionSet {
             Some("") => return Err(OptError::MissingValue(code.to_string())),
             Some(text) if text.len() > MAX_STRING_LEN => return Err(OptError::TooLong),
             Some(text) => text.as_bytes().to_vec(),
-            None => hex2bin(v)?,
+            None => hex2bin(v, self.limit)?,
         };
         let spec = OptSpec {
             code,
@@ -279,7 +320,7 @@ impl OptionSet {
             Err(i) => self.opts.insert(i, (spec.code, value)),
             Ok(i) => {
                 if let Some((_, old)) = self.opts.get_mut(i) {
-                    if spec.list && old.len() + value.len() <= MAX_OPTION_LEN {
+                    if spec.list && old.len() + value.len() <= self.limit {
                         old.extend_from_slice(&value);
                     }
                 }
@@ -316,7 +357,7 @@ impl OptionSet {
                     }
                 },
             }
-            if out.len() <= MAX_OPTION_LEN {
+            if out.len() <= self.limit {
                 self.insert_raw(spec.code, out);
             }
         }
@@ -430,7 +471,7 @@ fn unquote(v: &str) -> Option<&str> {
 
 /// BusyBox `hex2bin`: pairs of hex digits, optionally `:`-separated; a
 /// single digit before `:` or the end is one byte.
-fn hex2bin(v: &str) -> Result<Vec<u8>, OptError> {
+fn hex2bin(v: &str, limit: usize) -> Result<Vec<u8>, OptError> {
     let malformed = || OptError::MalformedHex(v.to_owned());
     let digit = |c: u8| {
         char::from(c)
@@ -459,7 +500,7 @@ fn hex2bin(v: &str) -> Result<Vec<u8>, OptError> {
         }
         out.push(byte);
     }
-    if out.len() > MAX_OPTION_LEN {
+    if out.len() > limit {
         return Err(OptError::TooLong);
     }
     Ok(out)

@@ -1,0 +1,262 @@
+//! Several networks in one process (udhcpd.conf `network` sections): the
+//! top-level network of `interface` (BusyBox's only one) plus networks
+//! reached through relays, each with its own pool, table, options, lease
+//! times and static leases; one lease file and journal for all.
+//!
+//! The decisions (`decide.rs`) are written for one network. The server
+//! keeps the top-level network's state in its own fields and the others
+//! in [`Net`]s, and swaps the selected one in for the duration of a
+//! request ([`Server::enter`], an involution: calling it again swaps
+//! back). Relayed networks are never ARP-probed (ARP says nothing about a
+//! remote link), so probes, pending DISCOVERs and the probe-ahead reserve
+//! only ever belong to the top-level network.
+//!
+//! A lease whose address is in no network any more (its section removed
+//! or its pool moved by a reload, or a lease file from another config)
+//! is kept, written back until it expires, and never offered.
+
+use super::*;
+use crate::conf::Network;
+
+/// A relayed network's state, swapped with the server's own fields while
+/// it serves a request.
+#[derive(Debug)]
+pub(super) struct Net {
+    pub(super) name: String,
+    subnet: Ipv4Addr,
+    prefix: u8,
+    config: ServerConfig,
+    table: LeaseTable,
+    statics: Vec<statics::StaticBound>,
+    probe_ms: u32,
+    ahead: Vec<ahead::Ahead>,
+    probe_ahead: usize,
+}
+
+impl Net {
+    fn new(n: &Network, server_ip: Ipv4Addr) -> Net {
+        Net {
+            name: n.name.clone(),
+            subnet: n.subnet,
+            prefix: n.prefix,
+            table: LeaseTable::new(&n.config, server_ip),
+            config: n.config.clone(),
+            statics: Vec::new(),
+            probe_ms: 0,
+            ahead: Vec::new(),
+            probe_ahead: 0,
+        }
+    }
+
+    fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = crate::conf::prefix_mask(self.prefix);
+        u32::from(ip) & mask == u32::from(self.subnet) & mask
+    }
+
+    fn in_pool(&self, ip: Ipv4Addr) -> bool {
+        self.config.start <= ip && ip <= self.config.end
+    }
+}
+
+/// A record kept for a lease in no network, until it expires.
+#[derive(Debug, Clone)]
+pub(super) struct Orphan {
+    record: LeaseRecord,
+    expires: Instant,
+}
+
+/// The relayed networks of `config`.
+pub(super) fn build(config: &ServerConfig, server_ip: Ipv4Addr) -> Vec<Net> {
+    config
+        .networks
+        .iter()
+        .map(|n| Net::new(n, server_ip))
+        .collect()
+}
+
+fn expiry(now: Instant, secs: u32) -> Instant {
+    Instant::from_millis(
+        now.as_millis()
+            .saturating_add(u64::from(secs).saturating_mul(1000)),
+    )
+}
+
+impl Server {
+    /// Swaps network `k` (0 = the top-level one, a no-op) into the
+    /// server's fields, or back out.
+    pub(super) fn enter(&mut self, k: usize) {
+        let Some(n) = k.checked_sub(1).and_then(|i| self.others.get_mut(i)) else {
+            return;
+        };
+        core::mem::swap(&mut self.config, &mut n.config);
+        core::mem::swap(&mut self.table, &mut n.table);
+        core::mem::swap(&mut self.statics, &mut n.statics);
+        core::mem::swap(&mut self.probe_ms, &mut n.probe_ms);
+        core::mem::swap(&mut self.ahead, &mut n.ahead);
+        core::mem::swap(&mut self.probe_ahead, &mut n.probe_ahead);
+    }
+
+    /// The network that serves `pkt` (index for [`Server::enter`]), or
+    /// `None` (no reply) when it names a link we do not serve.
+    ///
+    /// The link is, first to last: the relay's Link Selection sub-option
+    /// (82.5, RFC 3527 §3: it overrides giaddr), the client's Subnet
+    /// Selection option 118 when `subnet_selection yes` (RFC 3011 §3),
+    /// the relay's giaddr (RFC 2131 §4.3.1), else the receiving interface
+    /// (the top-level network). With no `network` section the top-level
+    /// network serves every packet, as in BusyBox.
+    pub(super) fn select_net(&self, pkt: &Request<'_>) -> Option<usize> {
+        let giaddr = pkt.giaddr();
+        let relayed = !giaddr.is_unspecified();
+        let link_selection = relayed
+            .then(|| pkt.option(code::RELAY_AGENT_INFO))
+            .flatten()
+            .and_then(|r| sub_option(r, LINK_SELECTION))
+            .and_then(|d| <[u8; 4]>::try_from(d).ok())
+            .map(Ipv4Addr::from);
+        let selected = self
+            .config
+            .subnet_selection
+            .then(|| pkt.option_ipv4(SUBNET_SELECTION))
+            .flatten();
+        let link = link_selection.or(selected).or(relayed.then_some(giaddr));
+        if self.others.is_empty() && selected.is_none() {
+            return Some(0);
+        }
+        let Some(link) = link else {
+            return Some(0);
+        };
+        if self.on_top_link(link) {
+            return Some(0);
+        }
+        match self.others.iter().position(|n| n.contains(link)) {
+            Some(i) => Some(i + 1),
+            None => {
+                debug!("no network for link {link}, ignoring packet");
+                None
+            }
+        }
+    }
+
+    /// True if `ip` is on the top-level network: inside its subnet (the
+    /// configured mask around the server address) or its pool.
+    fn on_top_link(&self, ip: Ipv4Addr) -> bool {
+        let mask = self
+            .config
+            .options
+            .get(code::SUBNET_MASK)
+            .and_then(|m| <[u8; 4]>::try_from(m).ok())
+            .map(u32::from_be_bytes);
+        let in_subnet = mask.is_some_and(|m| u32::from(ip) & m == u32::from(self.server_ip) & m);
+        in_subnet || (self.config.start <= ip && ip <= self.config.end)
+    }
+
+    /// Which network's pool holds `ip`: `Some(0)` top level, `Some(k)`
+    /// relayed network k, `None` none.
+    fn pool_of(&self, ip: Ipv4Addr) -> Option<usize> {
+        if self.config.start <= ip && ip <= self.config.end {
+            return Some(0);
+        }
+        self.others
+            .iter()
+            .position(|n| n.in_pool(ip))
+            .map(|i| i + 1)
+    }
+
+    /// Loads records into the networks whose pools hold them; others are
+    /// kept as orphans until they expire. Returns how many did not fit.
+    pub(super) fn load_all(
+        &mut self,
+        now: Instant,
+        records: impl IntoIterator<Item = LeaseRecord>,
+    ) -> usize {
+        let mut per: Vec<Vec<LeaseRecord>> = vec![Vec::new(); self.others.len() + 1];
+        for r in records {
+            match self.pool_of(r.ip).and_then(|k| per.get_mut(k)) {
+                Some(v) => v.push(r),
+                None => self.orphan(now, r),
+            }
+        }
+        let mut dropped = 0;
+        for (k, recs) in per.into_iter().enumerate() {
+            self.enter(k);
+            dropped += self.load_one(now, recs);
+            self.enter(k);
+        }
+        dropped
+    }
+
+    /// Keeps `r` (in no network) until it expires.
+    fn orphan(&mut self, now: Instant, r: LeaseRecord) {
+        if r.remaining == 0 {
+            return;
+        }
+        let expires = expiry(now, r.remaining);
+        self.orphans.retain(|o| o.record.ip != r.ip);
+        self.orphans.push(Orphan { record: r, expires });
+    }
+
+    /// After a reload: the relayed networks rebuilt from the new config,
+    /// each loaded with the old records its pool holds (`old`: every record
+    /// before the reload); what the top-level pool does not hold and no
+    /// network takes becomes an orphan.
+    pub(super) fn rebuild_others(&mut self, now: Instant, old: Vec<LeaseRecord>) {
+        self.others = build(&self.config, self.server_ip);
+        self.orphans.retain(|o| o.expires > now);
+        let rest = old.into_iter().filter(|r| self.pool_of(r.ip) != Some(0));
+        let rest: Vec<LeaseRecord> = rest.collect();
+        self.load_all(now, rest);
+    }
+
+    /// Every record of the relayed networks and the orphans.
+    pub(super) fn other_records(&self, now: Instant) -> impl Iterator<Item = LeaseRecord> + '_ {
+        let nets = self.others.iter().flat_map(move |n| {
+            n.table
+                .records(now)
+                .chain(statics::records(&n.statics, now))
+        });
+        let orphans = self
+            .orphans
+            .iter()
+            .filter(move |o| o.expires > now)
+            .map(move |o| {
+                let left = o.expires.saturating_duration_since(now).as_secs();
+                LeaseRecord {
+                    remaining: u32::try_from(left).unwrap_or(u32::MAX),
+                    ..o.record.clone()
+                }
+            });
+        nets.chain(orphans)
+    }
+
+    /// Leases held across all networks.
+    pub fn table_len(&self) -> usize {
+        self.table.len() + self.others.iter().map(|n| n.table.len()).sum::<usize>()
+    }
+
+    /// The relayed networks' names, in config order.
+    pub fn network_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.others.iter().map(|n| n.name.as_str())
+    }
+}
+
+/// Subnet Selection (RFC 3011).
+const SUBNET_SELECTION: u8 = 118;
+/// Circuit ID sub-option of option 82 (RFC 3046 §3.1).
+pub(super) const CIRCUIT_ID: u8 = 1;
+/// Link Selection sub-option of option 82 (RFC 3527).
+const LINK_SELECTION: u8 = 5;
+
+/// Sub-option `code` of an option 82 value (RFC 3046 §2.0 TLVs).
+pub(super) fn sub_option(data: &[u8], code: u8) -> Option<&[u8]> {
+    let mut rest = data;
+    while let [c, len, tail @ ..] = rest {
+        let len = usize::from(*len);
+        let v = tail.get(..len)?;
+        if *c == code {
+            return Some(v);
+        }
+        rest = tail.get(len..)?;
+    }
+    None
+}

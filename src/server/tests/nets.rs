@@ -1,0 +1,276 @@
+//! Several networks in one process: selection by giaddr, 118, 82.5;
+//! relayed clients never get a local address; one lease file; reloads.
+
+use super::*;
+
+const SITE: &str = "\
+interface eth0
+start 192.168.0.20
+end 192.168.0.200
+opt subnet 255.255.255.0
+opt router 192.168.0.1
+opt lease 3600
+subnet_selection yes
+
+network guest
+relay_subnet 10.2.0.0/24
+start 10.2.0.10
+end 10.2.0.99
+opt subnet 255.255.255.0
+opt router 10.2.0.1
+opt lease 600
+static_lease 02:00:00:00:00:07 10.2.0.7
+
+network lab
+relay_subnet 10.3.0.0/16
+start 10.3.1.1
+end 10.3.1.9
+";
+
+fn site() -> ServerConfig {
+    crate::conf::parse(SITE, "site.conf").unwrap().config
+}
+
+fn in_range(a: Ipv4Addr, lo: &str, hi: &str) -> bool {
+    ip(lo) <= a && a <= ip(hi)
+}
+
+/// A relay on 10.2.0.1 gets a guest address with the guest options and
+/// lease time, sent to the relay; a local client gets a local one; the
+/// lab relay a lab one. Probing (-a) is never used for relayed networks.
+#[test]
+fn giaddr_selects_the_network() {
+    let mut s = Server::new(site(), SIP, 2000);
+    s.set_probe_ahead(0);
+    let d = msg(MessageType::Discover, mac(1)).giaddr(ip("10.2.0.1"));
+    send(&mut s, t(0), &d);
+    assert_eq!(s.poll_probe(), None, "relayed: no ARP probe");
+    let o = one(&mut s);
+    assert!(
+        in_range(o.yiaddr(), "10.2.0.10", "10.2.0.99"),
+        "{}",
+        o.yiaddr()
+    );
+    assert_eq!(o.opt(3).unwrap(), [10, 2, 0, 1]);
+    assert_eq!(o.lease(), Some(600));
+    assert_eq!(o.opt(54).unwrap(), SIP.octets());
+    assert_eq!(o.dest, Destination::Relay(ip("10.2.0.1")));
+    // The lab relay.
+    let d = msg(MessageType::Discover, mac(2)).giaddr(ip("10.3.7.1"));
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert!(in_range(o.yiaddr(), "10.3.1.1", "10.3.1.9"));
+    // A local client: probed, local address.
+    send(&mut s, t(0), &msg(MessageType::Discover, mac(3)));
+    let p = s.poll_probe().expect("local: probed");
+    s.handle_probe(t(10), p.ip, false);
+    let o = one(&mut s);
+    assert!(in_range(o.yiaddr(), "192.168.0.20", "192.168.0.200"));
+    assert_eq!(o.opt(3).unwrap(), [192, 168, 0, 1]);
+    // A relay on a link we do not serve: no reply, never a local address.
+    let d = msg(MessageType::Discover, mac(4)).giaddr(ip("172.16.0.1"));
+    send(&mut s, t(0), &d);
+    none(&mut s);
+}
+
+/// The full relayed DORA, the static lease of a relayed network, and one
+/// lease file for all: a restart loads every network's leases back.
+#[test]
+fn relayed_dora_and_one_lease_file() {
+    let mut s = Server::new(site(), SIP, 0);
+    let g = ip("10.2.0.1");
+    let d = msg(MessageType::Discover, mac(1)).giaddr(g);
+    send(&mut s, t(0), &d);
+    let a = one(&mut s).yiaddr();
+    let r = msg(MessageType::Request, mac(1))
+        .giaddr(g)
+        .sid(SIP)
+        .req_ip(a);
+    send(&mut s, t(0), &r);
+    let recs = commit(&mut s, t(0));
+    assert_eq!((recs.len(), recs[0].ip, recs[0].remaining), (1, a, 600));
+    let ack = one(&mut s);
+    assert_eq!((ack.mtype(), ack.yiaddr()), (Some(MessageType::Ack), a));
+    // The guest static lease.
+    let sm = MacAddr([2, 0, 0, 0, 0, 7]);
+    send(&mut s, t(0), &msg(MessageType::Discover, sm).giaddr(g));
+    assert_eq!(one(&mut s).yiaddr(), ip("10.2.0.7"));
+    // A local lease too.
+    let l = dora(&mut s, t(0), mac(5), &[]);
+    let file: Vec<LeaseRecord> = s.leases(t(1000)).collect();
+    assert_eq!(file.len(), 2);
+    let mut s2 = Server::new(site(), SIP, 0);
+    assert_eq!(s2.load(t(0), file.clone()), 0);
+    assert_eq!(s2.table_len(), 2);
+    // The guest client renews through its relay: ACKed from its network.
+    let renew = msg(MessageType::Request, mac(1)).giaddr(g).ciaddr(a);
+    send(&mut s2, t(1), &renew);
+    commit(&mut s2, t(1));
+    assert_eq!(one(&mut s2).mtype(), Some(MessageType::Ack));
+    // The local one asking through the guest relay gets nothing local.
+    send(&mut s2, t(2), &msg(MessageType::Discover, mac(5)).giaddr(g));
+    let o = one(&mut s2);
+    assert!(in_range(o.yiaddr(), "10.2.0.10", "10.2.0.99"));
+    assert_ne!(o.yiaddr(), l);
+}
+
+/// RFC 3527: the link-selection sub-option overrides giaddr; RFC 3011:
+/// option 118 selects the subnet only with `subnet_selection yes`, and a
+/// subnet we do not serve gets silence.
+#[test]
+fn link_selection_and_subnet_selection() {
+    let mut s = Server::new(site(), SIP, 0);
+    let ls = [1, 2, b'p', 1, 5, 4, 10, 3, 0, 0];
+    let d = msg(MessageType::Discover, mac(1))
+        .giaddr(ip("10.2.0.1"))
+        .opt(82, &ls);
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert!(
+        in_range(o.yiaddr(), "10.3.1.1", "10.3.1.9"),
+        "{}",
+        o.yiaddr()
+    );
+    assert_eq!(o.dest, Destination::Relay(ip("10.2.0.1")));
+    assert_eq!(o.opt(82).unwrap(), ls, "echoed");
+    let d = msg(MessageType::Discover, mac(2))
+        .giaddr(ip("10.2.0.1"))
+        .opt(118, &[10, 3, 0, 0]);
+    send(&mut s, t(0), &d);
+    assert!(in_range(one(&mut s).yiaddr(), "10.3.1.1", "10.3.1.9"));
+    let d = msg(MessageType::Discover, mac(3))
+        .giaddr(ip("10.2.0.1"))
+        .opt(118, &[172, 16, 0, 0]);
+    send(&mut s, t(0), &d);
+    none(&mut s);
+    // Not honoured unless configured: giaddr decides.
+    let mut cfg = site();
+    cfg.subnet_selection = false;
+    let mut s = Server::new(cfg, SIP, 0);
+    let d = msg(MessageType::Discover, mac(2))
+        .giaddr(ip("10.2.0.1"))
+        .opt(118, &[10, 3, 0, 0]);
+    send(&mut s, t(0), &d);
+    assert!(in_range(one(&mut s).yiaddr(), "10.2.0.10", "10.2.0.99"));
+}
+
+/// SIGHUP: leases of every network kept; a lease whose network is gone is
+/// kept in the lease file until it expires and never offered.
+#[test]
+fn reload_keeps_leases_and_orphans_expire() {
+    let mut s = Server::new(site(), SIP, 0);
+    let g = ip("10.2.0.1");
+    send(&mut s, t(0), &msg(MessageType::Discover, mac(1)).giaddr(g));
+    let a = one(&mut s).yiaddr();
+    send(
+        &mut s,
+        t(0),
+        &msg(MessageType::Request, mac(1))
+            .giaddr(g)
+            .sid(SIP)
+            .req_ip(a),
+    );
+    commit(&mut s, t(0));
+    one(&mut s);
+    let lab = ip("10.3.7.1");
+    send(
+        &mut s,
+        t(0),
+        &msg(MessageType::Discover, mac(2)).giaddr(lab),
+    );
+    let b = one(&mut s).yiaddr();
+    send(
+        &mut s,
+        t(0),
+        &msg(MessageType::Request, mac(2))
+            .giaddr(lab)
+            .sid(SIP)
+            .req_ip(b),
+    );
+    commit(&mut s, t(0));
+    one(&mut s);
+    // Same config: both kept.
+    s.reconfigure(site(), t(1000));
+    assert_eq!(s.table_len(), 2);
+    // The guest section removed.
+    let text = SITE.replace("network guest\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.10\nend 10.2.0.99\nopt subnet 255.255.255.0\nopt router 10.2.0.1\nopt lease 600\nstatic_lease 02:00:00:00:00:07 10.2.0.7\n", "");
+    let cfg = crate::conf::parse(&text, "site.conf").unwrap().config;
+    assert_eq!(cfg.networks.len(), 1);
+    s.reconfigure(cfg, t(2000));
+    assert_eq!(s.table_len(), 1, "the lab lease");
+    let recs: Vec<LeaseRecord> = s.leases(t(2000)).collect();
+    let orphan = recs.iter().find(|r| r.ip == a).expect("orphan kept");
+    assert_eq!(orphan.remaining, 598);
+    // Never offered: the guest relay is no network now.
+    send(
+        &mut s,
+        t(3000),
+        &msg(MessageType::Discover, mac(1)).giaddr(g),
+    );
+    none(&mut s);
+    // Gone once expired.
+    assert!(s.leases(t(601_000)).all(|r| r.ip != a));
+}
+
+/// Classes: exact match on 60, 77, 82.1 or a MAC prefix; the first
+/// matching class's options replace the network's (same code) or add to
+/// them; host_option wins over both; a class is per network.
+#[test]
+fn classes_and_host_options() {
+    let text = format!(
+        "{SITE}class phones vendor \"Polycom\"\nclass_option phones tftp 10.3.0.5\nclass_option phones router 10.3.0.254\n\
+         class port7 circuit 00:07\nclass_option port7 dns 10.3.0.53\nclass hp mac 02:aa\nclass_option hp domain printers\n\
+         class lab user 6c6162\nclass_option lab domain lab\nhost_option 02:00:00:00:00:09 router 10.3.0.9\n"
+    );
+    let cfg = crate::conf::parse(&text, "site.conf").unwrap().config;
+    let lab = &cfg.networks[1].config;
+    assert_eq!(lab.classes.len(), 4);
+    assert!(cfg.classes.is_empty(), "classes belong to their section");
+    let mut s = Server::new(cfg, SIP, 0);
+    let relay = ip("10.3.0.1");
+    let d = msg(MessageType::Discover, mac(1))
+        .giaddr(relay)
+        .opt(60, b"Polycom");
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!(o.opt(66).unwrap(), b"10.3.0.5");
+    assert_eq!(o.opt(3).unwrap(), [10, 3, 0, 254]);
+    // Exact: a longer vendor string is not the class.
+    let d = msg(MessageType::Discover, mac(2))
+        .giaddr(relay)
+        .opt(60, b"Polycom-x");
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!((o.opt(66), o.opt(3)), (None, None));
+    // Circuit-id from the relay.
+    let d = msg(MessageType::Discover, mac(3))
+        .giaddr(relay)
+        .opt(82, &[1, 2, 0, 7]);
+    send(&mut s, t(0), &d);
+    assert_eq!(one(&mut s).opt(6).unwrap(), [10, 3, 0, 53]);
+    // MAC prefix, user class.
+    let d = msg(MessageType::Discover, MacAddr([2, 0xaa, 1, 2, 3, 4])).giaddr(relay);
+    send(&mut s, t(0), &d);
+    assert_eq!(one(&mut s).opt(15).unwrap(), b"printers");
+    let d = msg(MessageType::Discover, mac(4))
+        .giaddr(relay)
+        .opt(77, b"lab");
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!(o.opt(15).unwrap(), b"lab");
+    assert_eq!(o.codes()[..5], [53, 54, 51, 58, 59]);
+    // host_option over the class.
+    let d = msg(MessageType::Discover, mac(9))
+        .giaddr(relay)
+        .opt(60, b"Polycom");
+    send(&mut s, t(0), &d);
+    let o = one(&mut s);
+    assert_eq!(o.opt(3).unwrap(), [10, 3, 0, 9]);
+    assert_eq!(o.opt(66).unwrap(), b"10.3.0.5");
+    // Not on another network.
+    let d = msg(MessageType::Discover, mac(5))
+        .giaddr(ip("10.2.0.1"))
+        .opt(60, b"Polycom");
+    send(&mut s, t(0), &d);
+    assert_eq!(one(&mut s).opt(66), None);
+}
