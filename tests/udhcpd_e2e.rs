@@ -851,8 +851,16 @@ fn lease_script_runs_per_lease_and_static_clients_are_recorded() {
     let mut d = Udhcpd::start(lab.ns(0), &dir, &["-v", "-a", "0"]);
     let stop = AtomicBool::new(false);
     let acks = Mutex::new(Vec::new());
-    lab.ns(1)
-        .run_in(|| dora_all(&[stat, dynamic], 2, Duration::from_secs(10), &stop, &acks));
+    lab.ns(1).run_in(|| {
+        dora_all(
+            &[stat, dynamic],
+            2,
+            Duration::ZERO,
+            Duration::from_secs(10),
+            &stop,
+            &acks,
+        )
+    });
     let acks = acks.into_inner().unwrap();
     assert_eq!(acks.len(), 2, "{}", d.log());
     let ip_of = |m: &MacAddr| acks.iter().find(|a| a.mac == *m).map(|a| a.ip).unwrap();
