@@ -1,27 +1,27 @@
-//! The command-line layer shared by the applets: a BusyBox-compatible getopt
-//! normaliser in front of argh, usage/exit reporting, and the small value
+//! The command-line layer shared by the applets: one table per applet
+//! (design idiom 13, toybox's optstring idea) from which both the parser
+//! and the usage text come, usage/exit reporting, and the small value
 //! parsers BusyBox applies to option arguments.
 //!
-//! BusyBox parses options with `getopt32`, i.e. GNU `getopt_long` semantics:
-//! grouped switches (`-fqn`), attached values (`-ieth0`, `-t5`), a group
-//! ending in a value-taking option (`-fieth0`, `-fi eth0`), optional values
-//! that must be attached (`-a500`, `--arping=500`), `--long value`,
-//! `--long=value`, unique long prefixes (`--inter eth0`), options after
-//! positionals, and `--` to end options. argh matches whole words only, so
-//! [`normalize`] rewrites BusyBox-style argv into one canonical argv that argh
-//! accepts:
+//! **The table.** An applet describes its command line once, as a
+//! [`Command`]: rows of [`OptSpec`] (short letter, long name, whether it
+//! takes a value, repeatable, value name, help text, removed-with-hint,
+//! excluded partner), the operands' synopsis, an optional paragraph and a
+//! footer. [`parse`] reads the rows; [`Command::usage`] renders the same
+//! rows as BusyBox's usage (`[-fSv] [-I ADDR]... ` synopsis, then one
+//! tab-aligned line per option). Adding a flag is one row.
 //!
-//! - every option becomes its own word: the long name when the option has one
-//!   (`--interface`), else the short one (`-x`, `-v`); a value is always the
-//!   next word, even when it starts with `-`;
-//! - an optional-value option (`Arg::Optional`) always gets a value word; when
-//!   the user gave none it is [`NO_VALUE`] (a NUL, which no real argv word can
-//!   contain, so it cannot collide with user input);
-//! - a non-repeatable option given twice keeps the last value (getopt stores
-//!   the last `optarg`), so argh never sees duplicates; repeatable ones
-//!   (`-x`, `-O`, the `-v` counter) are kept in order;
-//! - positionals follow a single `--`, so `-` (stdin for udhcpd) and words
-//!   like `help` reach argh as positionals.
+//! **Parsing.** BusyBox parses options with `getopt32`, i.e. GNU
+//! `getopt_long` semantics, and so does [`parse`]: grouped switches
+//! (`-fqn`), attached values (`-ieth0`, `-t5`), a group ending in a
+//! value-taking option (`-fieth0`, `-fi eth0`), optional values that must be
+//! attached (`-a500`, `--arping=500`), `--long value`, `--long=value`,
+//! unique long prefixes (`--inter eth0`), options after operands, and `--`
+//! to end options. A value is always the next word, even when it starts
+//! with `-`. A non-repeatable option given twice keeps the last value
+//! (getopt stores the last `optarg`); repeatable ones (`-x`, `-O`, the `-v`
+//! counter) keep every occurrence in order. The result, [`Parsed`], is
+//! queried by the row's name (its long name, else its letter).
 //!
 //! Errors use glibc getopt's wording (`invalid option -- 'z'`,
 //! `unrecognized option '--foo'`, ...). `--help` anywhere before `--` asks
@@ -32,8 +32,10 @@ use std::io::{self, Write};
 /// Banner printed above every usage text.
 pub const BANNER: &str = concat!("udhcp v", env!("CARGO_PKG_VERSION"), " multi-call binary.");
 
-/// The value [`normalize`] emits for an optional-value option given without a
-/// value (`-a`, `--arping`). A NUL byte cannot occur in a real argv word.
+/// How an optional-value option given without a value (`-a`, `--arping`)
+/// is spelt in the canonical argv of [`normalize`]. A NUL byte cannot occur
+/// in a real argv word, so it cannot collide with user input.
+#[cfg(test)]
 pub const NO_VALUE: &str = "\0";
 
 /// Whether an option takes a value.
@@ -49,7 +51,9 @@ pub enum Arg {
     Optional,
 }
 
-/// One option of an applet: the single table the normaliser reads.
+/// One row of an applet's table: how the option is parsed and how it is
+/// shown in the usage. A row with neither letter nor long name documents
+/// an operand (its `value` is the operand's name).
 #[derive(Clone, Copy, Debug)]
 pub struct OptSpec {
     /// The short letter, if any.
@@ -58,32 +62,56 @@ pub struct OptSpec {
     pub long: Option<&'static str>,
     /// Whether and how it takes a value.
     pub arg: Arg,
-    /// Repeatable: every occurrence is passed on (`-x`, `-O`, `-v`).
+    /// Repeatable: every occurrence is kept (`-x`, `-O`, `-v`).
     pub repeat: bool,
-    /// A removed option: using it is a usage error carrying this hint.
+    /// The value's name in the usage (`IFACE` in `-i IFACE`).
+    pub value: &'static str,
+    /// The help text; a `\n` continues it on the next line, aligned.
+    pub help: &'static str,
+    /// A removed option: using it is a usage error carrying this hint. Not
+    /// shown in the usage.
     pub removed: Option<&'static str>,
+    /// The letter of a switch this one cannot be combined with (dumpleases'
+    /// `-a` and `-r`): a usage error, and `[-r|-a]` in the synopsis.
+    pub excludes: Option<char>,
+    /// Taken off the command line by the multi-call dispatcher (main.rs)
+    /// before the applet parses it (`--monitor`): shown in the usage, never
+    /// matched here, so a prefix like `--mon` stays an error rather than a
+    /// silently ignored request.
+    pub outer: bool,
 }
 
 impl OptSpec {
-    /// An option with a short letter.
-    pub const fn short(c: char, arg: Arg) -> Self {
+    const fn row(short: Option<char>, long: Option<&'static str>, arg: Arg) -> Self {
         OptSpec {
-            short: Some(c),
-            long: None,
+            short,
+            long,
             arg,
             repeat: false,
+            value: "",
+            help: "",
             removed: None,
+            excludes: None,
+            outer: false,
         }
+    }
+
+    /// An option with a short letter.
+    pub const fn short(c: char, arg: Arg) -> Self {
+        Self::row(Some(c), None, arg)
     }
 
     /// An option with only a long name.
     pub const fn long_only(name: &'static str, arg: Arg) -> Self {
+        Self::row(None, Some(name), arg)
+    }
+
+    /// An operand's line in the usage (`CONFFILE`); not an option.
+    pub const fn operand(name: &'static str, help: &'static str) -> Self {
         OptSpec {
-            short: None,
-            long: Some(name),
-            arg,
-            repeat: false,
-            removed: None,
+            value: name,
+            help,
+            ..Self::row(None, None, Arg::None)
         }
     }
 
@@ -93,6 +121,19 @@ impl OptSpec {
             long: Some(name),
             ..self
         }
+    }
+
+    /// Names the value in the usage.
+    pub const fn value(self, name: &'static str) -> Self {
+        OptSpec {
+            value: name,
+            ..self
+        }
+    }
+
+    /// Sets the help text.
+    pub const fn help(self, text: &'static str) -> Self {
+        OptSpec { help: text, ..self }
     }
 
     /// Marks the option repeatable.
@@ -111,17 +152,192 @@ impl OptSpec {
         }
     }
 
-    /// The word argh knows this option by.
-    fn canonical(&self) -> String {
-        match (self.long, self.short) {
-            (Some(long), _) => format!("--{long}"),
-            (None, Some(c)) => format!("-{c}"),
-            (None, None) => String::new(),
+    /// This switch and `-c` are mutually exclusive.
+    pub const fn excludes(self, c: char) -> Self {
+        OptSpec {
+            excludes: Some(c),
+            ..self
         }
+    }
+
+    /// Handled by the dispatcher before the applet runs (see [`Self::outer`]).
+    pub const fn outer(self) -> Self {
+        OptSpec {
+            outer: true,
+            ..self
+        }
+    }
+
+    /// Whether the parser may match this row.
+    fn live(&self) -> bool {
+        self.removed.is_none() && !self.outer && (self.short.is_some() || self.long.is_some())
+    }
+
+    /// The name [`Parsed`] knows the row by: the long name, else the letter.
+    fn is_named(&self, name: &str) -> bool {
+        match (self.long, self.short) {
+            (Some(long), _) => long == name,
+            (None, Some(c)) => name.len() == c.len_utf8() && name.starts_with(c),
+            (None, None) => false,
+        }
+    }
+
+    /// How the row is shown in the usage's option list.
+    fn label(&self) -> String {
+        let mut text = String::new();
+        if let Some(c) = self.short {
+            text.push('-');
+            text.push(c);
+        }
+        if let Some(long) = self.long {
+            if !text.is_empty() {
+                text.push(',');
+            }
+            text.push_str("--");
+            text.push_str(long);
+        }
+        match self.arg {
+            _ if text.is_empty() => text.push_str(self.value),
+            Arg::None => {}
+            Arg::Required => {
+                text.push(' ');
+                text.push_str(self.value);
+            }
+            Arg::Optional if self.long.is_some() => {
+                text.push_str("[=");
+                text.push_str(self.value);
+                text.push(']');
+            }
+            Arg::Optional => {
+                text.push('[');
+                text.push_str(self.value);
+                text.push(']');
+            }
+        }
+        text
     }
 }
 
-/// Why [`normalize`] did not produce an argv.
+/// An applet's whole command line: the one table parsing and usage share.
+#[derive(Clone, Copy, Debug)]
+pub struct Command {
+    /// The rows, options and documented operands, in the order the usage
+    /// lists them (also the order getopt_long lists ambiguous prefixes in).
+    pub opts: &'static [OptSpec],
+    /// The operands' part of the synopsis (`[CONFFILE]`), after the options.
+    pub operands: &'static str,
+    /// Most operands [`parse`] accepts (`unexpected argument 'X'` beyond);
+    /// `None`: the applet counts them itself.
+    pub max_operands: Option<usize>,
+    /// A paragraph between the synopsis and the option list, or "".
+    pub about: &'static str,
+    /// Text after the option list (`Signals:` ...), or "".
+    pub footer: &'static str,
+}
+
+/// The synopsis wraps before this column (tabs count to the next multiple
+/// of 8), as BusyBox's hand-wrapped trivial usages do.
+const SYNOPSIS_WIDTH: usize = 80;
+
+/// Column width of a tab in the usage.
+const TAB: usize = 8;
+
+impl Command {
+    /// The usage text printed after `Usage: APPLET ` (BusyBox layout:
+    /// synopsis, optional paragraph, then `\t-x,--long VALUE\tHelp` lines
+    /// with the help aligned on one tab stop, then the footer).
+    pub fn usage(&self, applet: &str) -> String {
+        let mut text = self.synopsis(applet);
+        if !self.about.is_empty() {
+            text.push_str("\n\n");
+            text.push_str(self.about);
+        }
+        let shown: Vec<(String, &str)> = self
+            .opts
+            .iter()
+            .filter(|o| o.removed.is_none())
+            .map(|o| (o.label(), o.help))
+            .collect();
+        if !shown.is_empty() {
+            // The help column: the first tab stop past the longest label.
+            let widest = shown.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+            let column = (TAB + widest) / TAB * TAB + TAB;
+            text.push('\n');
+            for (label, help) in &shown {
+                text.push_str("\n\t");
+                text.push_str(label);
+                let at = TAB + label.len();
+                text.push_str(&"\t".repeat((column - at).div_ceil(TAB)));
+                for (i, line) in help.split('\n').enumerate() {
+                    if i > 0 {
+                        text.push('\n');
+                        text.push_str(&"\t".repeat(column / TAB));
+                    }
+                    text.push_str(line);
+                }
+            }
+        }
+        if !self.footer.is_empty() {
+            text.push('\n');
+            text.push_str(self.footer);
+        }
+        text
+    }
+
+    /// BusyBox's trivial usage: exclusive pairs (`[-r|-a]`), the switches
+    /// with letters in one group (`[-fSv]`), then each lettered option with
+    /// a value (`[-i IFACE]`, `[-a[MSEC]]`, `[-x OPT:VAL]...`), then the
+    /// operands. Long-only options are in the list below, not here.
+    fn synopsis(&self, applet: &str) -> String {
+        let live = || self.opts.iter().filter(|o| o.removed.is_none() && !o.outer);
+        let paired = |c: char| live().any(|o| o.excludes == Some(c));
+        let mut items: Vec<String> = Vec::new();
+        for o in live() {
+            let (Some(c), Some(other)) = (o.short, o.excludes) else {
+                continue;
+            };
+            items.push(format!("[-{other}|-{c}]"));
+        }
+        let switches: String = live()
+            .filter(|o| o.arg == Arg::None && o.excludes.is_none())
+            .filter_map(|o| o.short)
+            .filter(|&c| !paired(c))
+            .collect();
+        if !switches.is_empty() {
+            items.push(format!("[-{switches}]"));
+        }
+        for o in live().filter(|o| o.arg != Arg::None) {
+            let Some(c) = o.short else { continue };
+            let dots = if o.repeat { "..." } else { "" };
+            items.push(match o.arg {
+                Arg::Optional => format!("[-{c}[{}]]{dots}", o.value),
+                _ => format!("[-{c} {}]{dots}", o.value),
+            });
+        }
+        if !self.operands.is_empty() {
+            items.push(self.operands.to_string());
+        }
+        // "Usage: APPLET " precedes the first line.
+        let mut col = "Usage: ".len() + applet.len() + 1;
+        let mut text = String::new();
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                if col + 1 + item.len() >= SYNOPSIS_WIDTH {
+                    text.push_str("\n\t");
+                    col = TAB;
+                } else {
+                    text.push(' ');
+                    col += 1;
+                }
+            }
+            text.push_str(item);
+            col += item.len();
+        }
+        text
+    }
+}
+
+/// Why scanning the words did not produce a [`Parsed`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UsageError {
     /// `--help` was given: print the usage and exit 0.
@@ -139,24 +355,112 @@ impl UsageError {
     }
 }
 
-/// Rewrites BusyBox/getopt-style `args` (without argv\[0\]) into the
-/// canonical argv described in the module docs, per the option table `spec`.
-pub fn normalize(spec: &[OptSpec], args: &[String]) -> Result<Vec<String>, UsageError> {
+/// The options and operands found on a command line, per an applet's rows.
+/// Options are looked up by the row's name: its long name, else its letter
+/// (`"interface"`, `"x"`).
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    opts: &'static [OptSpec],
+    /// (row index, value) per occurrence; a non-repeatable row appears at
+    /// most once, with its last value. An optional value not given is None.
+    found: Vec<(usize, Option<String>)>,
+    /// The operands, in order.
+    pub operands: Vec<String>,
+}
+
+impl Parsed {
+    fn row(&self, name: &str) -> Option<usize> {
+        let idx = self.opts.iter().position(|o| o.is_named(name));
+        // A name not in the table is a mistake in the applet, which its
+        // tests catch; in a release build the option just reads as absent.
+        debug_assert!(idx.is_some(), "no option named {name:?} in the table");
+        idx
+    }
+
+    fn occurrences<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Option<String>> + 'a {
+        let idx = self.row(name);
+        self.found
+            .iter()
+            .filter(move |(i, _)| Some(*i) == idx)
+            .map(|(_, v)| v)
+    }
+
+    /// Whether the option was given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.occurrences(name).next().is_some()
+    }
+
+    /// How often the option was given (`-vv`), saturating.
+    pub fn count(&self, name: &str) -> u8 {
+        let n = self.occurrences(name).count();
+        u8::try_from(n).unwrap_or(u8::MAX)
+    }
+
+    /// The (last) value of a value-taking option.
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.occurrences(name).last().cloned().flatten()
+    }
+
+    /// An optional-value option: `None` if absent, `Some(None)` if given
+    /// without a value (`-a`), `Some(Some(v))` with one (`-a500`).
+    pub fn optional(&self, name: &str) -> Option<Option<&str>> {
+        self.occurrences(name).last().map(Option::as_deref)
+    }
+
+    /// Every value of a repeatable option, in order.
+    pub fn values(&self, name: &str) -> Vec<String> {
+        self.occurrences(name).flatten().cloned().collect()
+    }
+
+    /// The canonical argv of this parse (each option its own word, the long
+    /// name when it has one, the value as the next word, [`NO_VALUE`] for
+    /// an optional value not given, operands after one `--`): a compact
+    /// view for tests.
+    #[cfg(test)]
+    pub fn canonical(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (idx, value) in &self.found {
+            let Some(opt) = self.opts.get(*idx) else {
+                continue;
+            };
+            out.push(match (opt.long, opt.short) {
+                (Some(long), _) => format!("--{long}"),
+                (None, Some(c)) => format!("-{c}"),
+                (None, None) => continue,
+            });
+            match (opt.arg, value) {
+                (Arg::None, _) => {}
+                (Arg::Optional, None) => out.push(NO_VALUE.to_string()),
+                (_, v) => out.extend(v.clone()),
+            }
+        }
+        if !self.operands.is_empty() {
+            out.push("--".to_string());
+            out.extend(self.operands.iter().cloned());
+        }
+        out
+    }
+}
+
+/// Scans `args` (without argv\[0\]) per the rows `opts` with getopt_long's
+/// rules (module docs). Operand counts and exclusions are [`parse`]'s.
+pub fn scan(opts: &'static [OptSpec], args: &[String]) -> Result<Parsed, UsageError> {
     let options_end = args.iter().position(|a| a == "--").unwrap_or(args.len());
     if args.iter().take(options_end).any(|a| a == "--help") {
         return Err(UsageError::Help);
     }
     if args.iter().any(|a| a.contains('\0')) {
-        // Impossible from a real argv; refusing it keeps NO_VALUE unambiguous.
+        // Impossible from a real argv; refused as before so no word can
+        // carry a hidden terminator into a path or a script's environment.
         return Err(UsageError::Invalid("argument contains a NUL byte".into()));
     }
 
     let mut found: Vec<(usize, Option<String>)> = Vec::new();
-    let mut positionals: Vec<String> = Vec::new();
+    let mut operands: Vec<String> = Vec::new();
     let mut words = args.iter();
     while let Some(word) = words.next() {
         if word == "--" {
-            positionals.extend(words.by_ref().cloned());
+            operands.extend(words.by_ref().cloned());
             break;
         }
         if let Some(body) = word.strip_prefix("--") {
@@ -164,8 +468,8 @@ pub fn normalize(spec: &[OptSpec], args: &[String]) -> Result<Vec<String>, Usage
                 Some((name, value)) => (name, Some(value)),
                 None => (body, None),
             };
-            let idx = find_long(spec, name, word)?;
-            let Some(opt) = spec.get(idx) else { continue };
+            let idx = find_long(opts, name, word)?;
+            let Some(opt) = opts.get(idx) else { continue };
             let long = opt.long.unwrap_or(name);
             let value = match (opt.arg, inline) {
                 (Arg::None, None) => None,
@@ -181,17 +485,17 @@ pub fn normalize(spec: &[OptSpec], args: &[String]) -> Result<Vec<String>, Usage
                         return Err(UsageError::Invalid(msg));
                     }
                 },
-                (Arg::Optional, None) => Some(NO_VALUE.to_string()),
+                (Arg::Optional, None) => None,
             };
-            record(spec, &mut found, idx, value);
+            record(opts, &mut found, idx, value);
         } else if let Some(cluster) = word.strip_prefix('-').filter(|c| !c.is_empty()) {
             let mut rest = cluster;
             while let Some(c) = rest.chars().next() {
                 rest = rest.get(c.len_utf8()..).unwrap_or("");
-                let idx = find_short(spec, c)?;
-                let Some(opt) = spec.get(idx) else { break };
+                let idx = find_short(opts, c)?;
+                let Some(opt) = opts.get(idx) else { break };
                 match opt.arg {
-                    Arg::None => record(spec, &mut found, idx, None),
+                    Arg::None => record(opts, &mut found, idx, None),
                     Arg::Required => {
                         let value = if !rest.is_empty() {
                             rest.to_string()
@@ -201,45 +505,43 @@ pub fn normalize(spec: &[OptSpec], args: &[String]) -> Result<Vec<String>, Usage
                             let msg = format!("option requires an argument -- '{c}'");
                             return Err(UsageError::Invalid(msg));
                         };
-                        record(spec, &mut found, idx, Some(value));
+                        record(opts, &mut found, idx, Some(value));
                         break;
                     }
                     Arg::Optional => {
-                        let value = if rest.is_empty() { NO_VALUE } else { rest };
-                        record(spec, &mut found, idx, Some(value.to_string()));
+                        let value = (!rest.is_empty()).then(|| rest.to_string());
+                        record(opts, &mut found, idx, value);
                         break;
                     }
                 }
             }
         } else {
             // `-`, the empty word and anything not starting with `-`; GNU
-            // getopt permutes, so options may follow positionals.
-            positionals.push(word.clone());
+            // getopt permutes, so options may follow operands.
+            operands.push(word.clone());
         }
     }
+    Ok(Parsed {
+        opts,
+        found,
+        operands,
+    })
+}
 
-    let mut out = Vec::with_capacity(found.len() * 2 + positionals.len() + 1);
-    for (idx, value) in found {
-        if let Some(opt) = spec.get(idx) {
-            out.push(opt.canonical());
-            out.extend(value);
-        }
-    }
-    if !positionals.is_empty() {
-        out.push("--".to_string());
-        out.extend(positionals);
-    }
-    Ok(out)
+/// [`scan`] spelt as the canonical argv of [`Parsed::canonical`] (tests).
+#[cfg(test)]
+pub fn normalize(opts: &'static [OptSpec], args: &[String]) -> Result<Vec<String>, UsageError> {
+    scan(opts, args).map(|p| p.canonical())
 }
 
 /// Adds one occurrence; a non-repeatable option keeps only its last value.
 fn record(
-    spec: &[OptSpec],
+    opts: &[OptSpec],
     found: &mut Vec<(usize, Option<String>)>,
     idx: usize,
     value: Option<String>,
 ) {
-    let repeat = spec.get(idx).is_some_and(|o| o.repeat);
+    let repeat = opts.get(idx).is_some_and(|o| o.repeat);
     if !repeat {
         if let Some(slot) = found.iter_mut().find(|(i, _)| *i == idx) {
             slot.1 = value;
@@ -249,25 +551,24 @@ fn record(
     found.push((idx, value));
 }
 
-fn find_short(spec: &[OptSpec], c: char) -> Result<usize, UsageError> {
-    match spec.iter().position(|o| o.short == Some(c)) {
-        Some(idx) => match spec.get(idx).and_then(|o| o.removed) {
-            Some(hint) => Err(UsageError::invalid(
-                format!("invalid option -- '{c}'"),
-                Some(hint),
-            )),
+fn find_short(opts: &[OptSpec], c: char) -> Result<usize, UsageError> {
+    let invalid = || format!("invalid option -- '{c}'");
+    match opts.iter().position(|o| o.short == Some(c) && !o.outer) {
+        Some(idx) => match opts.get(idx).and_then(|o| o.removed) {
+            Some(hint) => Err(UsageError::invalid(invalid(), Some(hint))),
             None => Ok(idx),
         },
-        None => Err(UsageError::Invalid(format!("invalid option -- '{c}'"))),
+        None => Err(UsageError::Invalid(invalid())),
     }
 }
 
 /// Exact long name first, then a unique prefix among the live options (as
-/// getopt_long does). Removed options match only exactly.
-fn find_long(spec: &[OptSpec], name: &str, word: &str) -> Result<usize, UsageError> {
+/// getopt_long does). Removed options match only exactly; options the
+/// dispatcher takes (`--monitor`) not at all.
+fn find_long(opts: &[OptSpec], name: &str, word: &str) -> Result<usize, UsageError> {
     let unrecognized = || format!("unrecognized option '{word}'");
-    if let Some(idx) = spec.iter().position(|o| o.long == Some(name)) {
-        return match spec.get(idx).and_then(|o| o.removed) {
+    if let Some(idx) = opts.iter().position(|o| o.long == Some(name) && !o.outer) {
+        return match opts.get(idx).and_then(|o| o.removed) {
             Some(hint) => Err(UsageError::invalid(unrecognized(), Some(hint))),
             None => Ok(idx),
         };
@@ -275,10 +576,10 @@ fn find_long(spec: &[OptSpec], name: &str, word: &str) -> Result<usize, UsageErr
     if name.is_empty() {
         return Err(UsageError::Invalid(unrecognized()));
     }
-    let candidates: Vec<usize> = spec
+    let candidates: Vec<usize> = opts
         .iter()
         .enumerate()
-        .filter(|(_, o)| o.removed.is_none() && o.long.is_some_and(|l| l.starts_with(name)))
+        .filter(|(_, o)| o.live() && o.long.is_some_and(|l| l.starts_with(name)))
         .map(|(i, _)| i)
         .collect();
     match candidates.as_slice() {
@@ -288,7 +589,7 @@ fn find_long(spec: &[OptSpec], name: &str, word: &str) -> Result<usize, UsageErr
             let mut msg = format!("option '{word}' is ambiguous; possibilities:");
             for long in many
                 .iter()
-                .filter_map(|&i| spec.get(i).and_then(|o| o.long))
+                .filter_map(|&i| opts.get(i).and_then(|o| o.long))
             {
                 msg.push_str(" '--");
                 msg.push_str(long);
@@ -319,40 +620,53 @@ impl From<UsageError> for Exit {
     }
 }
 
-/// Normalises `args` per `spec` and hands the result to argh.
-pub fn parse<T: argh::FromArgs>(
-    applet: &str,
-    spec: &[OptSpec],
-    args: &[String],
-) -> Result<T, Exit> {
-    let argv = normalize(spec, args)?;
-    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
-    T::from_args(&[applet], &words).map_err(|early| match early.status {
-        // Unreachable with a well-formed table: the normaliser emits only
-        // words argh knows. Kept so a table mistake is a usage error.
-        Ok(()) => Exit::Help,
-        Err(()) => Exit::Usage(early.output.trim_end().to_string()),
-    })
+/// Parses `args` per `cmd`: [`scan`], then the operand count (when the
+/// table bounds it), then the exclusions, in that order (the order the
+/// applets checked them in before the table).
+pub fn parse(cmd: &Command, args: &[String]) -> Result<Parsed, Exit> {
+    let parsed = scan(cmd.opts, args)?;
+    if let Some(max) = cmd.max_operands {
+        if let Some(extra) = parsed.operands.get(max) {
+            return Err(Exit::Usage(format!("unexpected argument '{extra}'")));
+        }
+    }
+    for o in cmd.opts {
+        let (Some(c), Some(other)) = (o.short, o.excludes) else {
+            continue;
+        };
+        let given = |x: char| {
+            cmd.opts
+                .iter()
+                .position(|r| r.short == Some(x))
+                .is_some_and(|i| parsed.found.iter().any(|(f, _)| *f == i))
+        };
+        if given(c) && given(other) {
+            return Err(Exit::Usage(format!(
+                "-{c} and -{other} are mutually exclusive"
+            )));
+        }
+    }
+    Ok(parsed)
 }
 
 /// Writes the banner and `Usage: APPLET USAGE` (BusyBox `bb_show_usage`).
-pub fn write_usage(out: &mut dyn Write, applet: &str, usage: &str) -> io::Result<()> {
-    writeln!(out, "{BANNER}\n\nUsage: {applet} {usage}\n")
+pub fn write_usage(out: &mut dyn Write, applet: &str, cmd: &Command) -> io::Result<()> {
+    writeln!(out, "{BANNER}\n\nUsage: {applet} {}\n", cmd.usage(applet))
 }
 
 /// Prints what `exit` calls for on stderr and returns the exit status.
-pub fn report(applet: &str, usage: &str, exit: &Exit) -> i32 {
+pub fn report(applet: &str, cmd: &Command, exit: &Exit) -> i32 {
     let stderr = io::stderr();
     let mut err = stderr.lock();
     // Nothing useful can be done if stderr is gone; the status still tells.
     match exit {
         Exit::Help => {
-            let _ = write_usage(&mut err, applet, usage);
+            let _ = write_usage(&mut err, applet, cmd);
             0
         }
         Exit::Usage(msg) => {
             let _ = writeln!(err, "{applet}: {msg}");
-            let _ = write_usage(&mut err, applet, usage);
+            let _ = write_usage(&mut err, applet, cmd);
             1
         }
         Exit::Fail(msg) => {
@@ -361,6 +675,12 @@ pub fn report(applet: &str, usage: &str, exit: &Exit) -> i32 {
         }
     }
 }
+
+/// The `--monitor` row of udhcpc's and udhcpd's tables: main.rs takes the
+/// option off before the applet parses (see [`OptSpec::outer`]).
+pub const MONITOR: OptSpec = OptSpec::long_only("monitor", Arg::None)
+    .outer()
+    .help("Restart when a signal kills the daemon (with back-off)");
 
 /// A non-negative decimal number no larger than `max`, as BusyBox's
 /// `xatou_range(text, 0, max)` accepts it (no sign, no spaces, no 0x).
@@ -384,17 +704,17 @@ pub fn port(text: &str) -> Result<u16, Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{dumpleases, udhcpc, udhcpd};
+    use crate::{dhcprelay, dumpleases, udhcpc, udhcpc6, udhcpd};
 
     fn argv(words: &[&str]) -> Vec<String> {
         words.iter().map(|w| w.to_string()).collect()
     }
 
-    fn norm(spec: &[OptSpec], words: &[&str]) -> Vec<String> {
+    fn norm(spec: &'static [OptSpec], words: &[&str]) -> Vec<String> {
         normalize(spec, &argv(words)).unwrap()
     }
 
-    fn err(spec: &[OptSpec], words: &[&str]) -> String {
+    fn err(spec: &'static [OptSpec], words: &[&str]) -> String {
         match normalize(spec, &argv(words)) {
             Err(UsageError::Invalid(msg)) => msg,
             other => panic!("expected a usage error, got {other:?}"),
@@ -678,7 +998,7 @@ mod tests {
         let d = udhcpd::parse_args(&argv(&["/etc/u.conf", "-f"])).unwrap();
         assert!(d.foreground);
         assert_eq!(d.conf_file, "/etc/u.conf");
-        // `help` is just a file name, not argh's help trigger.
+        // `help` is just a file name, not a help trigger.
         assert_eq!(
             udhcpd::parse_args(&argv(&["help"])).unwrap().conf_file,
             "help"
@@ -1094,7 +1414,7 @@ mod tests {
     #[test]
     fn usage_layout() {
         let mut out = Vec::new();
-        write_usage(&mut out, "udhcpc", udhcpc::USAGE).unwrap();
+        write_usage(&mut out, "udhcpc", &udhcpc::CMD).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with(concat!(
             "udhcp v",
@@ -1103,9 +1423,9 @@ mod tests {
         )));
         // Every flag of the table is documented in the usage text.
         for (spec, usage) in [
-            (udhcpc::SPEC, udhcpc::USAGE),
-            (udhcpd::SPEC, udhcpd::USAGE),
-            (dumpleases::SPEC, dumpleases::USAGE),
+            (udhcpc::SPEC, udhcpc::CMD.usage("udhcpc")),
+            (udhcpd::SPEC, udhcpd::CMD.usage("udhcpd")),
+            (dumpleases::SPEC, dumpleases::CMD.usage("dumpleases")),
         ] {
             for opt in spec.iter().filter(|o| o.removed.is_none()) {
                 if let Some(c) = opt.short {
@@ -1122,5 +1442,198 @@ mod tests {
                 }
             }
         }
+    }
+
+    // ---- the table: one place for parsing and usage ----
+
+    fn tables() -> [(&'static str, &'static Command); 5] {
+        [
+            ("udhcpc", &udhcpc::CMD),
+            ("udhcpc6", &udhcpc6::CMD),
+            ("udhcpd", &udhcpd::CMD),
+            ("dumpleases", &dumpleases::CMD),
+            ("dhcprelay", &dhcprelay::CMD),
+        ]
+    }
+
+    /// A row added without help or value name, or a letter or long name
+    /// used twice, fails here rather than in a user's terminal.
+    #[test]
+    fn every_table_is_well_formed() {
+        for (name, cmd) in tables() {
+            let shown = cmd.opts.iter().filter(|o| o.removed.is_none());
+            for o in shown {
+                assert!(!o.help.is_empty(), "{name}: {o:?} has no help");
+                let needs_value = o.arg != Arg::None || (o.short.is_none() && o.long.is_none());
+                assert_eq!(!o.value.is_empty(), needs_value, "{name}: {o:?}");
+            }
+            for (i, a) in cmd.opts.iter().enumerate() {
+                for b in cmd.opts.iter().skip(i + 1) {
+                    assert!(a.short.is_none() || a.short != b.short, "{name}: {a:?}");
+                    assert!(a.long.is_none() || a.long != b.long, "{name}: {a:?}");
+                }
+            }
+        }
+    }
+
+    /// The option list is byte for byte the hand-written text it replaced
+    /// (BusyBox's layout: help aligned on the first tab stop past the
+    /// longest label, continuation lines on the same stop).
+    #[test]
+    fn usage_is_rendered_from_the_rows() {
+        assert_eq!(
+            udhcpd::CMD.usage("udhcpd"),
+            concat!(
+                "[-fSv] [-I ADDR] [-a MSEC] [-P PORT] [CONFFILE]\n",
+                "\n",
+                "DHCP server\n",
+                "\n",
+                "\t-f\t\tStay in the foreground\n",
+                "\t-S\t\tLog to syslog as well\n",
+                "\t-I ADDR\t\tServer address (default: the interface's address)\n",
+                "\t-a MSEC\t\tWait MSEC ms for an ARP answer before offering an\n",
+                "\t\t\taddress (default 2000; 0: no probe)\n",
+                "\t-P PORT\t\tServer port (default 67; clients are on PORT+1)\n",
+                "\t-v\t\tMore log output (repeatable)\n",
+                "\t--monitor\tRestart when a signal kills the daemon (with back-off)\n",
+                "\tCONFFILE\tConfiguration (default /etc/udhcpd.conf; -: stdin)\n",
+                "Signals:\n",
+                "\tUSR1\tWrite the lease file now",
+            )
+        );
+        assert_eq!(
+            dumpleases::CMD.usage("dumpleases"),
+            concat!(
+                "[-r|-a] [-d] [-f FILE]\n",
+                "\n",
+                "Show the leases udhcpd has granted\n",
+                "\n",
+                "\t-f,--file FILE\tLease file (default /var/lib/misc/udhcpd.leases)\n",
+                "\t-r,--remaining\tShow the time left (default)\n",
+                "\t-a,--absolute\tShow when each lease expires\n",
+                "\t-d,--decimal\tShow times as seconds",
+            )
+        );
+        let c = udhcpc::CMD.usage("udhcpc");
+        for line in [
+            "\n\t-i,--interface IFACE\tInterface to configure (default eth0)\n",
+            "\n\t-B,--broadcast\t\tAsk servers to broadcast their replies\n",
+            "\n\t-o,--no-default-options\tRequest only the options named with -O\n",
+            "\n\t-a,--arping[=MSEC]\tARP-probe an offered address before using it,\n\t\t\t\twaiting",
+            "\n\t-x OPT:VAL\t\tSend option OPT",
+            "\n\t-v\t\t\tMore log output (repeatable)\n",
+            "\n\t--rapid-commit\t\tAsk for",
+            "\n\t--monitor\t\tRestart when",
+        ] {
+            assert!(c.contains(line), "{line:?} not in\n{c}");
+        }
+        assert!(c.starts_with("[-BbnqRoCfSv] [-i IFACE] [-s PROG] [-p FILE] [-r IP]"));
+        assert!(
+            c.contains(" [-a[MSEC]] [-O OPT]... [-x OPT:VAL]... "),
+            "{c}"
+        );
+        assert!(!c.contains("-H") && !c.contains("hostname NAME"), "{c}");
+        assert!(dhcprelay::CMD
+            .usage("dhcprelay")
+            .starts_with("CLIENT_IFACE[,CLIENT_IFACE2]... SERVER_IFACE [SERVER_IP]\n\nRelay"));
+    }
+
+    /// The synopsis wraps as BusyBox's do: no line of `Usage: APPLET ...`
+    /// reaches 80 columns (a tab counts to the next multiple of 8).
+    #[test]
+    fn synopsis_fits_in_80_columns() {
+        for (name, cmd) in tables() {
+            let text = format!("Usage: {name} {}", cmd.usage(name));
+            let synopsis = text.split("\n\n").next().unwrap_or_default();
+            for line in synopsis.lines() {
+                let cols = line.chars().fold(
+                    0,
+                    |col, c| if c == '\t' { col / 8 * 8 + 8 } else { col + 1 },
+                );
+                assert!(cols < 80, "{name}: {line:?} is {cols} columns");
+            }
+            // Every lettered option is in the synopsis.
+            for o in cmd.opts.iter().filter(|o| o.removed.is_none()) {
+                if let Some(c) = o.short {
+                    let listed = synopsis
+                        .split(['[', ']', ' ', '|'])
+                        .any(|w| w.starts_with('-') && w.contains(c));
+                    assert!(listed, "{name}: -{c} not in {synopsis:?}");
+                }
+            }
+        }
+    }
+
+    /// `--monitor` is in the usage but main.rs takes it; the applets'
+    /// parsers never match it, not even by a prefix.
+    #[test]
+    fn dispatcher_rows_are_shown_but_not_parsed() {
+        assert_eq!(
+            err(udhcpd::SPEC, &["--monitor"]),
+            "unrecognized option '--monitor'"
+        );
+        assert_eq!(err(udhcpc::SPEC, &["--mon"]), "unrecognized option '--mon'");
+        assert_eq!(
+            err(udhcpc::SPEC, &["--monitor=1"]),
+            "unrecognized option '--monitor=1'"
+        );
+        assert!(udhcpc::CMD.usage("udhcpc").contains("\t--monitor\t"));
+        assert!(!dumpleases::CMD.usage("dumpleases").contains("--monitor"));
+    }
+
+    /// The rows were reordered for the usage; getopt_long names ambiguous
+    /// prefixes in table order, so rows sharing a first letter keep the
+    /// order they had (BusyBox's long option order).
+    #[test]
+    fn ambiguous_prefixes_list_in_the_old_order() {
+        assert_eq!(
+            err(udhcpc::SPEC, &["--f"]),
+            "option '--f' is ambiguous; possibilities: '--fqdn' '--foreground'"
+        );
+        assert_eq!(
+            err(udhcpc::SPEC, &["--s"]),
+            "option '--s' is ambiguous; possibilities: '--script' '--syslog' '--script-timeout'"
+        );
+        assert_eq!(
+            err(udhcpc::SPEC, &["--c"]),
+            "option '--c' is ambiguous; possibilities: '--clientid-none' '--client-port'"
+        );
+        assert_eq!(
+            err(udhcpc::SPEC, &["--b"]),
+            "option '--b' is ambiguous; possibilities: '--broadcast' '--background'"
+        );
+        assert_eq!(
+            err(udhcpc6::SPEC, &["--re"]),
+            "option '--re' is ambiguous; possibilities: '--release' '--request' '--retries' '--request-option' '--requestprefix'"
+        );
+        assert_eq!(
+            err(udhcpc6::SPEC, &["--s"]),
+            "option '--s' is ambiguous; possibilities: '--script' '--syslog' '--stateless'"
+        );
+    }
+
+    #[test]
+    fn parsed_accessors() {
+        let p = scan(
+            udhcpc::SPEC,
+            &argv(&[
+                "-vv", "-a", "-x", "a:1", "-x", "b:2", "-i", "e0", "-i", "e1",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(p.count("v"), 2);
+        assert!(p.flag("arping") && !p.flag("quit"));
+        assert_eq!(p.optional("arping"), Some(None));
+        assert_eq!(p.optional("request"), None);
+        assert_eq!(p.values("x"), ["a:1", "b:2"]);
+        assert_eq!(p.value("interface").as_deref(), Some("e1"));
+        assert_eq!(p.value("script"), None);
+        let many: Vec<String> = (0..300).map(|_| "-v".to_string()).collect();
+        assert_eq!(scan(udhcpc::SPEC, &many).unwrap().count("v"), u8::MAX);
+        // Operands past the table's bound are refused by parse, in order.
+        assert_eq!(
+            parse(&udhcpd::CMD, &argv(&["a", "b", "c"])).unwrap_err(),
+            Exit::Usage("unexpected argument 'b'".into())
+        );
     }
 }

@@ -50,31 +50,38 @@ use crate::cli::{self, Arg, Exit, OptSpec};
 /// Most datagrams read from one socket per wake-up.
 pub const BATCH: usize = 32;
 
-/// The option table: long options only, none of them BusyBox's.
+/// dhcprelay's command line: parsing and usage both come from these rows.
+/// Long options only, none of them BusyBox's.
 pub const SPEC: &[OptSpec] = &[
-    OptSpec::long_only("pidfile", Arg::Required),
-    OptSpec::long_only("remote-id", Arg::Required),
-    OptSpec::long_only("link-selection", Arg::None),
-    OptSpec::long_only("no-option82", Arg::None),
-    OptSpec::long_only("verbose", Arg::None).repeat(),
-    OptSpec::long_only("syslog", Arg::None),
+    OptSpec::long_only("pidfile", Arg::Required)
+        .value("FILE")
+        .help("Write the process id to FILE"),
+    OptSpec::long_only("remote-id", Arg::Required)
+        .value("ID")
+        .help("Option 82 remote-id (default: none)"),
+    OptSpec::long_only("link-selection", Arg::None).help(concat!(
+        "giaddr = SERVER_IFACE's address, the client\n",
+        "interface's address in option 82.5 (RFC 3527)"
+    )),
+    OptSpec::long_only("no-option82", Arg::None).help("Do not add option 82 (as BusyBox)"),
+    OptSpec::long_only("verbose", Arg::None)
+        .repeat()
+        .help("Log every packet (repeatable)"),
+    OptSpec::long_only("syslog", Arg::None).help("Log to syslog as well"),
 ];
 
-/// Usage text, after `Usage: dhcprelay `.
-pub const USAGE: &str = concat!(
-    "CLIENT_IFACE[,CLIENT_IFACE2]... SERVER_IFACE [SERVER_IP]\n",
-    "\n",
-    "Relay DHCP requests between clients and server.\n",
-    "Without SERVER_IP, requests are broadcast on SERVER_IFACE.\n",
-    "\n",
-    "\t--pidfile FILE\t\tWrite the process id to FILE\n",
-    "\t--remote-id ID\t\tOption 82 remote-id (default: none)\n",
-    "\t--link-selection\tgiaddr = SERVER_IFACE's address, the client\n",
-    "\t\t\t\tinterface's address in option 82.5 (RFC 3527)\n",
-    "\t--no-option82\t\tDo not add option 82 (as BusyBox)\n",
-    "\t--verbose\t\tLog every packet (repeatable)\n",
-    "\t--syslog\t\tLog to syslog as well",
-);
+/// The table with its operands and paragraph. The operands are counted
+/// here, not by the table: too few prints the usage alone.
+pub const CMD: cli::Command = cli::Command {
+    opts: SPEC,
+    operands: "CLIENT_IFACE[,CLIENT_IFACE2]... SERVER_IFACE [SERVER_IP]",
+    max_operands: None,
+    about: concat!(
+        "Relay DHCP requests between clients and server.\n",
+        "Without SERVER_IP, requests are broadcast on SERVER_IFACE."
+    ),
+    footer: "",
+};
 
 /// dhcprelay's validated command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,37 +118,19 @@ pub enum ParseEnd {
 
 /// Parses dhcprelay's arguments (without argv\[0\]).
 pub fn parse_args(args: &[String]) -> Result<RelayArgs, ParseEnd> {
-    let words = cli::normalize(SPEC, args).map_err(|e| ParseEnd::Exit(e.into()))?;
+    let raw = cli::parse(&CMD, args).map_err(ParseEnd::Exit)?;
     let mut a = RelayArgs {
         clients: Vec::new(),
         server_iface: String::new(),
         server_ip: Ipv4Addr::BROADCAST,
-        pidfile: None,
-        remote_id: None,
-        link_selection: false,
-        option82: true,
-        verbose: 0,
-        syslog: false,
+        pidfile: raw.value("pidfile"),
+        remote_id: raw.value("remote-id"),
+        link_selection: raw.flag("link-selection"),
+        option82: !raw.flag("no-option82"),
+        verbose: raw.count("verbose"),
+        syslog: raw.flag("syslog"),
     };
-    let mut it = words.into_iter();
-    let mut positionals = Vec::new();
-    while let Some(w) = it.next() {
-        match w.as_str() {
-            "--pidfile" => a.pidfile = it.next(),
-            "--remote-id" => a.remote_id = it.next(),
-            "--link-selection" => a.link_selection = true,
-            "--no-option82" => a.option82 = false,
-            "--verbose" => a.verbose = a.verbose.saturating_add(1),
-            "--syslog" => a.syslog = true,
-            "--" => positionals.extend(it.by_ref()),
-            other => {
-                return Err(ParseEnd::Exit(Exit::Usage(format!(
-                    "unexpected argument '{other}'"
-                ))))
-            }
-        }
-    }
-    let mut pos = positionals.into_iter();
+    let mut pos = raw.operands.into_iter();
     let (Some(clients), Some(server_iface)) = (pos.next(), pos.next()) else {
         return Err(ParseEnd::BareUsage);
     };
@@ -164,9 +153,9 @@ pub fn parse_args(args: &[String]) -> Result<RelayArgs, ParseEnd> {
 pub fn main(name: &str, args: &[String]) -> i32 {
     match parse_args(args) {
         Ok(args) => run(&args),
-        Err(ParseEnd::Exit(exit)) => cli::report(name, USAGE, &exit),
+        Err(ParseEnd::Exit(exit)) => cli::report(name, &CMD, &exit),
         Err(ParseEnd::BareUsage) => {
-            let _ = cli::write_usage(&mut io::stderr().lock(), name, USAGE);
+            let _ = cli::write_usage(&mut io::stderr().lock(), name, &CMD);
             1
         }
     }

@@ -11,7 +11,6 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use argh::FromArgs;
 use udhcp::lease::file::{self, RowMode};
 use udhcp::sys::clock;
 use udhcp::sys::leasestore::{self, SnapshotError};
@@ -22,47 +21,32 @@ use crate::cli::{self, Arg, Exit, OptSpec};
 /// Default `-f` (BusyBox `DHCPD_LEASES_FILE`).
 pub const DEFAULT_LEASE_FILE: &str = "/var/lib/misc/udhcpd.leases";
 
-/// The option table, in BusyBox's getopt order.
+/// dumpleases' command line: parsing and usage both come from these rows.
 pub const SPEC: &[OptSpec] = &[
-    OptSpec::short('f', Arg::Required).long("file"),
-    OptSpec::short('r', Arg::None).long("remaining"),
-    OptSpec::short('a', Arg::None).long("absolute"),
-    OptSpec::short('d', Arg::None).long("decimal"),
+    OptSpec::short('f', Arg::Required)
+        .long("file")
+        .value("FILE")
+        .help("Lease file (default /var/lib/misc/udhcpd.leases)"),
+    OptSpec::short('r', Arg::None)
+        .long("remaining")
+        .help("Show the time left (default)"),
+    OptSpec::short('a', Arg::None)
+        .long("absolute")
+        .excludes('r')
+        .help("Show when each lease expires"),
+    OptSpec::short('d', Arg::None)
+        .long("decimal")
+        .help("Show times as seconds"),
 ];
 
-/// Usage text, after `Usage: dumpleases `.
-pub const USAGE: &str = concat!(
-    "[-r|-a] [-d] [-f LEASEFILE]\n",
-    "\n",
-    "Show the leases udhcpd has granted\n",
-    "\n",
-    "\t-f,--file FILE\tLease file (default /var/lib/misc/udhcpd.leases)\n",
-    "\t-r,--remaining\tShow the time left (default)\n",
-    "\t-a,--absolute\tShow when each lease expires\n",
-    "\t-d,--decimal\tShow times as seconds",
-);
-
-/// The argh view of the canonical argv produced by [`cli::normalize`].
-#[derive(FromArgs)]
-/// dumpleases
-#[argh(help_triggers("--help"))]
-struct RawArgs {
-    /// option -f
-    #[argh(option, short = 'f', long = "file")]
-    file: Option<String>,
-    /// option -r
-    #[argh(switch, short = 'r', long = "remaining")]
-    remaining: bool,
-    /// option -a
-    #[argh(switch, short = 'a', long = "absolute")]
-    absolute: bool,
-    /// option -d
-    #[argh(switch, short = 'd', long = "decimal")]
-    decimal: bool,
-    /// refused
-    #[argh(positional)]
-    rest: Vec<String>,
-}
+/// The table with its paragraph; no operands.
+pub const CMD: cli::Command = cli::Command {
+    opts: SPEC,
+    operands: "",
+    max_operands: Some(0),
+    about: "Show the leases udhcpd has granted",
+    footer: "",
+};
 
 /// dumpleases' validated command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,17 +61,14 @@ pub struct DumpleasesArgs {
 
 /// Parses dumpleases' arguments (without argv\[0\]).
 pub fn parse_args(args: &[String]) -> Result<DumpleasesArgs, Exit> {
-    let raw: RawArgs = cli::parse("dumpleases", SPEC, args)?;
-    if let Some(extra) = raw.rest.first() {
-        return Err(Exit::Usage(format!("unexpected argument '{extra}'")));
-    }
-    if raw.absolute && raw.remaining {
-        return Err(Exit::Usage("-a and -r are mutually exclusive".into()));
-    }
+    // `-a` with `-r` and operands are refused by the table.
+    let raw = cli::parse(&CMD, args)?;
     Ok(DumpleasesArgs {
-        file: raw.file.unwrap_or_else(|| DEFAULT_LEASE_FILE.to_string()),
-        absolute: raw.absolute,
-        decimal: raw.decimal,
+        file: raw
+            .value("file")
+            .unwrap_or_else(|| DEFAULT_LEASE_FILE.to_string()),
+        absolute: raw.flag("absolute"),
+        decimal: raw.flag("decimal"),
     })
 }
 
@@ -95,14 +76,14 @@ pub fn parse_args(args: &[String]) -> Result<DumpleasesArgs, Exit> {
 pub fn main(name: &str, args: &[String]) -> i32 {
     match parse_args(args) {
         Ok(config) => run(name, &config),
-        Err(exit) => cli::report(name, USAGE, &exit),
+        Err(exit) => cli::report(name, &CMD, &exit),
     }
 }
 
 /// Prints the table. As BusyBox does, the header is printed once the file
 /// is open, before its contents are judged (`short read` follows it).
 fn run(name: &str, config: &DumpleasesArgs) -> i32 {
-    let fail = |msg: String| cli::report(name, USAGE, &Exit::Fail(msg));
+    let fail = |msg: String| cli::report(name, &CMD, &Exit::Fail(msg));
     let now = clock::wall_now();
     let snapshot = leasestore::read_snapshot(Path::new(&config.file), now);
     let stdout = io::stdout();

@@ -42,8 +42,8 @@ pub struct Applet {
     pub name: &'static str,
     /// Its entry point: (applet name, arguments after argv\[0\]) → exit status.
     pub main: fn(&str, &[String]) -> i32,
-    /// Usage text printed after `Usage: NAME `.
-    pub usage: &'static str,
+    /// Its command-line table: parser and usage text.
+    pub cmd: &'static cli::Command,
     /// Where `udhcp --install` without DIR puts its link (as in BusyBox).
     pub install_dir: &'static str,
 }
@@ -53,32 +53,32 @@ pub const APPLETS: &[Applet] = &[
     Applet {
         name: "dhcprelay",
         main: dhcprelay::main,
-        usage: dhcprelay::USAGE,
+        cmd: &dhcprelay::CMD,
         install_dir: "/usr/sbin",
     },
     Applet {
         name: "dumpleases",
         main: dumpleases::main,
-        usage: dumpleases::USAGE,
+        cmd: &dumpleases::CMD,
         install_dir: "/usr/bin",
     },
     Applet {
         name: "udhcpc",
         main: udhcpc::main,
-        usage: udhcpc::USAGE,
+        cmd: &udhcpc::CMD,
         install_dir: "/sbin",
     },
     Applet {
         name: "udhcpc6",
         main: udhcpc6::main,
-        usage: udhcpc6::USAGE,
+        cmd: &udhcpc6::CMD,
         // BusyBox: APPLET(udhcpc6, BB_DIR_USR_BIN, ...).
         install_dir: "/usr/bin",
     },
     Applet {
         name: "udhcpd",
         main: udhcpd::main,
-        usage: udhcpd::USAGE,
+        cmd: &udhcpd::CMD,
         install_dir: "/usr/sbin",
     },
 ];
@@ -132,7 +132,7 @@ fn run_applet(applet: &'static Applet, args: &[OsString]) -> i32 {
             Some(s) => strings.push(s.to_owned()),
             None => {
                 let msg = format!("argument is not valid UTF-8: '{}'", arg.to_string_lossy());
-                return cli::report(applet.name, applet.usage, &cli::Exit::Usage(msg));
+                return cli::report(applet.name, applet.cmd, &cli::Exit::Usage(msg));
             }
         }
     }
@@ -145,14 +145,14 @@ fn run_applet(applet: &'static Applet, args: &[OsString]) -> i32 {
     (applet.main)(applet.name, &strings)
 }
 
-/// The long option that asks for supervision.
-const MONITOR: &str = "--monitor";
-
-/// Where `--monitor` is among `args`, if it is there before any `--`.
+/// Where `--monitor` (the [`cli::MONITOR`] row of the monitored applets'
+/// tables, which shows it in their usage) is among `args`, if it is there
+/// before any `--`. Only the exact word counts, as before it had a row.
 fn monitor_option(args: &[String]) -> Option<usize> {
+    let long = cli::MONITOR.long?;
     args.iter()
         .take_while(|a| *a != "--")
-        .position(|a| a == MONITOR)
+        .position(|a| a.strip_prefix("--") == Some(long))
 }
 
 /// For the applets that can run under `--monitor`: how to read `-f` and
@@ -173,7 +173,7 @@ fn monitor_flags(name: &str) -> Option<MonitorFlags> {
 fn monitor(applet: &'static Applet, flags: MonitorFlags, args: Vec<String>) -> i32 {
     let (foreground, syslog) = match flags(&args) {
         Ok(f) => f,
-        Err(exit) => return cli::report(applet.name, applet.usage, &exit),
+        Err(exit) => return cli::report(applet.name, applet.cmd, &exit),
     };
     let opts = udhcp::sys::monitor::Options {
         applet: applet.name,
@@ -313,5 +313,30 @@ fn os_msg(e: &io::Error) -> String {
     match text.find(" (os error ") {
         Some(at) => text.get(..at).unwrap_or(&text).to_string(),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The applets main.rs runs under `--monitor` are exactly those whose
+    /// table shows the `--monitor` row.
+    #[test]
+    fn monitor_row_matches_the_monitored_applets() {
+        for applet in APPLETS {
+            let row = applet
+                .cmd
+                .opts
+                .iter()
+                .any(|o| o.outer && o.long == cli::MONITOR.long);
+            assert_eq!(row, monitor_flags(applet.name).is_some(), "{}", applet.name);
+        }
+        let args: Vec<String> = ["-f", "--mon", "--monitor", "--", "--monitor"]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(monitor_option(&args), Some(2));
+        assert_eq!(monitor_option(&args[..2]), None);
     }
 }

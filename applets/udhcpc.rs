@@ -23,7 +23,6 @@ use std::net::Ipv4Addr;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use argh::FromArgs;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
@@ -59,37 +58,115 @@ pub const DEFAULT_CLIENT_PORT: u16 = 68;
 /// BusyBox `xatoi_positive`: `-t`, `-T` and `-A` are 0..=INT_MAX.
 const INT_MAX: u32 = i32::MAX as u32;
 
-/// The option table, in BusyBox's getopt order.
+/// udhcpc's command line: parsing and usage both come from these rows. The
+/// usage lists them in this order, which is also the order getopt_long
+/// names ambiguous prefixes in (`--re`: release, request, retries,
+/// request-option, as BusyBox's long option table has them).
 pub const SPEC: &[OptSpec] = &[
-    OptSpec::short('C', Arg::None).long("clientid-none"),
-    OptSpec::short('V', Arg::Required).long("vendorclass"),
-    OptSpec::short('F', Arg::Required).long("fqdn"),
-    OptSpec::short('i', Arg::Required).long("interface"),
-    OptSpec::short('n', Arg::None).long("now"),
-    OptSpec::short('p', Arg::Required).long("pidfile"),
-    OptSpec::short('q', Arg::None).long("quit"),
-    OptSpec::short('R', Arg::None).long("release"),
-    OptSpec::short('r', Arg::Required).long("request"),
-    OptSpec::short('s', Arg::Required).long("script"),
-    OptSpec::short('T', Arg::Required).long("timeout"),
-    OptSpec::short('t', Arg::Required).long("retries"),
-    OptSpec::short('S', Arg::None).long("syslog"),
-    OptSpec::short('A', Arg::Required).long("tryagain"),
+    OptSpec::short('i', Arg::Required)
+        .long("interface")
+        .value("IFACE")
+        .help("Interface to configure (default eth0)"),
+    OptSpec::short('s', Arg::Required)
+        .long("script")
+        .value("PROG")
+        .help("Program run on lease events\n(default /usr/share/udhcpc/default.script)"),
+    OptSpec::short('p', Arg::Required)
+        .long("pidfile")
+        .value("FILE")
+        .help("Write the process id to FILE"),
+    OptSpec::short('B', Arg::None)
+        .long("broadcast")
+        .help("Ask servers to broadcast their replies"),
+    OptSpec::short('b', Arg::None)
+        .long("background")
+        .help("Go to background if no lease is obtained"),
+    OptSpec::short('n', Arg::None)
+        .long("now")
+        .help("Exit with status 1 if no lease is obtained"),
+    OptSpec::short('q', Arg::None)
+        .long("quit")
+        .help("Exit once a lease is obtained"),
+    OptSpec::short('R', Arg::None)
+        .long("release")
+        .help("Release the lease on exit"),
+    OptSpec::short('r', Arg::Required)
+        .long("request")
+        .value("IP")
+        .help("Ask for this address"),
+    OptSpec::short('t', Arg::Required)
+        .long("retries")
+        .value("N")
+        .help("DISCOVERs per attempt (default 3; 0: no limit)"),
+    OptSpec::short('T', Arg::Required)
+        .long("timeout")
+        .value("SEC")
+        .help("Seconds to wait for each reply (default 3)"),
+    OptSpec::short('A', Arg::Required)
+        .long("tryagain")
+        .value("SEC")
+        .help("Seconds to wait after a failed attempt (default 20)"),
+    OptSpec::short('a', Arg::Optional)
+        .long("arping")
+        .value("MSEC")
+        .help(concat!(
+            "ARP-probe an offered address before using it,\n",
+            "waiting MSEC ms for an answer (default 2000;\n",
+            "the value must be attached: -a500; -a0: no probe)"
+        )),
+    OptSpec::short('o', Arg::None)
+        .long("no-default-options")
+        .help("Request only the options named with -O"),
     OptSpec::short('O', Arg::Required)
         .long("request-option")
-        .repeat(),
-    OptSpec::short('o', Arg::None).long("no-default-options"),
-    OptSpec::short('x', Arg::Required).repeat(),
-    OptSpec::short('f', Arg::None).long("foreground"),
-    OptSpec::short('B', Arg::None).long("broadcast"),
-    OptSpec::short('b', Arg::None).long("background"),
-    OptSpec::short('a', Arg::Optional).long("arping"),
-    OptSpec::short('P', Arg::Required).long("client-port"),
-    OptSpec::short('v', Arg::None).repeat(),
+        .value("OPT")
+        .repeat()
+        .help("Also request option OPT (name or number; repeatable)"),
+    OptSpec::short('x', Arg::Required)
+        .value("OPT:VAL")
+        .repeat()
+        .help(concat!(
+            "Send option OPT with value VAL (repeatable), e.g.\n",
+            "-x hostname:mybox  -x lease:3600  -x 0x3d:0100BEEFC0FFEE"
+        )),
+    OptSpec::short('F', Arg::Required)
+        .long("fqdn")
+        .value("NAME")
+        .help("Ask the server to put NAME in DNS (option 81)"),
+    OptSpec::short('V', Arg::Required)
+        .long("vendorclass")
+        .value("VENDOR")
+        .help(concat!(
+            "Vendor class (default 'udhcp ",
+            env!("CARGO_PKG_VERSION"),
+            "'; -V '': none)"
+        )),
+    OptSpec::short('C', Arg::None)
+        .long("clientid-none")
+        .help("Send no client identifier (default: 01 + MAC)"),
+    OptSpec::short('f', Arg::None)
+        .long("foreground")
+        .help("Stay in the foreground"),
+    OptSpec::short('S', Arg::None)
+        .long("syslog")
+        .help("Log to syslog as well"),
+    OptSpec::short('P', Arg::Required)
+        .long("client-port")
+        .value("PORT")
+        .help("Client port (default 68; servers are on PORT-1)"),
+    OptSpec::short('v', Arg::None)
+        .repeat()
+        .help("More log output (repeatable)"),
     // Ours, long only (BusyBox has no equivalent).
-    OptSpec::long_only("lease-file", Arg::Required),
-    OptSpec::long_only("script-timeout", Arg::Required),
-    OptSpec::long_only("rapid-commit", Arg::None),
+    OptSpec::long_only("lease-file", Arg::Required)
+        .value("FILE")
+        .help("Remember the lease in FILE (default\n/var/lib/udhcpc/IFACE.lease; '': none)"),
+    OptSpec::long_only("script-timeout", Arg::Required)
+        .value("SEC")
+        .help("Kill the script after SEC seconds (default 60,\nor $UDHCPC_SCRIPT_TIMEOUT; 0: no limit)"),
+    OptSpec::long_only("rapid-commit", Arg::None)
+        .help("Ask for and accept a DISCOVER-ACK exchange (RFC 4039)"),
+    cli::MONITOR,
     // Removed from BusyBox: -H/-h/--hostname in 1.34, -c in 2010.
     OptSpec::short('H', Arg::Required).removed("use -x hostname:NAME"),
     OptSpec::short('h', Arg::Required).removed("use -x hostname:NAME"),
@@ -97,139 +174,14 @@ pub const SPEC: &[OptSpec] = &[
     OptSpec::short('c', Arg::Required).removed("use -x 61:HEX or -x 0x3d:HEX"),
 ];
 
-/// Usage text, after `Usage: udhcpc `.
-pub const USAGE: &str = concat!(
-    "[-fbqnRBoCSv] [-i IFACE] [-s PROG] [-p PIDFILE] [-a[MSEC]]\n",
-    "\t[-t N] [-T SEC] [-A SEC] [-r IP] [-P PORT] [-V VENDOR] [-F NAME]\n",
-    "\t[-x OPT:VAL]... [-O OPT]...\n",
-    "\n",
-    "\t-i,--interface IFACE\tInterface to configure (default eth0)\n",
-    "\t-s,--script PROG\tProgram run on lease events\n",
-    "\t\t\t\t(default /usr/share/udhcpc/default.script)\n",
-    "\t-p,--pidfile FILE\tWrite the process id to FILE\n",
-    "\t-B,--broadcast\t\tAsk servers to broadcast their replies\n",
-    "\t-t,--retries N\t\tDISCOVERs per attempt (default 3; 0: no limit)\n",
-    "\t-T,--timeout SEC\tSeconds to wait for each reply (default 3)\n",
-    "\t-A,--tryagain SEC\tSeconds to wait after a failed attempt (default 20)\n",
-    "\t-b,--background\t\tGo to background if no lease is obtained\n",
-    "\t-n,--now\t\tExit with status 1 if no lease is obtained\n",
-    "\t-q,--quit\t\tExit once a lease is obtained\n",
-    "\t-R,--release\t\tRelease the lease on exit\n",
-    "\t-f,--foreground\t\tStay in the foreground\n",
-    "\t-S,--syslog\t\tLog to syslog as well\n",
-    "\t-a,--arping[=MSEC]\tARP-probe an offered address before using it,\n",
-    "\t\t\t\twaiting MSEC ms for an answer (default 2000;\n",
-    "\t\t\t\tthe value must be attached: -a500; -a0: no probe)\n",
-    "\t-r,--request IP\t\tAsk for this address\n",
-    "\t-o,--no-default-options\tRequest only the options named with -O\n",
-    "\t-O,--request-option OPT\tAlso request option OPT (name or number; repeatable)\n",
-    "\t-x OPT:VAL\t\tSend option OPT with value VAL (repeatable), e.g.\n",
-    "\t\t\t\t-x hostname:mybox  -x lease:3600  -x 0x3d:0100BEEFC0FFEE\n",
-    "\t-F,--fqdn NAME\t\tAsk the server to put NAME in DNS (option 81)\n",
-    "\t-V,--vendorclass VENDOR\tVendor class (default 'udhcp ",
-    env!("CARGO_PKG_VERSION"),
-    "'; -V '': none)\n",
-    "\t-C,--clientid-none\tSend no client identifier (default: 01 + MAC)\n",
-    "\t-P,--client-port PORT\tClient port (default 68; servers are on PORT-1)\n",
-    "\t-v\t\t\tMore log output (repeatable)\n",
-    "\t--lease-file FILE\tRemember the lease in FILE (default\n",
-    "\t\t\t\t/var/lib/udhcpc/IFACE.lease; '': none)\n",
-    "\t--script-timeout SEC\tKill the script after SEC seconds (default 60,\n",
-    "\t\t\t\tor $UDHCPC_SCRIPT_TIMEOUT; 0: no limit)\n",
-    "\t--rapid-commit\t\tAsk for and accept a DISCOVER-ACK exchange (RFC 4039)\n",
-    "Signals:\n",
-    "\tUSR1\tRenew the lease now\n",
-    "\tUSR2\tRelease the lease",
-);
-
-/// The argh view of the canonical argv produced by [`cli::normalize`]. Numbers
-/// stay strings so that bad ones get BusyBox's messages, not argh's.
-#[derive(FromArgs)]
-/// udhcpc
-#[argh(help_triggers("--help"))]
-struct RawArgs {
-    /// option -C
-    #[argh(switch, short = 'C', long = "clientid-none")]
-    clientid_none: bool,
-    /// option -V
-    #[argh(option, short = 'V', long = "vendorclass")]
-    vendorclass: Option<String>,
-    /// option -F
-    #[argh(option, short = 'F', long = "fqdn")]
-    fqdn: Option<String>,
-    /// option -i
-    #[argh(option, short = 'i', long = "interface")]
-    interface: Option<String>,
-    /// option -n
-    #[argh(switch, short = 'n', long = "now")]
-    now: bool,
-    /// option -p
-    #[argh(option, short = 'p', long = "pidfile")]
-    pidfile: Option<String>,
-    /// option -q
-    #[argh(switch, short = 'q', long = "quit")]
-    quit: bool,
-    /// option -R
-    #[argh(switch, short = 'R', long = "release")]
-    release: bool,
-    /// option -r
-    #[argh(option, short = 'r', long = "request")]
-    request: Option<String>,
-    /// option -s
-    #[argh(option, short = 's', long = "script")]
-    script: Option<String>,
-    /// option -T
-    #[argh(option, short = 'T', long = "timeout")]
-    timeout: Option<String>,
-    /// option -t
-    #[argh(option, short = 't', long = "retries")]
-    retries: Option<String>,
-    /// option -S
-    #[argh(switch, short = 'S', long = "syslog")]
-    syslog: bool,
-    /// option -A
-    #[argh(option, short = 'A', long = "tryagain")]
-    tryagain: Option<String>,
-    /// option -O
-    #[argh(option, short = 'O', long = "request-option")]
-    request_option: Vec<String>,
-    /// option -o
-    #[argh(switch, short = 'o', long = "no-default-options")]
-    no_default_options: bool,
-    /// option -x (no long form in BusyBox; the normaliser emits `-x`)
-    #[argh(option, short = 'x', long = "send-option")]
-    send_option: Vec<String>,
-    /// option -f
-    #[argh(switch, short = 'f', long = "foreground")]
-    foreground: bool,
-    /// option -B
-    #[argh(switch, short = 'B', long = "broadcast")]
-    broadcast: bool,
-    /// option -b
-    #[argh(switch, short = 'b', long = "background")]
-    background: bool,
-    /// option -a; `cli::NO_VALUE` when given without a value
-    #[argh(option, short = 'a', long = "arping")]
-    arping: Option<String>,
-    /// option -P
-    #[argh(option, short = 'P', long = "client-port")]
-    client_port: Option<String>,
-    /// option -v, counted
-    #[argh(switch, short = 'v', long = "verbose")]
-    verbose: u8,
-    /// lease state file ('' = none)
-    #[argh(option, long = "lease-file")]
-    lease_file: Option<String>,
-    /// script time limit in seconds (0 = none)
-    #[argh(option, long = "script-timeout")]
-    script_timeout: Option<String>,
-    /// RFC 4039 rapid commit
-    #[argh(switch, long = "rapid-commit")]
-    rapid_commit: bool,
-    /// anything else: refused
-    #[argh(positional)]
-    rest: Vec<String>,
-}
+/// The table with its operands (none) and footer.
+pub const CMD: cli::Command = cli::Command {
+    opts: SPEC,
+    operands: "",
+    max_operands: Some(0),
+    about: "",
+    footer: "Signals:\n\tUSR1\tRenew the lease now\n\tUSR2\tRelease the lease",
+};
 
 /// udhcpc's validated command line, with BusyBox's defaults filled in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -292,20 +244,17 @@ pub struct UdhcpcArgs {
 
 /// Parses udhcpc's arguments (without argv\[0\]).
 pub fn parse_args(args: &[String]) -> Result<UdhcpcArgs, Exit> {
-    let raw: RawArgs = cli::parse("udhcpc", SPEC, args)?;
-    if let Some(extra) = raw.rest.first() {
-        return Err(Exit::Usage(format!("unexpected argument '{extra}'")));
-    }
+    let raw = cli::parse(&CMD, args)?;
     let count = |value: Option<String>, default: u32| match value {
         Some(text) => cli::number(&text, INT_MAX),
         None => Ok(default),
     };
-    let arping_ms = match raw.arping.as_deref() {
+    let arping_ms = match raw.optional("arping") {
         None => None,
-        Some(cli::NO_VALUE) => Some(DEFAULT_ARPING_MS),
-        Some(text) => Some(cli::number(text, u32::MAX)?).filter(|&ms| ms != 0),
+        Some(None) => Some(DEFAULT_ARPING_MS),
+        Some(Some(text)) => Some(cli::number(text, u32::MAX)?).filter(|&ms| ms != 0),
     };
-    let requested_ip = match raw.request {
+    let requested_ip = match raw.value("request") {
         None => None,
         Some(text) => match options::parse_ipv4_aton(&text) {
             Some(ip) if ip.is_unspecified() => None,
@@ -316,65 +265,67 @@ pub fn parse_args(args: &[String]) -> Result<UdhcpcArgs, Exit> {
     // Like BusyBox, an unknown option name or a bad value is fatal at
     // startup (`unknown option 'X', known options: ...`), without usage.
     let request_options = raw
-        .request_option
+        .values("request-option")
         .iter()
         .map(|text| options::parse_code(text))
         .collect::<Result<Vec<u8>, _>>()
         .map_err(|e| Exit::Fail(e.to_string()))?;
     let mut send_options = OptionSet::new();
-    for text in &raw.send_option {
+    for text in &raw.values("x") {
         send_options
             .add_text(text)
             .map_err(|e| Exit::Fail(e.to_string()))?;
     }
-    let client_port = match raw.client_port {
+    let client_port = match raw.value("client-port") {
         Some(text) => cli::port(&text)?,
         None => DEFAULT_CLIENT_PORT,
     };
-    let vendor_class = match raw.vendorclass {
+    let vendor_class = match raw.value("vendorclass") {
         Some(v) if v.is_empty() => None,
         Some(v) => Some(v),
         None => Some(DEFAULT_VENDOR.to_string()),
     };
     let interface = raw
-        .interface
+        .value("interface")
         .unwrap_or_else(|| DEFAULT_INTERFACE.to_string());
-    let lease_file = match raw.lease_file {
+    let lease_file = match raw.value("lease-file") {
         Some(p) if p.is_empty() => None,
         Some(p) => Some(p),
         None => Some(client::memory::default_path(&interface)),
     };
     let script_timeout = raw
-        .script_timeout
+        .value("script-timeout")
         .map(|t| cli::number(&t, u32::MAX))
         .transpose()?;
     Ok(UdhcpcArgs {
         interface,
-        script: raw.script.unwrap_or_else(|| DEFAULT_SCRIPT.to_string()),
-        pidfile: raw.pidfile,
-        broadcast: raw.broadcast,
-        retries: count(raw.retries, 3)?,
-        timeout: count(raw.timeout, 3)?,
-        tryagain: count(raw.tryagain, 20)?,
-        background: raw.background,
-        now: raw.now,
-        quit: raw.quit,
-        release: raw.release,
-        foreground: raw.foreground,
-        syslog: raw.syslog,
+        script: raw
+            .value("script")
+            .unwrap_or_else(|| DEFAULT_SCRIPT.to_string()),
+        pidfile: raw.value("pidfile"),
+        broadcast: raw.flag("broadcast"),
+        retries: count(raw.value("retries"), 3)?,
+        timeout: count(raw.value("timeout"), 3)?,
+        tryagain: count(raw.value("tryagain"), 20)?,
+        background: raw.flag("background"),
+        now: raw.flag("now"),
+        quit: raw.flag("quit"),
+        release: raw.flag("release"),
+        foreground: raw.flag("foreground"),
+        syslog: raw.flag("syslog"),
         arping_ms,
         requested_ip,
-        no_default_options: raw.no_default_options,
+        no_default_options: raw.flag("no-default-options"),
         request_options,
         send_options,
-        fqdn: raw.fqdn,
+        fqdn: raw.value("fqdn"),
         vendor_class,
-        clientid_none: raw.clientid_none,
+        clientid_none: raw.flag("clientid-none"),
         client_port,
-        verbose: raw.verbose,
+        verbose: raw.count("v"),
         lease_file,
         script_timeout,
-        rapid_commit: raw.rapid_commit,
+        rapid_commit: raw.flag("rapid-commit"),
     })
 }
 
@@ -407,7 +358,7 @@ pub fn script_timeout(flag: Option<u32>, env: Option<&str>) -> Option<Duration> 
 pub fn main(name: &str, args: &[String]) -> i32 {
     match parse_args(args) {
         Ok(args) => run(&args),
-        Err(exit) => cli::report(name, USAGE, &exit),
+        Err(exit) => cli::report(name, &CMD, &exit),
     }
 }
 

@@ -13,7 +13,6 @@
 use std::net::{Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use argh::FromArgs;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
@@ -37,134 +36,96 @@ pub const DEFAULT_CLIENT_PORT: u16 = dhcpv6::CLIENT_PORT;
 
 const INT_MAX: u32 = i32::MAX as u32;
 
-/// The option table, in BusyBox's getopt order.
+/// udhcpc6's command line: parsing and usage both come from these rows.
+/// The usage lists them in this order, which is also the order
+/// getopt_long names ambiguous prefixes in; rows sharing a first letter
+/// keep BusyBox's long option order (`--re`: release, request, retries,
+/// request-option, requestprefix; `--s`: script, syslog, stateless).
 pub const SPEC: &[OptSpec] = &[
-    OptSpec::short('i', Arg::Required).long("interface"),
-    OptSpec::short('n', Arg::None).long("now"),
-    OptSpec::short('p', Arg::Required).long("pidfile"),
-    OptSpec::short('q', Arg::None).long("quit"),
-    OptSpec::short('R', Arg::None).long("release"),
-    OptSpec::short('r', Arg::Required).long("request"),
-    OptSpec::short('s', Arg::Required).long("script"),
-    OptSpec::short('T', Arg::Required).long("timeout"),
-    OptSpec::short('t', Arg::Required).long("retries"),
-    OptSpec::short('S', Arg::None).long("syslog"),
-    OptSpec::short('A', Arg::Required).long("tryagain"),
+    OptSpec::short('i', Arg::Required)
+        .long("interface")
+        .value("IFACE")
+        .help("Interface to configure (default eth0)"),
+    OptSpec::short('s', Arg::Required)
+        .long("script")
+        .value("PROG")
+        .help("Program run on lease events\n(default /usr/share/udhcpc/default6.script)"),
+    OptSpec::short('p', Arg::Required)
+        .long("pidfile")
+        .value("FILE")
+        .help("Write the process id to FILE"),
+    OptSpec::short('b', Arg::None)
+        .long("background")
+        .help("Go to background if no lease is obtained"),
+    OptSpec::short('n', Arg::None)
+        .long("now")
+        .help("Exit with status 1 if no lease is obtained"),
+    OptSpec::short('q', Arg::None)
+        .long("quit")
+        .help("Exit once a lease is obtained"),
+    OptSpec::short('R', Arg::None)
+        .long("release")
+        .help("Release the lease on exit"),
+    OptSpec::short('r', Arg::Required)
+        .long("request")
+        .value("IPv6|no")
+        .help("Ask for this address; 'no': ask for no address"),
+    OptSpec::short('t', Arg::Required)
+        .long("retries")
+        .value("N")
+        .help("Solicits per attempt (default 3; 0: no limit)"),
+    OptSpec::short('T', Arg::Required)
+        .long("timeout")
+        .value("SEC")
+        .help("First wait for a reply, doubled per retry (default 1)"),
+    OptSpec::short('A', Arg::Required)
+        .long("tryagain")
+        .value("SEC")
+        .help("Seconds to wait after a failed attempt (default 20)"),
+    OptSpec::short('o', Arg::None)
+        .long("no-default-options")
+        .help("Do not request dns and search"),
     OptSpec::short('O', Arg::Required)
         .long("request-option")
-        .repeat(),
-    OptSpec::short('o', Arg::None).long("no-default-options"),
-    OptSpec::short('x', Arg::Required).repeat(),
-    OptSpec::short('f', Arg::None).long("foreground"),
-    OptSpec::short('b', Arg::None).long("background"),
-    OptSpec::short('d', Arg::None).long("requestprefix"),
-    OptSpec::short('l', Arg::None).long("stateless"),
-    OptSpec::short('P', Arg::Required).long("client-port"),
-    OptSpec::short('v', Arg::None).repeat(),
+        .value("OPT")
+        .repeat()
+        .help(concat!(
+            "Also request option OPT: dns, search, fqdn, tz,\n",
+            "timezone, bootfile_url, bootfile_param or a number"
+        )),
+    OptSpec::short('x', Arg::Required)
+        .value("OPT:VAL")
+        .repeat()
+        .help("Send option OPT (number) with hex VAL, or\nfqdn:NAME (option 39), repeatable"),
+    OptSpec::short('f', Arg::None)
+        .long("foreground")
+        .help("Stay in the foreground"),
+    OptSpec::short('S', Arg::None)
+        .long("syslog")
+        .help("Log to syslog as well"),
+    OptSpec::short('d', Arg::None)
+        .long("requestprefix")
+        .help("Ask for a delegated prefix (IA_PD)"),
+    OptSpec::short('l', Arg::None)
+        .long("stateless")
+        .help("Information-Request only (no address)"),
+    OptSpec::short('P', Arg::Required)
+        .long("client-port")
+        .value("PORT")
+        .help("Client port (default 546; servers are on PORT+1)"),
+    OptSpec::short('v', Arg::None)
+        .repeat()
+        .help("More log output (repeatable)"),
 ];
 
-/// Usage text, after `Usage: udhcpc6 `.
-pub const USAGE: &str = concat!(
-    "[-fbqnRSvdl] [-i IFACE] [-s PROG] [-p PIDFILE]\n",
-    "\t[-t N] [-T SEC] [-A SEC] [-r IPv6|no] [-P PORT] [-x OPT:VAL]... [-O OPT]...\n",
-    "\n",
-    "\t-i,--interface IFACE\tInterface to configure (default eth0)\n",
-    "\t-s,--script PROG\tProgram run on lease events\n",
-    "\t\t\t\t(default /usr/share/udhcpc/default6.script)\n",
-    "\t-p,--pidfile FILE\tWrite the process id to FILE\n",
-    "\t-t,--retries N\t\tSolicits per attempt (default 3; 0: no limit)\n",
-    "\t-T,--timeout SEC\tFirst wait for a reply, doubled per retry (default 1)\n",
-    "\t-A,--tryagain SEC\tSeconds to wait after a failed attempt (default 20)\n",
-    "\t-b,--background\t\tGo to background if no lease is obtained\n",
-    "\t-n,--now\t\tExit with status 1 if no lease is obtained\n",
-    "\t-q,--quit\t\tExit once a lease is obtained\n",
-    "\t-R,--release\t\tRelease the lease on exit\n",
-    "\t-f,--foreground\t\tStay in the foreground\n",
-    "\t-S,--syslog\t\tLog to syslog as well\n",
-    "\t-r,--request IPv6\tAsk for this address; 'no': ask for no address\n",
-    "\t-d,--requestprefix\tAsk for a delegated prefix (IA_PD)\n",
-    "\t-l,--stateless\t\tInformation-Request only (no address)\n",
-    "\t-o,--no-default-options\tDo not request dns and search\n",
-    "\t-O,--request-option OPT\tAlso request option OPT: dns, search, fqdn, tz,\n",
-    "\t\t\t\ttimezone, bootfile_url, bootfile_param or a number\n",
-    "\t-x OPT:VAL\t\tSend option OPT (number) with hex VAL, or\n",
-    "\t\t\t\tfqdn:NAME (option 39), repeatable\n",
-    "\t-P,--client-port PORT\tClient port (default 546; servers are on PORT+1)\n",
-    "\t-v\t\t\tMore log output (repeatable)\n",
-    "Signals:\n",
-    "\tUSR1\tRenew the lease now\n",
-    "\tUSR2\tRelease the lease",
-);
-
-/// The argh view of the normalised argv.
-#[derive(FromArgs)]
-/// udhcpc6
-#[argh(help_triggers("--help"))]
-struct RawArgs {
-    /// option -i
-    #[argh(option, short = 'i', long = "interface")]
-    interface: Option<String>,
-    /// option -n
-    #[argh(switch, short = 'n', long = "now")]
-    now: bool,
-    /// option -p
-    #[argh(option, short = 'p', long = "pidfile")]
-    pidfile: Option<String>,
-    /// option -q
-    #[argh(switch, short = 'q', long = "quit")]
-    quit: bool,
-    /// option -R
-    #[argh(switch, short = 'R', long = "release")]
-    release: bool,
-    /// option -r
-    #[argh(option, short = 'r', long = "request")]
-    request: Option<String>,
-    /// option -s
-    #[argh(option, short = 's', long = "script")]
-    script: Option<String>,
-    /// option -T
-    #[argh(option, short = 'T', long = "timeout")]
-    timeout: Option<String>,
-    /// option -t
-    #[argh(option, short = 't', long = "retries")]
-    retries: Option<String>,
-    /// option -S
-    #[argh(switch, short = 'S', long = "syslog")]
-    syslog: bool,
-    /// option -A
-    #[argh(option, short = 'A', long = "tryagain")]
-    tryagain: Option<String>,
-    /// option -O
-    #[argh(option, short = 'O', long = "request-option")]
-    request_option: Vec<String>,
-    /// option -o
-    #[argh(switch, short = 'o', long = "no-default-options")]
-    no_default_options: bool,
-    /// option -x
-    #[argh(option, short = 'x', long = "send-option")]
-    send_option: Vec<String>,
-    /// option -f
-    #[argh(switch, short = 'f', long = "foreground")]
-    foreground: bool,
-    /// option -b
-    #[argh(switch, short = 'b', long = "background")]
-    background: bool,
-    /// option -d
-    #[argh(switch, short = 'd', long = "requestprefix")]
-    requestprefix: bool,
-    /// option -l
-    #[argh(switch, short = 'l', long = "stateless")]
-    stateless: bool,
-    /// option -P
-    #[argh(option, short = 'P', long = "client-port")]
-    client_port: Option<String>,
-    /// option -v, counted
-    #[argh(switch, short = 'v', long = "verbose")]
-    verbose: u8,
-    /// anything else: refused
-    #[argh(positional)]
-    rest: Vec<String>,
-}
+/// The table with its footer; no operands.
+pub const CMD: cli::Command = cli::Command {
+    opts: SPEC,
+    operands: "",
+    max_operands: Some(0),
+    about: "",
+    footer: "Signals:\n\tUSR1\tRenew the lease now\n\tUSR2\tRelease the lease",
+};
 
 /// udhcpc6's validated command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,16 +142,13 @@ pub struct Udhcpc6Args {
 
 /// Parses udhcpc6's arguments (without argv\[0\]).
 pub fn parse_args(args: &[String]) -> Result<Udhcpc6Args, Exit> {
-    let raw: RawArgs = cli::parse("udhcpc6", SPEC, args)?;
-    if let Some(extra) = raw.rest.first() {
-        return Err(Exit::Usage(format!("unexpected argument '{extra}'")));
-    }
+    let raw = cli::parse(&CMD, args)?;
     let count = |value: Option<String>, default: u32| match value {
         Some(text) => cli::number(&text, INT_MAX),
         None => Ok(default),
     };
     let mut cfg = Config6::new([0; 6]);
-    match raw.request.as_deref() {
+    match raw.value("request").as_deref() {
         None => {}
         Some("no") => cfg.request_address = false,
         Some(text) => match text.parse::<Ipv6Addr>() {
@@ -198,18 +156,18 @@ pub fn parse_args(args: &[String]) -> Result<Udhcpc6Args, Exit> {
             Err(_) => return Err(Exit::Usage(format!("bad IPv6 address '{text}'"))),
         },
     }
-    cfg.request_prefix = raw.requestprefix;
-    cfg.stateless = raw.stateless;
-    if raw.stateless {
+    cfg.request_prefix = raw.flag("requestprefix");
+    cfg.stateless = raw.flag("stateless");
+    if cfg.stateless {
         cfg.request_address = false;
         cfg.request_prefix = false;
     }
-    cfg.oro = if raw.no_default_options {
+    cfg.oro = if raw.flag("no-default-options") {
         Vec::new()
     } else {
         default_oro()
     };
-    for word in &raw.request_option {
+    for word in &raw.values("request-option") {
         let code = dhcpv6::option_code(word).ok_or_else(|| {
             let known: Vec<&str> = dhcpv6::OPTION_NAMES.iter().map(|(n, _)| *n).collect();
             Exit::Fail(format!(
@@ -221,29 +179,31 @@ pub fn parse_args(args: &[String]) -> Result<Udhcpc6Args, Exit> {
             cfg.oro.push(code);
         }
     }
-    for text in &raw.send_option {
+    for text in &raw.values("x") {
         cfg.send_options.push(send_option(text)?);
     }
-    cfg.retries = count(raw.retries, 3)?;
-    cfg.timeout = Duration::from_secs(u64::from(count(raw.timeout, 1)?));
-    cfg.tryagain = Duration::from_secs(u64::from(count(raw.tryagain, 20)?));
-    cfg.exit_on_fail = raw.now;
-    cfg.background_on_fail = raw.background;
-    cfg.quit_after_lease = raw.quit;
-    cfg.release_on_exit = raw.release;
-    cfg.foreground = raw.foreground || raw.quit;
-    let client_port = match raw.client_port {
+    cfg.retries = count(raw.value("retries"), 3)?;
+    cfg.timeout = Duration::from_secs(u64::from(count(raw.value("timeout"), 1)?));
+    cfg.tryagain = Duration::from_secs(u64::from(count(raw.value("tryagain"), 20)?));
+    cfg.exit_on_fail = raw.flag("now");
+    cfg.background_on_fail = raw.flag("background");
+    cfg.quit_after_lease = raw.flag("quit");
+    cfg.release_on_exit = raw.flag("release");
+    cfg.foreground = raw.flag("foreground") || raw.flag("quit");
+    let client_port = match raw.value("client-port") {
         Some(text) => cli::port(&text)?,
         None => DEFAULT_CLIENT_PORT,
     };
     Ok(Udhcpc6Args {
         interface: raw
-            .interface
+            .value("interface")
             .unwrap_or_else(|| DEFAULT_INTERFACE.to_string()),
-        script: raw.script.unwrap_or_else(|| DEFAULT_SCRIPT.to_string()),
-        pidfile: raw.pidfile,
-        syslog: raw.syslog,
-        verbose: raw.verbose,
+        script: raw
+            .value("script")
+            .unwrap_or_else(|| DEFAULT_SCRIPT.to_string()),
+        pidfile: raw.value("pidfile"),
+        syslog: raw.flag("syslog"),
+        verbose: raw.count("v"),
         client_port,
         config: cfg,
     })
@@ -277,7 +237,7 @@ fn send_option(text: &str) -> Result<(u16, Vec<u8>), Exit> {
 pub fn main(name: &str, args: &[String]) -> i32 {
     match parse_args(args) {
         Ok(args) => run(&args),
-        Err(exit) => cli::report(name, USAGE, &exit),
+        Err(exit) => cli::report(name, &CMD, &exit),
     }
 }
 

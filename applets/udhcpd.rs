@@ -53,7 +53,6 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use argh::FromArgs;
 use log::{debug, error, info, warn};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -92,61 +91,42 @@ pub const DEFAULT_ARPING_MS: u32 = 2000;
 /// Default `-P`; clients are on the next port.
 pub const DEFAULT_SERVER_PORT: u16 = 67;
 
-/// The option table, in BusyBox's getopt order. udhcpd has no long options.
+/// udhcpd's command line: parsing and usage both come from these rows.
+/// udhcpd has no long options (as BusyBox), except `--monitor`, which
+/// main.rs takes off before parsing.
 pub const SPEC: &[OptSpec] = &[
-    OptSpec::short('f', Arg::None),
-    OptSpec::short('S', Arg::None),
-    OptSpec::short('I', Arg::Required),
-    OptSpec::short('v', Arg::None).repeat(),
-    OptSpec::short('a', Arg::Required),
-    OptSpec::short('P', Arg::Required),
+    OptSpec::short('f', Arg::None).help("Stay in the foreground"),
+    OptSpec::short('S', Arg::None).help("Log to syslog as well"),
+    OptSpec::short('I', Arg::Required)
+        .value("ADDR")
+        .help("Server address (default: the interface's address)"),
+    OptSpec::short('a', Arg::Required)
+        .value("MSEC")
+        .help(concat!(
+            "Wait MSEC ms for an ARP answer before offering an\n",
+            "address (default 2000; 0: no probe)"
+        )),
+    OptSpec::short('P', Arg::Required)
+        .value("PORT")
+        .help("Server port (default 67; clients are on PORT+1)"),
+    OptSpec::short('v', Arg::None)
+        .repeat()
+        .help("More log output (repeatable)"),
+    cli::MONITOR,
+    OptSpec::operand(
+        "CONFFILE",
+        "Configuration (default /etc/udhcpd.conf; -: stdin)",
+    ),
 ];
 
-/// Usage text, after `Usage: udhcpd `.
-pub const USAGE: &str = concat!(
-    "[-fSv] [-I ADDR] [-a MSEC] [-P PORT] [CONFFILE]\n",
-    "\n",
-    "DHCP server\n",
-    "\n",
-    "\t-f\t\tStay in the foreground\n",
-    "\t-S\t\tLog to syslog as well\n",
-    "\t-I ADDR\t\tServer address (default: the interface's address)\n",
-    "\t-a MSEC\t\tWait MSEC ms for an ARP answer before offering an\n",
-    "\t\t\taddress (default 2000; 0: no probe)\n",
-    "\t-P PORT\t\tServer port (default 67; clients are on PORT+1)\n",
-    "\t-v\t\tMore log output (repeatable)\n",
-    "\tCONFFILE\tConfiguration (default /etc/udhcpd.conf; -: stdin)\n",
-    "Signals:\n",
-    "\tUSR1\tWrite the lease file now",
-);
-
-/// The argh view of the canonical argv produced by [`cli::normalize`].
-#[derive(FromArgs)]
-/// udhcpd
-#[argh(help_triggers("--help"))]
-struct RawArgs {
-    /// option -f
-    #[argh(switch, short = 'f', long = "foreground")]
-    foreground: bool,
-    /// option -S
-    #[argh(switch, short = 'S', long = "syslog")]
-    syslog: bool,
-    /// option -I
-    #[argh(option, short = 'I', long = "server-ip")]
-    server_ip: Option<String>,
-    /// option -v, counted
-    #[argh(switch, short = 'v', long = "verbose")]
-    verbose: u8,
-    /// option -a
-    #[argh(option, short = 'a', long = "arping")]
-    arping: Option<String>,
-    /// option -P
-    #[argh(option, short = 'P', long = "port")]
-    port: Option<String>,
-    /// conffile; more than one is refused
-    #[argh(positional)]
-    positionals: Vec<String>,
-}
+/// The table with its operand, paragraph and footer.
+pub const CMD: cli::Command = cli::Command {
+    opts: SPEC,
+    operands: "[CONFFILE]",
+    max_operands: Some(1),
+    about: "DHCP server",
+    footer: "Signals:\n\tUSR1\tWrite the lease file now",
+};
 
 /// udhcpd's validated command line, with BusyBox's defaults filled in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,27 +156,25 @@ impl UdhcpdArgs {
 
 /// Parses udhcpd's arguments (without argv\[0\]).
 pub fn parse_args(args: &[String]) -> Result<UdhcpdArgs, Exit> {
-    let raw: RawArgs = cli::parse("udhcpd", SPEC, args)?;
-    let mut positionals = raw.positionals.into_iter();
-    let conf_file = positionals
-        .next()
+    let raw = cli::parse(&CMD, args)?;
+    let conf_file = raw
+        .operands
+        .first()
+        .cloned()
         .unwrap_or_else(|| DEFAULT_CONF_FILE.to_string());
-    if let Some(extra) = positionals.next() {
-        return Err(Exit::Usage(format!("unexpected argument '{extra}'")));
-    }
     Ok(UdhcpdArgs {
-        foreground: raw.foreground,
-        syslog: raw.syslog,
-        server_ip: raw.server_ip,
-        arping_ms: match raw.arping {
+        foreground: raw.flag("f"),
+        syslog: raw.flag("S"),
+        server_ip: raw.value("I"),
+        arping_ms: match raw.value("a") {
             Some(text) => cli::number(&text, u32::MAX)?,
             None => DEFAULT_ARPING_MS,
         },
-        port: match raw.port {
+        port: match raw.value("P") {
             Some(text) => cli::port(&text)?,
             None => DEFAULT_SERVER_PORT,
         },
-        verbose: raw.verbose,
+        verbose: raw.count("v"),
         conf_file,
     })
 }
@@ -205,7 +183,7 @@ pub fn parse_args(args: &[String]) -> Result<UdhcpdArgs, Exit> {
 pub fn main(name: &str, args: &[String]) -> i32 {
     match parse_args(args) {
         Ok(args) => run(&args),
-        Err(exit) => cli::report(name, USAGE, &exit),
+        Err(exit) => cli::report(name, &CMD, &exit),
     }
 }
 
