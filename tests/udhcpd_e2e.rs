@@ -464,10 +464,12 @@ fn kill9_mid_load_loses_no_acked_lease_and_never_double_assigns() {
     std::thread::scope(|sc| {
         let gen = sc.spawn(|| {
             lab.ns(1).run_in(|| {
+                // Paced (a new client per 8 ms): unpaced, an idle machine
+                // served all 300 before the kill ("the kill came too late").
                 dora_all(
                     &macs,
                     16,
-                    Duration::ZERO,
+                    Duration::from_millis(8),
                     Duration::from_secs(30),
                     &stop,
                     &acks,
