@@ -218,6 +218,43 @@ impl OptSpec {
     }
 }
 
+/// Rows udhcpc and udhcpc6 share word for word (BusyBox gives both
+/// clients these flags): one definition, so their help cannot drift apart.
+pub mod client_rows {
+    use super::{Arg, OptSpec};
+
+    pub const INTERFACE: OptSpec = OptSpec::short('i', Arg::Required)
+        .long("interface")
+        .value("IFACE")
+        .help("Interface to configure (default eth0)");
+    pub const PIDFILE: OptSpec = OptSpec::short('p', Arg::Required)
+        .long("pidfile")
+        .value("FILE")
+        .help("Write the process id to FILE");
+    pub const BACKGROUND: OptSpec = OptSpec::short('b', Arg::None)
+        .long("background")
+        .help("Go to background if no lease is obtained");
+    pub const NOW: OptSpec = OptSpec::short('n', Arg::None)
+        .long("now")
+        .help("Exit with status 1 if no lease is obtained");
+    pub const QUIT: OptSpec = OptSpec::short('q', Arg::None)
+        .long("quit")
+        .help("Exit once a lease is obtained");
+    pub const RELEASE: OptSpec = OptSpec::short('R', Arg::None)
+        .long("release")
+        .help("Release the lease on exit");
+    pub const TRYAGAIN: OptSpec = OptSpec::short('A', Arg::Required)
+        .long("tryagain")
+        .value("SEC")
+        .help("Seconds to wait after a failed attempt (default 20)");
+    pub const FOREGROUND: OptSpec = OptSpec::short('f', Arg::None)
+        .long("foreground")
+        .help("Stay in the foreground");
+    pub const SYSLOG: OptSpec = OptSpec::short('S', Arg::None)
+        .long("syslog")
+        .help("Log to syslog as well");
+}
+
 /// An applet's whole command line: the one table parsing and usage share.
 #[derive(Clone, Copy, Debug)]
 pub struct Command {

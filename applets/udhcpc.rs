@@ -42,7 +42,7 @@ use udhcp::time::Instant;
 use udhcp::wire::options::{self, OptionSet};
 use udhcp::wire::MacAddr;
 
-use crate::cli::{self, Arg, Exit, OptSpec};
+use crate::cli::{self, client_rows, Arg, Exit, OptSpec};
 
 /// Default `-i`.
 pub const DEFAULT_INTERFACE: &str = "eth0";
@@ -63,33 +63,19 @@ const INT_MAX: u32 = i32::MAX as u32;
 /// names ambiguous prefixes in (`--re`: release, request, retries,
 /// request-option, as BusyBox's long option table has them).
 pub const SPEC: &[OptSpec] = &[
-    OptSpec::short('i', Arg::Required)
-        .long("interface")
-        .value("IFACE")
-        .help("Interface to configure (default eth0)"),
+    client_rows::INTERFACE,
     OptSpec::short('s', Arg::Required)
         .long("script")
         .value("PROG")
         .help("Program run on lease events\n(default /usr/share/udhcpc/default.script)"),
-    OptSpec::short('p', Arg::Required)
-        .long("pidfile")
-        .value("FILE")
-        .help("Write the process id to FILE"),
+    client_rows::PIDFILE,
     OptSpec::short('B', Arg::None)
         .long("broadcast")
         .help("Ask servers to broadcast their replies"),
-    OptSpec::short('b', Arg::None)
-        .long("background")
-        .help("Go to background if no lease is obtained"),
-    OptSpec::short('n', Arg::None)
-        .long("now")
-        .help("Exit with status 1 if no lease is obtained"),
-    OptSpec::short('q', Arg::None)
-        .long("quit")
-        .help("Exit once a lease is obtained"),
-    OptSpec::short('R', Arg::None)
-        .long("release")
-        .help("Release the lease on exit"),
+    client_rows::BACKGROUND,
+    client_rows::NOW,
+    client_rows::QUIT,
+    client_rows::RELEASE,
     OptSpec::short('r', Arg::Required)
         .long("request")
         .value("IP")
@@ -102,10 +88,7 @@ pub const SPEC: &[OptSpec] = &[
         .long("timeout")
         .value("SEC")
         .help("Seconds to wait for each reply (default 3)"),
-    OptSpec::short('A', Arg::Required)
-        .long("tryagain")
-        .value("SEC")
-        .help("Seconds to wait after a failed attempt (default 20)"),
+    client_rows::TRYAGAIN,
     OptSpec::short('a', Arg::Optional)
         .long("arping")
         .value("MSEC")
@@ -144,12 +127,8 @@ pub const SPEC: &[OptSpec] = &[
     OptSpec::short('C', Arg::None)
         .long("clientid-none")
         .help("Send no client identifier (default: 01 + MAC)"),
-    OptSpec::short('f', Arg::None)
-        .long("foreground")
-        .help("Stay in the foreground"),
-    OptSpec::short('S', Arg::None)
-        .long("syslog")
-        .help("Log to syslog as well"),
+    client_rows::FOREGROUND,
+    client_rows::SYSLOG,
     OptSpec::short('P', Arg::Required)
         .long("client-port")
         .value("PORT")

@@ -25,7 +25,7 @@ use udhcp::sys::signal::{Signal, SignalPipe};
 use udhcp::sys::{clock, daemon};
 use udhcp::wire::dhcpv6::{self, opt};
 
-use crate::cli::{self, Arg, Exit, OptSpec};
+use crate::cli::{self, client_rows, Arg, Exit, OptSpec};
 
 /// Default `-i`.
 pub const DEFAULT_INTERFACE: &str = "eth0";
@@ -42,30 +42,16 @@ const INT_MAX: u32 = i32::MAX as u32;
 /// keep BusyBox's long option order (`--re`: release, request, retries,
 /// request-option, requestprefix; `--s`: script, syslog, stateless).
 pub const SPEC: &[OptSpec] = &[
-    OptSpec::short('i', Arg::Required)
-        .long("interface")
-        .value("IFACE")
-        .help("Interface to configure (default eth0)"),
+    client_rows::INTERFACE,
     OptSpec::short('s', Arg::Required)
         .long("script")
         .value("PROG")
         .help("Program run on lease events\n(default /usr/share/udhcpc/default6.script)"),
-    OptSpec::short('p', Arg::Required)
-        .long("pidfile")
-        .value("FILE")
-        .help("Write the process id to FILE"),
-    OptSpec::short('b', Arg::None)
-        .long("background")
-        .help("Go to background if no lease is obtained"),
-    OptSpec::short('n', Arg::None)
-        .long("now")
-        .help("Exit with status 1 if no lease is obtained"),
-    OptSpec::short('q', Arg::None)
-        .long("quit")
-        .help("Exit once a lease is obtained"),
-    OptSpec::short('R', Arg::None)
-        .long("release")
-        .help("Release the lease on exit"),
+    client_rows::PIDFILE,
+    client_rows::BACKGROUND,
+    client_rows::NOW,
+    client_rows::QUIT,
+    client_rows::RELEASE,
     OptSpec::short('r', Arg::Required)
         .long("request")
         .value("IPv6|no")
@@ -78,10 +64,7 @@ pub const SPEC: &[OptSpec] = &[
         .long("timeout")
         .value("SEC")
         .help("First wait for a reply, doubled per retry (default 1)"),
-    OptSpec::short('A', Arg::Required)
-        .long("tryagain")
-        .value("SEC")
-        .help("Seconds to wait after a failed attempt (default 20)"),
+    client_rows::TRYAGAIN,
     OptSpec::short('o', Arg::None)
         .long("no-default-options")
         .help("Do not request dns and search"),
@@ -97,12 +80,8 @@ pub const SPEC: &[OptSpec] = &[
         .value("OPT:VAL")
         .repeat()
         .help("Send option OPT (number) with hex VAL, or\nfqdn:NAME (option 39), repeatable"),
-    OptSpec::short('f', Arg::None)
-        .long("foreground")
-        .help("Stay in the foreground"),
-    OptSpec::short('S', Arg::None)
-        .long("syslog")
-        .help("Log to syslog as well"),
+    client_rows::FOREGROUND,
+    client_rows::SYSLOG,
     OptSpec::short('d', Arg::None)
         .long("requestprefix")
         .help("Ask for a delegated prefix (IA_PD)"),
