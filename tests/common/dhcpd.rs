@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::net::Ipv4Addr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,8 +90,11 @@ pub fn ns_pids(ns: &Ns) -> Vec<u32> {
         .collect()
 }
 
-/// A process we started in a namespace, output to a log file; killed by
-/// pid (KILL) and reaped on drop.
+/// A process we started in a namespace, output to a log file, in a process
+/// group of its own; on drop the whole group is KILLed and the process
+/// reaped. The group matters for peers that fork helpers: dhcpcd's
+/// privilege-separation proxies outlived a KILL of its pid alone and were
+/// found running, reparented to init, after a test.
 pub struct Proc {
     pub child: Child,
     pub log: PathBuf,
@@ -106,6 +110,7 @@ impl Proc {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {args:?}: {e}"));
         Proc {
@@ -151,8 +156,9 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
+        // `ip netns exec` execs the program: the group id is its pid.
+        if let Ok(pgid) = i32::try_from(self.child.id()) {
+            let _ = kill(Pid::from_raw(-pgid), Signal::SIGKILL);
         }
         let _ = self.child.wait();
     }
