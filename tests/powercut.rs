@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use common::dhcpd::{build, mac_n};
 use common::netns::{now, Lab, Ns, NsSpec};
 use common::powerfs::{Cut, Fault, Op, PowerFs, Rng};
 use common::tempdir::TempDir;
@@ -44,7 +45,7 @@ use nix::unistd::Pid;
 use udhcp::sys::net::iface::Interface;
 use udhcp::sys::net::raw::{RawSocket, Received};
 use udhcp::time::Instant;
-use udhcp::wire::dhcp::{code, MessageBuilder, MessageType, Packet, OP_REPLY, OP_REQUEST};
+use udhcp::wire::dhcp::{code, MessageType, Packet, OP_REPLY};
 use udhcp::wire::MacAddr;
 
 // ---------------------------------------------------------------------------
@@ -197,36 +198,6 @@ fn dumpleases(lease_file: &Path) -> Vec<(String, Ipv4Addr, bool)> {
 // ---------------------------------------------------------------------------
 // The client fleet: raw-socket DORA and INIT-REBOOT on the crate's wire
 // layer, `window` exchanges in flight, every ACK recorded.
-
-fn mac_n(prefix: u8, n: u32) -> MacAddr {
-    let b = n.to_be_bytes();
-    MacAddr([2, prefix, b[0], b[1], b[2], b[3]])
-}
-
-fn build(
-    buf: &mut [u8],
-    t: MessageType,
-    xid: u32,
-    mac: MacAddr,
-    requested: Option<Ipv4Addr>,
-    server: Option<Ipv4Addr>,
-) -> usize {
-    let mut b = MessageBuilder::new(buf, OP_REQUEST, xid).expect("builder");
-    {
-        let mut h = b.header();
-        h.set_client_mac(mac);
-        // Replies come back broadcast: fake MACs need no unicast delivery.
-        h.set_broadcast_flag(true);
-    }
-    b.add_message_type(t).expect("opt");
-    if let Some(ip) = requested {
-        b.add_ipv4(code::REQUESTED_IP, ip).expect("opt");
-    }
-    if let Some(ip) = server {
-        b.add_ipv4(code::SERVER_ID, ip).expect("opt");
-    }
-    b.finish()
-}
 
 /// What the fleet saw in one run.
 #[derive(Debug, Default)]
