@@ -53,7 +53,8 @@
 //!
 //! # DECLINE
 //! One client (client identifier, else chaddr) has at most
-//! [`MAX_DECLINED_PER_CLIENT`] addresses parked by its DECLINEs at once: a
+//! [`MAX_DECLINED_PER_CLIENT`] addresses parked by its DECLINEs at once
+//! on each network (the parked list is the network's, see `nets.rs`): a
 //! further DECLINE still parks the declined address but frees that
 //! client's oldest parked one (RFC 2131 §4.3.3 leaves the policy to the
 //! server; BusyBox has no limit, so one client can park the whole pool).

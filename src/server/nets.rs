@@ -31,6 +31,7 @@ pub(super) struct Net {
     probe_ms: u32,
     ahead: Vec<ahead::Ahead>,
     probe_ahead: usize,
+    parked: Vec<Parked>,
 }
 
 impl Net {
@@ -45,6 +46,7 @@ impl Net {
             probe_ms: 0,
             ahead: Vec::new(),
             probe_ahead: 0,
+            parked: Vec::new(),
         }
     }
 
@@ -94,6 +96,7 @@ impl Server {
         core::mem::swap(&mut self.probe_ms, &mut n.probe_ms);
         core::mem::swap(&mut self.ahead, &mut n.ahead);
         core::mem::swap(&mut self.probe_ahead, &mut n.probe_ahead);
+        core::mem::swap(&mut self.parked, &mut n.parked);
     }
 
     /// The network that serves `pkt` (index for [`Server::enter`]), or

@@ -274,3 +274,46 @@ fn classes_and_host_options() {
     send(&mut s, t(0), &d);
     assert_eq!(one(&mut s).opt(66), None);
 }
+
+/// The DECLINE limit (at most MAX_DECLINED_PER_CLIENT parked addresses
+/// per client) holds per network: a client alternating between a local
+/// and a relayed network cannot park more than the limit in either (the
+/// parked list of one network no longer forgets the other's).
+#[test]
+fn decline_limit_holds_per_network() {
+    let mut s = Server::new(site(), SIP, 0);
+    let m = mac(1);
+    let lab = ip("10.3.7.1");
+    let declined = |s: &Server, lo: &str, hi: &str| {
+        s.leases(t(100_000))
+            .filter(|r| r.is_hold() && r.remaining > 0 && in_range(r.ip, lo, hi))
+            .count()
+    };
+    for i in 0..8u64 {
+        let now = t(1000 * i);
+        // Relayed: DORA through the lab relay, then DECLINE.
+        send(&mut s, now, &msg(MessageType::Discover, m).giaddr(lab));
+        let a = one(&mut s).yiaddr();
+        let r = msg(MessageType::Request, m).giaddr(lab).sid(SIP).req_ip(a);
+        send(&mut s, now, &r);
+        commit(&mut s, now);
+        one(&mut s);
+        let d = msg(MessageType::Decline, m).giaddr(lab).sid(SIP).req_ip(a);
+        send(&mut s, now, &d);
+        commit(&mut s, now);
+        // Local: the same client declines a local address.
+        let b = dora(&mut s, now, m, &[]);
+        send(
+            &mut s,
+            now,
+            &msg(MessageType::Decline, m).sid(SIP).req_ip(b),
+        );
+        commit(&mut s, now);
+    }
+    let lab_parked = declined(&s, "10.3.1.1", "10.3.1.9");
+    let local_parked = declined(&s, "192.168.0.20", "192.168.0.200");
+    assert_eq!(
+        (lab_parked, local_parked),
+        (MAX_DECLINED_PER_CLIENT, MAX_DECLINED_PER_CLIENT)
+    );
+}
