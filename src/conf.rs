@@ -104,13 +104,20 @@ pub struct Class {
 }
 
 /// A `network NAME` section (our extension): a subnet reached through a
-/// DHCP relay, with its own pool, options, lease times and static leases.
+/// DHCP relay (`relay_subnet`) or attached to another local interface
+/// (`interface`), with its own pool, options, lease times and static
+/// leases.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
     /// The section's name (logs).
     pub name: String,
-    /// `relay_subnet A.B.C.D/LEN`: the link the relay's giaddr (or the
-    /// link-selection address) lies on.
+    /// `interface IFACE`: a local network, served on that interface (also
+    /// `config.interface`); `None`: a relayed one.
+    pub local: Option<String>,
+    /// The link a relay's giaddr (or the link-selection address) lies on:
+    /// `relay_subnet A.B.C.D/LEN`; for a local network the subnet of its
+    /// pool (`start` masked with `option subnet`, else the shortest
+    /// prefix holding `start` and `end`).
     pub subnet: Ipv4Addr,
     /// Its prefix length.
     pub prefix: u8,
@@ -217,6 +224,8 @@ pub const MAX_STATIC_HOSTNAME: usize = 120;
 pub const MAX_IFNAME: usize = 15;
 /// The lease-time option: its value is also `max_lease`.
 const OPT_LEASE: u8 = 51;
+/// Subnet mask (RFC 2132 §3.3).
+const OPT_SUBNET: u8 = 1;
 
 impl Default for ServerConfig {
     /// BusyBox's defaults (reference §2.3).
@@ -390,6 +399,10 @@ static KEYWORDS: &[Keyword] = &[
                     "'{}' (an interface name: at most {MAX_IFNAME} bytes, no blanks or '/')",
                     shown(v)
                 )));
+            }
+            // In a section: the network is local to that interface.
+            if let Some(sec) = st.section.as_mut() {
+                sec.iface = Some(v.to_owned());
             }
             st.config.interface = v.to_owned();
             Ok(())
@@ -604,19 +617,26 @@ struct State<'a> {
     option_lines: [Option<usize>; 256],
     /// The top-level config while a `network` section is being read.
     top: Option<ServerConfig>,
-    /// Finished sections: name, subnet, config, first line.
-    sections: Vec<(String, Option<Subnet>, ServerConfig, usize)>,
-    /// The section being read: name, subnet, first line.
-    section: Option<(String, Option<Subnet>, usize)>,
+    /// Finished sections with their configs.
+    sections: Vec<(Section, ServerConfig)>,
+    /// The section being read.
+    section: Option<Section>,
 }
 
-/// A section's `relay_subnet`: address and prefix length.
-type Subnet = (Ipv4Addr, u8);
+/// A `network` section's own lines.
+struct Section {
+    name: String,
+    /// `relay_subnet`: address and prefix length.
+    subnet: Option<(Ipv4Addr, u8)>,
+    /// `interface`.
+    iface: Option<String>,
+    /// The `network` line.
+    line: usize,
+}
 
 /// Keywords that only make sense for the whole process: before the first
 /// `network` section only.
 const GLOBAL_ONLY: &[&str] = &[
-    "interface",
     "lease_file",
     "pidfile",
     "auto_time",
@@ -634,8 +654,8 @@ impl State<'_> {
         if v.split_whitespace().count() != 1 {
             return Err(LineError::Bad(format!("'{}' (one word)", shown(v))));
         }
-        let taken = self.sections.iter().any(|(n, ..)| n == v)
-            || self.section.as_ref().is_some_and(|(n, ..)| n == v);
+        let taken = self.sections.iter().any(|(sec, _)| sec.name == v)
+            || self.section.as_ref().is_some_and(|sec| sec.name == v);
         if taken {
             return Err(LineError::Msg(format!(
                 "network '{}' defined twice",
@@ -654,9 +674,14 @@ impl State<'_> {
         let prev = core::mem::replace(&mut self.config, fresh);
         match self.section.take() {
             None => self.top = Some(prev),
-            Some((name, subnet, first)) => self.sections.push((name, subnet, prev, first)),
+            Some(sec) => self.sections.push((sec, prev)),
         }
-        self.section = Some((v.to_owned(), None, line));
+        self.section = Some(Section {
+            name: v.to_owned(),
+            subnet: None,
+            iface: None,
+            line,
+        });
         self.static_lines.clear();
         self.option_lines = [None; 256];
         Ok(())
@@ -748,8 +773,8 @@ impl State<'_> {
             return Err(bad());
         }
         match self.section.as_mut() {
-            Some((_, subnet, _)) => {
-                *subnet = Some((ip, len));
+            Some(sec) => {
+                sec.subnet = Some((ip, len));
                 Ok(())
             }
             None => Err(LineError::Msg(
@@ -1098,24 +1123,48 @@ pub fn parse(text: &str, file_name: &str) -> Result<Parsed, ConfError> {
         ..
     } = st;
     let mut config = match (top, section) {
-        (Some(top), Some((name, subnet, first))) => {
-            sections.push((name, subnet, last, first));
+        (Some(top), Some(sec)) => {
+            sections.push((sec, last));
             top
         }
         _ => last,
     };
     finish(&mut config, &mut warnings, file_name)?;
-    for (name, subnet, mut c, first) in sections {
-        let Some((ip, prefix)) = subnet else {
-            return Err(ConfError::at(
-                file_name,
-                first,
-                format!("network '{name}' has no 'relay_subnet'"),
-            ));
-        };
+    for (sec, mut c) in sections {
+        let Section {
+            name,
+            subnet,
+            iface,
+            line: first,
+        } = sec;
+        let at = |m: String| Err(ConfError::at(file_name, first, m));
         finish(&mut c, &mut warnings, file_name)?;
+        let (ip, prefix) = match (subnet, &iface) {
+            (Some(s), None) => s,
+            (None, Some(_)) => pool_subnet(&c),
+            (None, None) => {
+                return at(format!(
+                    "network '{name}' has no 'relay_subnet' (relayed) or 'interface' (local)"
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return at(format!(
+                    "network '{name}': 'relay_subnet' (relayed) and 'interface' (local) exclude each other"
+                ))
+            }
+        };
+        if let Some(i) = &iface {
+            let taken = *i == config.interface
+                || config.networks.iter().any(|n| n.local.as_ref() == Some(i));
+            if taken {
+                return at(format!(
+                    "network '{name}': interface {i} is already another network's"
+                ));
+            }
+        }
         let net = Network {
             name,
+            local: iface,
             subnet: ip,
             prefix,
             config: c,
@@ -1134,6 +1183,25 @@ pub fn parse(text: &str, file_name: &str) -> Result<Parsed, ConfError> {
         config.networks.push(net);
     }
     Ok(Parsed { config, warnings })
+}
+
+/// A local network's subnet from its pool: `start` masked with a
+/// contiguous `option subnet`, else the shortest prefix holding both
+/// `start` and `end`.
+fn pool_subnet(c: &ServerConfig) -> (Ipv4Addr, u8) {
+    let (start, end) = (u32::from(c.start), u32::from(c.end));
+    let mask = c
+        .options
+        .get(OPT_SUBNET)
+        .and_then(|m| <[u8; 4]>::try_from(m).ok())
+        .map(u32::from_be_bytes)
+        .filter(|m| m.leading_ones() + m.trailing_zeros() == 32);
+    let prefix = match mask {
+        Some(m) => m.leading_ones(),
+        None => (start ^ end).leading_zeros(),
+    };
+    let prefix = u8::try_from(prefix).unwrap_or(32);
+    (Ipv4Addr::from(start & prefix_mask(prefix)), prefix)
 }
 
 /// The value of option 51, if configured as 4 bytes.
@@ -1552,6 +1620,37 @@ end 10.3.1.9
         let e =
             err("network a\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.1\nend 10.2.0.5\nnetwork a\n");
         assert!(e.contains("defined twice"), "{e}");
+    }
+
+    /// `interface` in a section makes a local network: its subnet comes
+    /// from its pool and `option subnet`; an interface serves one network.
+    #[test]
+    fn local_network_sections() {
+        let c = ok("interface eth0\nnetwork guest\ninterface eth1\nstart 10.9.0.10\nend 10.9.0.99\nopt subnet 255.255.0.0\n\
+                    network lab\ninterface eth2\nstart 10.8.1.1\nend 10.8.1.6\n")
+        .config;
+        assert_eq!(c.interface, "eth0");
+        let g = &c.networks[0];
+        assert_eq!(g.local.as_deref(), Some("eth1"));
+        assert_eq!(g.config.interface, "eth1");
+        assert_eq!((g.subnet, g.prefix), (Ipv4Addr::new(10, 9, 0, 0), 16));
+        let l = &c.networks[1];
+        assert_eq!((l.subnet, l.prefix), (Ipv4Addr::new(10, 8, 1, 0), 29));
+        assert!(l.contains(Ipv4Addr::new(10, 8, 1, 7)));
+        assert!(!l.contains(Ipv4Addr::new(10, 8, 1, 8)));
+        let relayed = ok(SITE).config;
+        assert!(relayed.networks.iter().all(|n| n.local.is_none()));
+        let e = err("interface eth0\nnetwork a\ninterface eth0\nstart 10.2.0.1\nend 10.2.0.5\n");
+        assert!(
+            e.contains("interface eth0 is already another network's"),
+            "{e}"
+        );
+        let e = err("network a\ninterface eth1\nstart 10.2.0.1\nend 10.2.0.5\nnetwork b\ninterface eth1\nstart 10.3.0.1\nend 10.3.0.5\n");
+        assert!(e.contains("interface eth1 is already"), "{e}");
+        let e = err(
+            "network a\ninterface eth1\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.1\nend 10.2.0.5\n",
+        );
+        assert!(e.contains("exclude each other"), "{e}");
     }
 
     #[test]

@@ -22,6 +22,44 @@ pub const FRESH_MS: u64 = 10_000;
 /// Ahead probe marker MAC: no client (answers from it are not filtered).
 const NO_CLIENT: MacAddr = MacAddr([0; 6]);
 
+/// What one network's probe deadline depends on (the server's fields, or
+/// a network's that is not entered: `poll_timeout` takes `&self`).
+pub(super) struct Probing<'a> {
+    pub(super) probe_ms: u32,
+    pub(super) ahead: &'a [Ahead],
+    pub(super) probe_ahead: usize,
+    pub(super) table: &'a LeaseTable,
+    pub(super) pending: &'a [Pending],
+    pub(super) max_leases: u32,
+}
+
+/// The earliest deadline of a network: a pending probe's, a reserve
+/// probe's, or a reserve entry going stale.
+pub(super) fn deadline(n: &Probing<'_>) -> Option<Instant> {
+    let pending = n.pending.iter().map(|p| p.deadline).min();
+    // Room for another reserve address (as `refill_ahead` judges it),
+    // and a free address to take.
+    let used = n.table.len() + n.pending.len() + n.ahead.len();
+    let max = usize::try_from(n.max_leases).unwrap_or(usize::MAX);
+    let room = used + n.probe_ahead < max && n.table.has_free();
+    let refill = n.probe_ms > 0 && n.ahead.len() < n.probe_ahead && room;
+    let first = n
+        .ahead
+        .iter()
+        .map(|a| match a.state {
+            AheadState::Probing { deadline } => deadline,
+            AheadState::Free { since } => after(since, FRESH_MS),
+        })
+        .min();
+    let ahead = match (refill, first) {
+        // Topping up is due now: the driver calls handle_timeout at
+        // once (a zero instant is always past).
+        (true, _) => Some(Instant::from_millis(0)),
+        (false, f) => f,
+    };
+    [pending, ahead].into_iter().flatten().min()
+}
+
 /// An address of the reserve.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Ahead {
@@ -43,13 +81,20 @@ fn after(now: Instant, ms: u64) -> Instant {
 impl Server {
     /// Sets how many addresses are kept probed ahead (0 turns it off;
     /// pending reserve addresses are given back).
+    /// Applies to every local network (relayed ones are never probed).
     pub fn set_probe_ahead(&mut self, n: usize) {
-        self.probe_ahead = n;
-        while self.ahead.len() > n {
-            if let Some(a) = self.ahead.pop() {
-                self.probes.retain(|q| q.ip != a.ip);
-                self.table.unreserve(a.ip);
+        for k in 0..=self.others.len() {
+            self.enter(k);
+            if k == 0 || self.probe_ms > 0 {
+                self.probe_ahead = n;
             }
+            while self.ahead.len() > self.probe_ahead {
+                if let Some(a) = self.ahead.pop() {
+                    self.probes.retain(|q| q.ip != a.ip);
+                    self.table.unreserve(a.ip);
+                }
+            }
+            self.enter(k);
         }
     }
 
@@ -88,6 +133,7 @@ impl Server {
                     self.probes.push_back(Probe {
                         ip: a.ip,
                         safe_mac: NO_CLIENT,
+                        link: self.link,
                     });
                 }
             }
@@ -109,6 +155,7 @@ impl Server {
             self.probes.push_back(Probe {
                 ip,
                 safe_mac: NO_CLIENT,
+                link: self.link,
             });
         }
     }
@@ -144,31 +191,17 @@ impl Server {
         }
     }
 
-    /// The earliest reserve deadline: a probe's, or an entry going stale.
-    pub(super) fn ahead_deadline(&self) -> Option<Instant> {
-        let refill = self.probe_ms > 0 && self.ahead.len() < self.probe_ahead && self.ahead_room();
-        let first = self
-            .ahead
-            .iter()
-            .map(|a| match a.state {
-                AheadState::Probing { deadline } => deadline,
-                AheadState::Free { since } => after(since, FRESH_MS),
-            })
-            .min();
-        match (refill, first) {
-            // Topping up is due now: the driver calls handle_timeout at
-            // once (a zero instant is always past).
-            (true, _) => Some(Instant::from_millis(0)),
-            (false, f) => f,
-        }
-    }
-
-    /// Room for another reserve address (as [`Server::refill_ahead`]
-    /// judges it), and a free address to take.
-    fn ahead_room(&self) -> bool {
-        let used = self.table.len() + self.pending.len() + self.ahead.len();
-        let max = usize::try_from(self.config.max_leases).unwrap_or(usize::MAX);
-        used + self.probe_ahead < max && self.table.has_free()
+    /// The earliest deadline of the network entered: a pending probe's,
+    /// a reserve probe's, or a reserve entry going stale.
+    pub(super) fn probe_deadline(&self) -> Option<Instant> {
+        deadline(&Probing {
+            probe_ms: self.probe_ms,
+            ahead: &self.ahead,
+            probe_ahead: self.probe_ahead,
+            table: &self.table,
+            pending: &self.pending,
+            max_leases: self.config.max_leases,
+        })
     }
 
     /// Forgets the reserve (reload: the table is rebuilt).

@@ -116,6 +116,7 @@ impl Server {
                 client_id: client.client_id.unwrap_or_default().to_vec(),
                 request,
                 deadline: now,
+                link: self.arrival,
             },
         );
     }
@@ -128,6 +129,7 @@ impl Server {
         self.probes.push_back(Probe {
             ip: p.ip,
             safe_mac: p.mac,
+            link: self.link,
         });
         self.pending.push(p);
     }
@@ -139,8 +141,11 @@ impl Server {
             mac,
             client_id,
             request,
+            link,
             ..
         } = p;
+        // The OFFER goes out where the DISCOVER came in.
+        self.arrival = link;
         if !in_use {
             let pkt = Request::new(Packet::new_unchecked(&request[..]));
             let client = Client::new(mac, Some(&client_id[..]));
@@ -164,6 +169,7 @@ impl Server {
                     client_id,
                     request,
                     deadline: now,
+                    link,
                 },
             ),
             None => {

@@ -271,6 +271,9 @@ pub struct Transmit {
     pub len: usize,
     /// Where to send it.
     pub dest: Destination,
+    /// Out of which local link (see [`Server::with_links`]): the one the
+    /// request came in on.
+    pub link: usize,
 }
 
 /// An ARP probe the driver should run (reference §5.8): ARP request from
@@ -282,6 +285,8 @@ pub struct Probe {
     pub ip: Ipv4Addr,
     /// The client's MAC.
     pub safe_mac: MacAddr,
+    /// On which local link (see [`Server::with_links`]).
+    pub link: usize,
 }
 
 /// A reply waiting to be transmitted; `buf` is recycled afterwards.
@@ -290,6 +295,7 @@ struct Outgoing {
     buf: Vec<u8>,
     len: usize,
     dest: Destination,
+    link: usize,
 }
 
 /// A DISCOVER waiting for the probe of `ip`.
@@ -302,6 +308,8 @@ struct Pending {
     /// The latest DISCOVER from this client (the OFFER answers it).
     request: Vec<u8>,
     deadline: Instant,
+    /// The link the DISCOVER came in on.
+    link: usize,
 }
 
 impl Pending {
@@ -330,6 +338,13 @@ enum Reply {
 pub struct Server {
     config: ServerConfig,
     server_ip: Ipv4Addr,
+    /// The local links (interface name, server address), 0 = the
+    /// top-level network's; see [`Server::with_links`].
+    links: Vec<(String, Ipv4Addr)>,
+    /// The current network's own link (its probes go there).
+    link: usize,
+    /// The link the request being handled came in on (replies go there).
+    arrival: usize,
     probe_ms: u32,
     table: LeaseTable,
     pending: Vec<Pending>,
@@ -392,11 +407,34 @@ impl Server {
     /// the interface address), probing candidate addresses for `probe_ms`
     /// milliseconds (udhcpd `-a`; 0 disables probing).
     pub fn new(config: ServerConfig, server_ip: Ipv4Addr, probe_ms: u32) -> Server {
+        let links = vec![(config.interface.clone(), server_ip)];
+        Server::with_links(config, links, probe_ms)
+    }
+
+    /// A server for `config` on several local links: `links[0]` is the
+    /// top-level network's interface and server address (as for
+    /// [`Server::new`]), the others the interfaces of the config's local
+    /// `network` sections with their addresses. Packets say which link
+    /// they came in on ([`Server::handle_packet_on`]); replies and probes
+    /// say which link they go out on. A local section whose interface is
+    /// not among `links` is not served (logged).
+    pub fn with_links(
+        config: ServerConfig,
+        mut links: Vec<(String, Ipv4Addr)>,
+        probe_ms: u32,
+    ) -> Server {
+        if links.is_empty() {
+            links.push((config.interface.clone(), Ipv4Addr::UNSPECIFIED));
+        }
+        let server_ip = links.first().map_or(Ipv4Addr::UNSPECIFIED, |l| l.1);
         let table = LeaseTable::new(&config, server_ip);
-        let others = nets::build(&config, server_ip);
+        let others = nets::build(&config, &links, probe_ms);
         Server {
             config,
             server_ip,
+            links,
+            link: 0,
+            arrival: 0,
             probe_ms,
             table,
             pending: Vec::new(),
@@ -542,6 +580,7 @@ impl Server {
         while let Some(out) = self.ready.pop_front() {
             let len = out.len;
             let dest = out.dest;
+            let link = out.link;
             let copied = match (buf.get_mut(..len), out.buf.get(..len)) {
                 (Some(d), Some(s)) => {
                     d.copy_from_slice(s);
@@ -551,7 +590,7 @@ impl Server {
             };
             self.recycle(out.buf);
             if copied {
-                return Some(Transmit { len, dest });
+                return Some(Transmit { len, dest, link });
             }
             warn!("reply of {len} bytes does not fit the transmit buffer, dropped");
         }
@@ -612,11 +651,12 @@ impl Server {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called:
-    /// the earliest deadline of a pending probe. `None`: no timer needed
-    /// (leases expire lazily, as in BusyBox).
+    /// the earliest deadline of a pending probe (of any network), of the
+    /// probe-ahead reserve, or of the expiry sweep. `None`: no timer
+    /// needed (leases expire lazily, as in BusyBox).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let p = self.pending.iter().map(|p| p.deadline).min();
+        let p = self.nets_deadline();
         let sweep = self
             .config
             .lease_script
@@ -625,10 +665,7 @@ impl Server {
                 Some(t) => Instant::from_millis(t.as_millis().saturating_add(EXPIRY_SWEEP_MS)),
                 None => Instant::from_millis(0),
             });
-        [p, self.ahead_deadline(), sweep]
-            .into_iter()
-            .flatten()
-            .min()
+        [p, sweep].into_iter().flatten().min()
     }
 
     // ------------------------------------------------------------------
@@ -657,13 +694,18 @@ impl Server {
     /// count as unanswered: the address is free and offered. Spurious
     /// calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(i) = self.pending.iter().position(|p| p.deadline <= now) {
-            let p = self.pending.swap_remove(i);
-            debug!("no ARP reply received for this address");
-            self.probed(now, p, false);
+        for k in 0..=self.others.len() {
+            self.enter(k);
+            while let Some(i) = self.pending.iter().position(|p| p.deadline <= now) {
+                let p = self.pending.swap_remove(i);
+                debug!("no ARP reply received for this address");
+                self.probed(now, p, false);
+            }
+            self.ahead_timeout(now);
+            self.refill_ahead(now);
+            self.queue_forgotten();
+            self.enter(k);
         }
-        self.ahead_timeout(now);
-        self.refill_ahead(now);
         self.sweep_expired(now);
         self.queue_forgotten();
     }
@@ -707,6 +749,15 @@ impl Server {
     /// conflict_time (persisted), and probe another address; free → OFFER.
     /// An answer for no pending probe is ignored.
     pub fn handle_probe(&mut self, now: Instant, ip: Ipv4Addr, in_use: bool) {
+        // Pools do not overlap: the address names its network.
+        let k = self.pool_of(ip).unwrap_or(0);
+        self.enter(k);
+        self.probe_answer(now, ip, in_use);
+        self.enter(k);
+    }
+
+    /// [`Server::handle_probe`] in the network entered.
+    fn probe_answer(&mut self, now: Instant, ip: Ipv4Addr, in_use: bool) {
         if self.ahead_probed(now, ip, in_use) {
             self.probes.retain(|q| q.ip != ip);
             self.refill_ahead(now);
@@ -723,7 +774,14 @@ impl Server {
         self.queue_forgotten();
     }
 
-    /// Handles one received DHCP/BOOTP message (the UDP payload).
+    /// Handles one received DHCP/BOOTP message (the UDP payload) that came
+    /// in on the top-level network's link (link 0).
+    pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) {
+        self.handle_packet_on(now, 0, bytes);
+    }
+
+    /// Handles one received DHCP/BOOTP message (the UDP payload) that came
+    /// in on local link `link` (see [`Server::with_links`]).
     ///
     /// Acceptance (reference §2.7), each refusal a debug log and no reply:
     /// shorter than 240 bytes or bad cookie; `hlen` ≠ 6; `op` ≠ BOOTREQUEST;
@@ -731,7 +789,11 @@ impl Server {
     /// malformation); option 53 not one byte in 1..=8; option 54 not four
     /// bytes (BusyBox: treated as absent) or not our address. No option 53
     /// at all → BOOTP. Then per message type, RFC 2131 §4.3.
-    pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) {
+    pub fn handle_packet_on(&mut self, now: Instant, link: usize, bytes: &[u8]) {
+        if link >= self.links.len() {
+            debug!("packet from unknown link {link}, ignoring");
+            return;
+        }
         let pkt = match Packet::new_checked(bytes) {
             Ok(p) => p,
             Err(WireError::Truncated | WireError::BadCookie) => {
@@ -782,11 +844,13 @@ impl Server {
                 }
             },
         };
-        let Some(net) = self.select_net(&pkt) else {
+        let Some(net) = self.select_net(&pkt, link) else {
             return;
         };
+        self.arrival = link;
+        let our_ip = self.net_ip(net, link);
         if let Some(sid) = server_id {
-            if sid != self.server_ip {
+            if sid != our_ip {
                 if mtype == Some(MessageType::Request) {
                     self.enter(net);
                     self.chose_other_server(now, &pkt);
@@ -951,6 +1015,7 @@ impl Server {
             buf,
             len,
             dest: route(kind, pkt),
+            link: self.arrival,
         };
         match hold_for {
             Some(seq) => {

@@ -1,15 +1,18 @@
 //! Several networks in one process (udhcpd.conf `network` sections): the
 //! top-level network of `interface` (BusyBox's only one) plus networks
-//! reached through relays, each with its own pool, table, options, lease
-//! times and static leases; one lease file and journal for all.
+//! on other local interfaces (`interface` in a section) or reached
+//! through relays (`relay_subnet`), each with its own pool, table,
+//! options, lease times, static leases, DECLINE parkings, pending probes
+//! and probe-ahead reserve; one lease file and journal for all.
 //!
 //! The decisions (`decide.rs`) are written for one network. The server
 //! keeps the top-level network's state in its own fields and the others
 //! in [`Net`]s, and swaps the selected one in for the duration of a
 //! request ([`Server::enter`], an involution: calling it again swaps
-//! back). Relayed networks are never ARP-probed (ARP says nothing about a
-//! remote link), so probes, pending DISCOVERs and the probe-ahead reserve
-//! only ever belong to the top-level network.
+//! back). Local networks are ARP-probed on their own link, from their
+//! own address; relayed networks never are (ARP says nothing about a
+//! remote link). A relayed network answers from the address of the link
+//! the request came in on.
 //!
 //! A lease whose address is in no network any more (its section removed
 //! or its pool moved by a reload, or a lease file from another config)
@@ -18,13 +21,22 @@
 use super::*;
 use crate::conf::Network;
 
-/// A relayed network's state, swapped with the server's own fields while
-/// it serves a request.
+/// A `network` section's state, swapped with the server's own fields
+/// while it serves a request.
 #[derive(Debug)]
 pub(super) struct Net {
     pub(super) name: String,
     subnet: Ipv4Addr,
     prefix: u8,
+    /// A local network (its own link); else relayed.
+    local: bool,
+    /// False for a local network whose interface is not open.
+    usable: bool,
+    /// Its link (local networks; 0 and unused for relayed ones).
+    link: usize,
+    /// Its link's address (local), or the address of the link the
+    /// current request came in on (relayed).
+    server_ip: Ipv4Addr,
     config: ServerConfig,
     table: LeaseTable,
     statics: Vec<statics::StaticBound>,
@@ -32,21 +44,40 @@ pub(super) struct Net {
     ahead: Vec<ahead::Ahead>,
     probe_ahead: usize,
     parked: Vec<Parked>,
+    pending: Vec<Pending>,
 }
 
 impl Net {
-    fn new(n: &Network, server_ip: Ipv4Addr) -> Net {
+    fn new(n: &Network, links: &[(String, Ipv4Addr)], probe_ms: u32) -> Net {
+        let top_ip = links.first().map_or(Ipv4Addr::UNSPECIFIED, |l| l.1);
+        let link = n
+            .local
+            .as_ref()
+            .and_then(|i| links.iter().position(|(name, _)| name == i));
+        if let (Some(i), None) = (&n.local, link) {
+            warn!(
+                "network {}: interface {i} is not open, not served (restart udhcpd to serve it)",
+                n.name
+            );
+        }
+        let server_ip = link.and_then(|l| links.get(l)).map_or(top_ip, |l| l.1);
+        let local = n.local.is_some();
         Net {
             name: n.name.clone(),
             subnet: n.subnet,
             prefix: n.prefix,
+            local,
+            usable: !local || link.is_some(),
+            link: link.unwrap_or(0),
+            server_ip,
             table: LeaseTable::new(&n.config, server_ip),
             config: n.config.clone(),
             statics: Vec::new(),
-            probe_ms: 0,
+            probe_ms: if local { probe_ms } else { 0 },
             ahead: Vec::new(),
-            probe_ahead: 0,
+            probe_ahead: if local { ahead::PROBE_AHEAD } else { 0 },
             parked: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -67,12 +98,17 @@ pub(super) struct Orphan {
     expires: Instant,
 }
 
-/// The relayed networks of `config`.
-pub(super) fn build(config: &ServerConfig, server_ip: Ipv4Addr) -> Vec<Net> {
+/// The `network` sections of `config`, on `links` (see
+/// [`Server::with_links`]).
+pub(super) fn build(
+    config: &ServerConfig,
+    links: &[(String, Ipv4Addr)],
+    probe_ms: u32,
+) -> Vec<Net> {
     config
         .networks
         .iter()
-        .map(|n| Net::new(n, server_ip))
+        .map(|n| Net::new(n, links, probe_ms))
         .collect()
 }
 
@@ -97,6 +133,9 @@ impl Server {
         core::mem::swap(&mut self.ahead, &mut n.ahead);
         core::mem::swap(&mut self.probe_ahead, &mut n.probe_ahead);
         core::mem::swap(&mut self.parked, &mut n.parked);
+        core::mem::swap(&mut self.pending, &mut n.pending);
+        core::mem::swap(&mut self.server_ip, &mut n.server_ip);
+        core::mem::swap(&mut self.link, &mut n.link);
     }
 
     /// The network that serves `pkt` (index for [`Server::enter`]), or
@@ -106,9 +145,9 @@ impl Server {
     /// (82.5, RFC 3527 §3: it overrides giaddr), the client's Subnet
     /// Selection option 118 when `subnet_selection yes` (RFC 3011 §3),
     /// the relay's giaddr (RFC 2131 §4.3.1), else the receiving interface
-    /// (the top-level network). With no `network` section the top-level
-    /// network serves every packet, as in BusyBox.
-    pub(super) fn select_net(&self, pkt: &Request<'_>) -> Option<usize> {
+    /// (`arrival`: the network local to that link). With no `network`
+    /// section the top-level network serves every packet, as in BusyBox.
+    pub(super) fn select_net(&self, pkt: &Request<'_>, arrival: usize) -> Option<usize> {
         let giaddr = pkt.giaddr();
         let relayed = !giaddr.is_unspecified();
         let link_selection = relayed
@@ -127,12 +166,26 @@ impl Server {
             return Some(0);
         }
         let Some(link) = link else {
-            return Some(0);
+            if arrival == 0 {
+                return Some(0);
+            }
+            let own = self
+                .others
+                .iter()
+                .position(|n| n.local && n.usable && n.link == arrival);
+            if own.is_none() {
+                debug!("no network on link {arrival}, ignoring packet");
+            }
+            return own.map(|i| i + 1);
         };
         if self.on_top_link(link) {
             return Some(0);
         }
-        match self.others.iter().position(|n| n.contains(link)) {
+        match self
+            .others
+            .iter()
+            .position(|n| n.usable && n.contains(link))
+        {
             Some(i) => Some(i + 1),
             None => {
                 debug!("no network for link {link}, ignoring packet");
@@ -154,9 +207,42 @@ impl Server {
         in_subnet || (self.config.start <= ip && ip <= self.config.end)
     }
 
+    /// The address network `k` answers from for a request that came in
+    /// on `arrival`: a local network's own link's, a relayed network's the
+    /// arrival link's (remembered for the request: [`Server::enter`]
+    /// swaps it in).
+    pub(super) fn net_ip(&mut self, k: usize, arrival: usize) -> Ipv4Addr {
+        let arrival_ip = self.links.get(arrival).map(|l| l.1);
+        match k.checked_sub(1).and_then(|i| self.others.get_mut(i)) {
+            None => self.server_ip,
+            Some(n) => {
+                if !n.local {
+                    n.server_ip = arrival_ip.unwrap_or(n.server_ip);
+                }
+                n.server_ip
+            }
+        }
+    }
+
+    /// The earliest probe deadline of any network (see
+    /// [`Server::probe_deadline`]).
+    pub(super) fn nets_deadline(&self) -> Option<Instant> {
+        let others = self.others.iter().filter_map(|n| {
+            ahead::deadline(&ahead::Probing {
+                probe_ms: n.probe_ms,
+                ahead: &n.ahead,
+                probe_ahead: n.probe_ahead,
+                table: &n.table,
+                pending: &n.pending,
+                max_leases: n.config.max_leases,
+            })
+        });
+        self.probe_deadline().into_iter().chain(others).min()
+    }
+
     /// Which network's pool holds `ip`: `Some(0)` top level, `Some(k)`
-    /// relayed network k, `None` none.
-    fn pool_of(&self, ip: Ipv4Addr) -> Option<usize> {
+    /// network section k, `None` none.
+    pub(super) fn pool_of(&self, ip: Ipv4Addr) -> Option<usize> {
         if self.config.start <= ip && ip <= self.config.end {
             return Some(0);
         }
@@ -204,7 +290,7 @@ impl Server {
     /// before the reload); what the top-level pool does not hold and no
     /// network takes becomes an orphan.
     pub(super) fn rebuild_others(&mut self, now: Instant, old: Vec<LeaseRecord>) {
-        self.others = build(&self.config, self.server_ip);
+        self.others = build(&self.config, &self.links, self.probe_ms);
         self.orphans.retain(|o| o.expires > now);
         let rest = old.into_iter().filter(|r| self.pool_of(r.ip) != Some(0));
         let rest: Vec<LeaseRecord> = rest.collect();
@@ -237,7 +323,13 @@ impl Server {
         self.table.len() + self.others.iter().map(|n| n.table.len()).sum::<usize>()
     }
 
-    /// The relayed networks' names, in config order.
+    /// The links of the local networks, as given to
+    /// [`Server::with_links`].
+    pub fn links(&self) -> &[(String, Ipv4Addr)] {
+        &self.links
+    }
+
+    /// The `network` sections' names, in config order.
     pub fn network_names(&self) -> impl Iterator<Item = &str> + '_ {
         self.others.iter().map(|n| n.name.as_str())
     }

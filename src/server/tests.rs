@@ -151,6 +151,7 @@ fn bootp(m: MacAddr) -> Msg {
 struct Out {
     bytes: Vec<u8>,
     dest: Destination,
+    link: usize,
 }
 
 impl Out {
@@ -187,6 +188,7 @@ fn tx(s: &mut Server) -> Vec<Out> {
         v.push(Out {
             bytes: buf[..x.len].to_vec(),
             dest: x.dest,
+            link: x.link,
         });
     }
     v
@@ -272,7 +274,8 @@ fn dora_new_client_with_probe_and_durability_barrier() {
         p,
         Probe {
             ip: hash_ip(&cfg, m),
-            safe_mac: m
+            safe_mac: m,
+            link: 0,
         }
     );
     assert_eq!(s.poll_probe(), None);

@@ -317,3 +317,183 @@ fn decline_limit_holds_per_network() {
         (MAX_DECLINED_PER_CLIENT, MAX_DECLINED_PER_CLIENT)
     );
 }
+
+const LOCAL2: &str = "\
+interface eth0
+start 192.168.0.20
+end 192.168.0.200
+opt subnet 255.255.255.0
+opt router 192.168.0.1
+
+network guest
+interface eth1
+start 10.9.0.10
+end 10.9.0.99
+opt subnet 255.255.255.0
+opt router 10.9.0.1
+opt lease 900
+
+network lab
+relay_subnet 10.3.0.0/16
+start 10.3.1.1
+end 10.3.1.9
+";
+
+const GUEST_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
+
+fn two_links(probe_ms: u32) -> Server {
+    let cfg = crate::conf::parse(LOCAL2, "site.conf").unwrap().config;
+    let links = vec![("eth0".to_owned(), SIP), ("eth1".to_owned(), GUEST_IP)];
+    Server::with_links(cfg, links, probe_ms)
+}
+
+fn send_on(s: &mut Server, now: Instant, link: usize, m: &Msg) {
+    s.handle_packet_on(now, link, &m.bytes());
+}
+
+/// A second local interface is a network of its own: a client on it is
+/// probed on that link from that link's address, offered an address of
+/// its pool with its options, answered from its address and out of its
+/// link; the first interface's clients are unaffected; a relayed request
+/// that came in on the second link is answered from the second link's
+/// address, out of it.
+#[test]
+fn a_second_local_interface_serves_its_own_network() {
+    let mut s = two_links(2000);
+    s.set_probe_ahead(0);
+    send_on(&mut s, t(0), 1, &msg(MessageType::Discover, mac(1)));
+    let p = s.poll_probe().expect("probed");
+    assert_eq!(p.link, 1, "probed on the guest link");
+    assert!(in_range(p.ip, "10.9.0.10", "10.9.0.99"), "{}", p.ip);
+    none(&mut s);
+    s.handle_probe(t(5), p.ip, false);
+    let o = one(&mut s);
+    assert_eq!(
+        (o.link, o.dest, o.yiaddr()),
+        (1, Destination::Broadcast, p.ip)
+    );
+    assert_eq!(o.opt(54).unwrap(), GUEST_IP.octets());
+    assert_eq!(o.opt(3).unwrap(), [10, 9, 0, 1]);
+    assert_eq!(o.lease(), Some(900));
+    // REQUEST naming the guest link's address: ACKed once durable.
+    let r = msg(MessageType::Request, mac(1)).sid(GUEST_IP).req_ip(p.ip);
+    send_on(&mut s, t(10), 1, &r);
+    none(&mut s);
+    let recs = commit(&mut s, t(10));
+    assert_eq!(recs.len(), 1);
+    let a = one(&mut s);
+    assert_eq!((a.mtype(), a.link), (Some(MessageType::Ack), 1));
+    // Naming the other link's address: another server's, as on one link.
+    let r = msg(MessageType::Request, mac(1)).sid(SIP).req_ip(p.ip);
+    send_on(&mut s, t(20), 1, &r);
+    none(&mut s);
+    // The first interface: its own pool, address and link.
+    send_on(&mut s, t(30), 0, &msg(MessageType::Discover, mac(2)));
+    let p0 = s.poll_probe().expect("probed");
+    assert_eq!(p0.link, 0);
+    s.handle_probe(t(31), p0.ip, false);
+    let o = one(&mut s);
+    assert!(in_range(o.yiaddr(), "192.168.0.20", "192.168.0.200"));
+    assert_eq!((o.link, o.opt(54).unwrap()), (0, SIP.octets().to_vec()));
+    // A relay's request that came in on the guest link.
+    let d = msg(MessageType::Discover, mac(3)).giaddr(ip("10.3.0.1"));
+    send_on(&mut s, t(40), 1, &d);
+    assert_eq!(s.poll_probe(), None, "relayed: not probed");
+    let o = one(&mut s);
+    assert!(in_range(o.yiaddr(), "10.3.1.1", "10.3.1.9"));
+    assert_eq!(o.dest, Destination::Relay(ip("10.3.0.1")));
+    assert_eq!(
+        (o.link, o.opt(54).unwrap()),
+        (1, GUEST_IP.octets().to_vec())
+    );
+    // A link the server was not given: nothing.
+    send_on(&mut s, t(50), 2, &msg(MessageType::Discover, mac(4)));
+    assert_eq!(s.poll_probe(), None);
+    none(&mut s);
+    // One lease file for all; a reload keeps the guest lease.
+    assert_eq!(s.leases(t(60)).filter(|r| r.ip == p.ip).count(), 1);
+    let cfg = crate::conf::parse(LOCAL2, "site.conf").unwrap().config;
+    s.reconfigure(cfg, t(70));
+    assert!(s.leases(t(80)).any(|r| r.ip == p.ip && r.remaining > 0));
+    let renew = msg(MessageType::Request, mac(1)).ciaddr(p.ip);
+    send_on(&mut s, t(90), 1, &renew);
+    commit(&mut s, t(90));
+    let a = one(&mut s);
+    assert_eq!(
+        (a.mtype(), a.yiaddr(), a.link),
+        (Some(MessageType::Ack), p.ip, 1)
+    );
+}
+
+/// RFC 2131 §4.3.2 per link: an INIT-REBOOT on the guest link for an
+/// address of the first link's subnet is on the wrong network (NAK, out
+/// of the guest link), and a guest client never gets a first-link
+/// address.
+#[test]
+fn wrong_network_is_judged_per_link() {
+    let mut s = two_links(0);
+    let r = msg(MessageType::Request, mac(1)).req_ip(ip("192.168.0.50"));
+    send_on(&mut s, t(0), 1, &r);
+    let n = one(&mut s);
+    assert_eq!((n.mtype(), n.link), (Some(MessageType::Nak), 1));
+    assert_eq!(n.opt(54).unwrap(), GUEST_IP.octets());
+    let d = msg(MessageType::Discover, mac(1)).req_ip(ip("192.168.0.50"));
+    send_on(&mut s, t(10), 1, &d);
+    assert!(in_range(one(&mut s).yiaddr(), "10.9.0.10", "10.9.0.99"));
+}
+
+/// Probe-ahead keeps a reserve on every local network, each probed on its
+/// own link; none on the relayed one. A probe answer finds its network by
+/// the address.
+#[test]
+fn probe_ahead_per_local_network() {
+    let mut s = two_links(500);
+    let due = s.poll_timeout().expect("reserve to fill");
+    s.handle_timeout(due);
+    let mut probes = Vec::new();
+    while let Some(p) = s.poll_probe() {
+        probes.push(p);
+    }
+    let on = |l: usize| probes.iter().filter(|p| p.link == l).count();
+    assert_eq!(
+        (on(0), on(1), probes.len()),
+        (PROBE_AHEAD, PROBE_AHEAD, 2 * PROBE_AHEAD)
+    );
+    for p in &probes {
+        let lo = if p.link == 0 {
+            "192.168.0.20"
+        } else {
+            "10.9.0.10"
+        };
+        let hi = if p.link == 0 {
+            "192.168.0.200"
+        } else {
+            "10.9.0.99"
+        };
+        assert!(in_range(p.ip, lo, hi), "{p:?}");
+        s.handle_probe(t(100), p.ip, false);
+    }
+    // A new guest client is offered a reserve address at once.
+    send_on(&mut s, t(200), 1, &msg(MessageType::Discover, mac(7)));
+    let o = one(&mut s);
+    assert!(probes.iter().any(|p| p.link == 1 && p.ip == o.yiaddr()));
+    assert_eq!(o.link, 1);
+}
+
+/// A local section whose interface the driver did not open is not
+/// served (logged); the others are.
+#[test]
+fn a_local_network_without_its_link_is_not_served() {
+    let cfg = crate::conf::parse(LOCAL2, "site.conf").unwrap().config;
+    let mut s = Server::new(cfg, SIP, 0);
+    // Its subnet named by a relay: no such usable network.
+    let d = msg(MessageType::Discover, mac(1)).giaddr(ip("10.9.0.1"));
+    send(&mut s, t(0), &d);
+    none(&mut s);
+    send(&mut s, t(0), &msg(MessageType::Discover, mac(2)));
+    assert!(in_range(
+        one(&mut s).yiaddr(),
+        "192.168.0.20",
+        "192.168.0.200"
+    ));
+}
