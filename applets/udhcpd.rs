@@ -7,12 +7,14 @@
 //! reads the config): read CONFFILE (`-` = stdin) → `conf::parse` (warnings
 //! logged, errors `udhcpd: FILE:N: …`, exit 1) → interface → server address
 //! (`-I`, else the interface's) → pidfile → lease store (lease file +
-//! journal; replayed, then compacted) → UDP socket on `-P` (67), raw
-//! sender, ARP prober → signal pipe → fork (unless `-f`) → `started, vX`
-//! → ready (the parent exits 0 only now).
+//! journal; replayed, then compacted) → per local link (`interface`, then
+//! each `network` section with an `interface`, whose interfaces were
+//! checked with the first): UDP socket on `-P` (67) bound to the device,
+//! raw sender, ARP prober → signal pipe → fork (unless `-f`) →
+//! `started, vX` → ready (the parent exits 0 only now).
 //!
-//! **Loop.** One `poll` on the signal pipe, the UDP socket and the ARP
-//! socket, with the earliest of: the server's probe deadline, the prober's
+//! **Loop.** One `poll` on the signal pipe and every link's UDP and ARP
+//! sockets, with the earliest of: the server's probe deadline, the probers'
 //! and the persister's (`auto_time`, a retry after back-off, the notify
 //! debounce and kill deadline). Per wake-up at most [`BATCH`] datagrams go
 //! into `Server::handle_packet`; then probes are started, the persister's
@@ -43,7 +45,8 @@
 //! restarts; USR2 ignored (as BusyBox); HUP re-reads CONFFILE: a valid one
 //! is applied by `Server::reconfigure` (leases kept; `interface`,
 //! `lease_file` and `pidfile` changes are logged and ignored until a
-//! restart), an invalid one is logged with its line and the old one stays;
+//! restart, and so is a local section's interface that was not opened
+//! at start), an invalid one is logged with its line and the old one stays;
 //! TERM/INT `received SIGTERM`, final rewrite, pidfile removed, exit 0.
 
 use std::fmt::Display;
@@ -287,20 +290,73 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
+/// One local link: the interface of the top-level network (link 0) or of
+/// a local `network` section, with its sockets.
+#[derive(Debug)]
+struct Link {
+    iface: Interface,
+    /// The address replies and probes on this link come from.
+    ip: Ipv4Addr,
+    udp: UdpSocket,
+    raw: RawSender,
+    prober: Option<ArpProber>,
+}
+
+impl Link {
+    /// Opens the UDP socket on `port` (bound to the interface), the raw
+    /// sender and, with probing on, the ARP prober.
+    fn open(iface: Interface, ip: Ipv4Addr, port: u16, arping_ms: u32) -> Result<Link, String> {
+        let udp = UdpSocket::open(&iface.name, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+            .map_err(|e| e.to_string())?;
+        let raw = RawSender::open(iface.ifindex).map_err(|e| format!("socket(PACKET): {e}"))?;
+        let prober = if arping_ms == 0 {
+            None
+        } else {
+            match ArpProber::open(iface.ifindex) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    // BusyBox treats an ARP socket failure as "free".
+                    warn!("can't open ARP socket, offering without probing: {e}");
+                    None
+                }
+            }
+        };
+        Ok(Link {
+            iface,
+            ip,
+            udp,
+            raw,
+            prober,
+        })
+    }
+}
+
+/// The interface `name` and its address (`-I` for the top-level one).
+fn query_link(name: &str, ip: Option<Ipv4Addr>) -> Result<(Interface, Ipv4Addr), String> {
+    let iface = Interface::query(name).map_err(|e| e.to_string())?;
+    let ip = match ip.or(iface.ipv4) {
+        Some(ip) => ip,
+        None => {
+            return Err(format!(
+                "is interface {name} up and configured?: {}",
+                Errno::EADDRNOTAVAIL.desc()
+            ))
+        }
+    };
+    Ok((iface, ip))
+}
+
 /// The running server with everything it owns.
 #[derive(Debug)]
 struct Daemon {
     args: UdhcpdArgs,
     /// The start directory (relative paths in the config).
     cwd: PathBuf,
-    iface: Interface,
-    server_ip: Ipv4Addr,
+    /// The local links, in the server's link order (0: `interface`).
+    links: Vec<Link>,
     server: Server,
     store: LeaseStore,
     persister: Persister,
-    udp: UdpSocket,
-    raw: RawSender,
-    prober: Option<ArpProber>,
     signals: SignalPipe,
     pidfile: Pidfile,
     /// The notify_file run in progress.
@@ -320,18 +376,22 @@ impl Daemon {
         for w in &warnings {
             warn!("{w}");
         }
-        let iface = Interface::query(&config.interface).map_err(|e| e.to_string())?;
-        let server_ip = match &args.server_ip {
-            Some(text) => resolve_server_ip(text)?,
-            None => iface.ipv4.ok_or_else(|| {
-                format!(
-                    "is interface {} up and configured?: {}",
-                    config.interface,
-                    Errno::EADDRNOTAVAIL.desc()
-                )
-            })?,
+        let fixed_ip = match &args.server_ip {
+            Some(text) => Some(resolve_server_ip(text)?),
+            None => None,
         };
+        let (iface, server_ip) = query_link(&config.interface, fixed_ip)?;
         debug!("IP {server_ip}");
+        // The interfaces of local `network` sections: all checked before
+        // anything is created.
+        let mut locals = Vec::new();
+        for n in &config.networks {
+            if let Some(name) = &n.local {
+                let (i, ip) = query_link(name, None)?;
+                debug!("network {}: {name}, IP {ip}", n.name);
+                locals.push((i, ip));
+            }
+        }
         let pidfile = Pidfile::create(&config.pidfile).map_err(|e| {
             match e.get_ref().and_then(|i| i.downcast_ref::<AlreadyRunning>()) {
                 Some(ar) => format!("'{}': {ar}", config.pidfile),
@@ -344,24 +404,10 @@ impl Daemon {
         for w in &store_warnings {
             warn!("{w}");
         }
-        let udp = UdpSocket::open(
-            &config.interface,
-            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, args.port),
-        )
-        .map_err(|e| e.to_string())?;
-        let raw = RawSender::open(iface.ifindex).map_err(|e| format!("socket(PACKET): {e}"))?;
-        let prober = if args.arping_ms == 0 {
-            None
-        } else {
-            match ArpProber::open(iface.ifindex) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    // BusyBox treats an ARP socket failure as "free".
-                    warn!("can't open ARP socket, offering without probing: {e}");
-                    None
-                }
-            }
-        };
+        let mut links = vec![Link::open(iface, server_ip, args.port, args.arping_ms)?];
+        for (i, ip) in locals {
+            links.push(Link::open(i, ip, args.port, args.arping_ms)?);
+        }
         let signals = SignalPipe::install(&[
             Signal::SIGUSR1,
             Signal::SIGUSR2,
@@ -373,19 +419,16 @@ impl Daemon {
         .map_err(|e| format!("can't install signal handlers: {e}"))?;
         let now = clock::now();
         let persister = Persister::new(PersistConfig::from_server(&config), now);
-        let mut server = Server::new(config, server_ip, args.arping_ms);
+        let names = links.iter().map(|l| (l.iface.name.clone(), l.ip)).collect();
+        let mut server = Server::with_links(config, names, args.arping_ms);
         server.load(now, records);
         let mut d = Daemon {
             args: args.clone(),
             cwd,
-            iface,
-            server_ip,
+            links,
             server,
             store,
             persister,
-            udp,
-            raw,
-            prober,
             signals,
             pidfile,
             notify: None,
@@ -419,6 +462,7 @@ impl Daemon {
     /// The loop; returns the exit status.
     fn run(&mut self) -> i32 {
         let mut sigs = Vec::new();
+        let mut ready: Vec<(bool, bool)> = Vec::new();
         loop {
             let now = clock::now();
             let timeout = match self.next_deadline() {
@@ -428,13 +472,17 @@ impl Daemon {
                     PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
                 }
             };
-            let (sig_ready, udp_ready, arp_ready) = {
-                let mut fds = vec![
-                    PollFd::new(self.signals.fd(), PollFlags::POLLIN),
-                    PollFd::new(self.udp.as_fd(), PollFlags::POLLIN),
-                ];
-                if let Some(p) = &self.prober {
-                    fds.push(PollFd::new(p.fd(), PollFlags::POLLIN));
+            // Readiness of the signal pipe, then of each link's UDP and
+            // ARP sockets.
+            let sig_ready;
+            ready.clear();
+            {
+                let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+                for l in &self.links {
+                    fds.push(PollFd::new(l.udp.as_fd(), PollFlags::POLLIN));
+                    if let Some(p) = &l.prober {
+                        fds.push(PollFd::new(p.fd(), PollFlags::POLLIN));
+                    }
                 }
                 match nix::poll::poll(&mut fds, timeout) {
                     Ok(_) | Err(Errno::EINTR) => {}
@@ -443,13 +491,16 @@ impl Daemon {
                         return 1;
                     }
                 }
-                let ready = |i: usize| {
-                    fds.get(i)
-                        .and_then(PollFd::revents)
-                        .is_some_and(|r| !r.is_empty())
-                };
-                (ready(0), ready(1), ready(2))
-            };
+                let mut next = fds
+                    .iter()
+                    .map(|f| f.revents().is_some_and(|r| !r.is_empty()));
+                sig_ready = next.next().unwrap_or(false);
+                for l in &self.links {
+                    let udp = next.next().unwrap_or(false);
+                    let arp = l.prober.is_some() && next.next().unwrap_or(false);
+                    ready.push((udp, arp));
+                }
+            }
             let now = clock::now();
             if sig_ready {
                 sigs.clear();
@@ -460,13 +511,15 @@ impl Daemon {
                     }
                 }
             }
-            if udp_ready {
-                if let Err(msg) = self.receive(now) {
-                    error!("{msg}");
-                    return 1;
+            for (i, &(udp, arp)) in ready.iter().enumerate() {
+                if udp {
+                    if let Err(msg) = self.receive(now, i) {
+                        error!("{msg}");
+                        return 1;
+                    }
                 }
+                self.handle_probes(now, i, arp);
             }
-            self.handle_probes(now, arp_ready);
             if self.server.poll_timeout().is_some_and(|t| t <= now) {
                 self.server.handle_timeout(now);
             }
@@ -477,29 +530,35 @@ impl Daemon {
     /// The earliest moment the loop must wake without I/O.
     fn next_deadline(&self) -> Option<Instant> {
         let mut d = self.server.poll_timeout();
-        d = earliest(d, self.prober.as_ref().and_then(ArpProber::next_deadline));
+        for l in &self.links {
+            d = earliest(d, l.prober.as_ref().and_then(ArpProber::next_deadline));
+        }
         d = earliest(d, self.hook.poll_timeout());
         earliest(d, self.persister.poll_timeout())
     }
 
-    /// Reads up to [`BATCH`] datagrams into the server. `Err`: the socket
-    /// failed and could not be reopened (BusyBox dies there too).
-    fn receive(&mut self, now: Instant) -> Result<(), String> {
+    /// Reads up to [`BATCH`] datagrams of link `link` into the server.
+    /// `Err`: the socket failed and could not be reopened (BusyBox dies
+    /// there too).
+    fn receive(&mut self, now: Instant, link: usize) -> Result<(), String> {
+        let Some(l) = self.links.get_mut(link) else {
+            return Ok(());
+        };
         for _ in 0..BATCH {
-            match self.udp.recv(&mut self.rx) {
+            match l.udp.recv(&mut self.rx) {
                 Ok(None) => break,
                 Ok(Some(got)) if got.truncated => {
                     debug!("oversized packet from {}, ignoring", got.src);
                 }
                 Ok(Some(got)) => {
                     let bytes = self.rx.get(..got.len).unwrap_or_default();
-                    self.server.handle_packet(now, bytes);
+                    self.server.handle_packet_on(now, link, bytes);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     debug!("read error: {}, reopening socket", strerror(&e));
-                    self.udp = UdpSocket::open(
-                        &self.iface.name,
+                    l.udp = UdpSocket::open(
+                        &l.iface.name,
                         SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, self.args.port),
                     )
                     .map_err(|e| e.to_string())?;
@@ -510,9 +569,10 @@ impl Daemon {
         Ok(())
     }
 
-    /// Reads ARP answers, expires probes, and feeds results to the server.
-    fn handle_probes(&mut self, now: Instant, readable: bool) {
-        let Some(prober) = self.prober.as_mut() else {
+    /// Reads ARP answers of link `link`, expires its probes, and feeds
+    /// results to the server.
+    fn handle_probes(&mut self, now: Instant, link: usize, readable: bool) {
+        let Some(prober) = self.links.get_mut(link).and_then(|l| l.prober.as_mut()) else {
             return;
         };
         if readable {
@@ -537,15 +597,10 @@ impl Daemon {
     fn pump(&mut self, now: Instant) {
         while let Some(p) = self.server.poll_probe() {
             let deadline = now + Duration::from_millis(u64::from(self.args.arping_ms));
-            let started = match self.prober.as_mut() {
-                Some(prober) => prober
-                    .start(
-                        p.ip,
-                        self.server_ip,
-                        self.iface.mac,
-                        Some(p.safe_mac),
-                        deadline,
-                    )
+            let link = self.links.get_mut(p.link);
+            let started = match link.and_then(|l| Some((l.ip, l.iface.mac, l.prober.as_mut()?))) {
+                Some((ip, mac, prober)) => prober
+                    .start(p.ip, ip, mac, Some(p.safe_mac), deadline)
                     .map_err(|e| debug!("ARP probe of {} not sent: {e}", p.ip))
                     .is_ok(),
                 None => false,
@@ -690,21 +745,23 @@ impl Daemon {
         let (sport, cport) = (self.args.port, self.client_port());
         while let Some(t) = self.server.poll_transmit(&mut self.tx) {
             let payload = self.tx.get(..t.len).unwrap_or_default();
+            let Some(l) = self.links.get(t.link) else {
+                continue;
+            };
             let sent = match t.dest {
                 Destination::Relay(giaddr) => {
-                    self.udp.send_to(payload, SocketAddrV4::new(giaddr, sport))
+                    l.udp.send_to(payload, SocketAddrV4::new(giaddr, sport))
                 }
-                Destination::Broadcast => self.raw.send(
+                Destination::Broadcast => l.raw.send(
                     MacAddr::BROADCAST,
-                    self.server_ip,
+                    l.ip,
                     sport,
                     Ipv4Addr::BROADCAST,
                     cport,
                     payload,
                 ),
                 Destination::Unicast { ip, mac } => {
-                    self.raw
-                        .send(mac, self.server_ip, sport, ip, cport, payload)
+                    l.raw.send(mac, l.ip, sport, ip, cport, payload)
                 }
             };
             if let Err(e) = sent {

@@ -1053,6 +1053,125 @@ fn relayed_and_local_clients_get_their_own_subnets() {
     assert!(rows.iter().any(|r| r.ip == near), "{rows:?}");
 }
 
+/// One udhcpd on two local interfaces (issue 9): the relay lab's middle
+/// namespace runs the server on `eth1` (top-level network) and `eth0` (a
+/// `network` section with `interface eth0`). Each client gets an address
+/// of its own link's pool, its router, and the server identifier of its
+/// link's address; the ARP probe for the second link goes out on it from
+/// its address (a host holding one of its two pool addresses is seen, so
+/// the client gets the other one); one lease file for both.
+#[test]
+fn two_local_interfaces_serve_their_own_networks() {
+    let _s = serial();
+    let Some(lab) = RelayLab::new() else { return };
+    let (c, r, s) = (lab.ns(0), lab.ns(1), lab.ns(2));
+    let dir = TempDir::new("twolinks");
+    // A host already using 10.98.1.100 beside the client (another MAC).
+    for args in [
+        &[
+            "-n", &c.name, "link", "add", "link", "eth0", "name", "mv0", "type", "macvlan",
+        ][..],
+        &["-n", &c.name, "addr", "add", "10.98.1.100/24", "dev", "mv0"],
+        &["-n", &c.name, "link", "set", "mv0", "up"],
+        // Only mv0 answers for its address (else the client's eth0 would,
+        // with the client's MAC, which is no conflict).
+        &[
+            "netns",
+            "exec",
+            &c.name,
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.all.arp_ignore=1",
+        ],
+    ] {
+        let out = Command::new("ip").args(args).output().expect("ip");
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    }
+    let text = format!(
+        "interface eth1\nstart 10.98.2.100\nend 10.98.2.120\nlease_file {}\npidfile {}\n\
+         opt subnet 255.255.255.0\nopt router 10.98.2.254\n\n\
+         network second\ninterface eth0\nstart 10.98.1.100\nend 10.98.1.101\n\
+         opt subnet 255.255.255.0\nopt router 10.98.1.254\n",
+        dir.s("udhcpd.leases"),
+        dir.s("udhcpd.pid"),
+    );
+    fs::write(dir.path("udhcpd.conf"), text).unwrap();
+    let script = dir.path("record.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = bound ] && echo \"$interface $ip $serverid $router\" >> {}\nexit 0\n",
+            dir.s("bound.txt")
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .args(["+x", &dir.s("record.sh")])
+        .status()
+        .unwrap();
+    let d = Udhcpd::start(&r, &dir, &["-v", "-a", "300"]);
+    let udhcpc = |ns: &Ns, log: &str, want: &str| {
+        let mut p = Proc::start(
+            ns,
+            &[
+                "busybox",
+                "udhcpc",
+                "-f",
+                "-q",
+                "-n",
+                "-t",
+                "5",
+                "-T",
+                "2",
+                "-i",
+                "eth0",
+                "-r",
+                want,
+                "-s",
+                &dir.s("record.sh"),
+            ],
+            &dir.path(log),
+        );
+        let st = p.wait(Duration::from_secs(20));
+        (st.and_then(|s| s.code()), p.log())
+    };
+    // It asks for the address the other host holds.
+    let (st, out) = udhcpc(&c, "second.log", "10.98.1.100");
+    assert_eq!(st, Some(0), "{out}\n{}", d.log());
+    let (st, out) = udhcpc(&s, "first.log", "10.98.2.110");
+    assert_eq!(st, Some(0), "{out}\n{}", d.log());
+    let bound = read(&dir.path("bound.txt"));
+    let lines: Vec<Vec<&str>> = bound.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 2, "{bound}\n{}", d.log());
+    // The second link: the address the probe found free, its router, and
+    // the server identifier of the second link's address.
+    assert_eq!(
+        lines[0],
+        ["eth0", "10.98.1.101", "10.98.1.1", "10.98.1.254"],
+        "{bound}\n{}",
+        d.log()
+    );
+    let first: Ipv4Addr = lines[1][1].parse().unwrap();
+    assert_eq!(first.octets()[..3], [10, 98, 2], "{bound}");
+    assert!((100..=120).contains(&first.octets()[3]), "{bound}");
+    assert_eq!(lines[1][2..], ["10.98.2.1", "10.98.2.254"], "{bound}");
+    assert!(
+        d.log().contains("10.98.1.100 belongs to someone"),
+        "the second link's probe saw the other host:\n{}",
+        d.log()
+    );
+    d.write_leases();
+    let rows = busybox_dumpleases(&d.lease_file);
+    assert!(
+        rows.iter().any(|r| r.ip == Ipv4Addr::new(10, 98, 1, 101)),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.ip.octets()[..3] == [10, 98, 2]),
+        "{rows:?}"
+    );
+}
+
 /// dhclient receives a 320-byte option 121 (two or more instances, in a
 /// reply of at most 576 bytes) and installs all 40 routes.
 #[test]
