@@ -652,7 +652,7 @@ fn sighup_applies_a_valid_config_keeps_leases_and_ignores_an_invalid_one() {
 
     // Invalid: logged with its line, the old config stays.
     let bad = v1.replace("opt dns 10.99.0.53", "opt dns 10.99.0.999");
-    let line = bad.lines().position(|l| l.contains("999")).unwrap() + 1;
+    let line = bad.lines().position(|l| l.contains("10.99.0.999")).unwrap() + 1;
     fs::write(dir.path("udhcpd.conf"), &bad).unwrap();
     d.proc.signal(Signal::SIGHUP);
     d.proc.wait_log(
