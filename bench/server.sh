@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # bench/server.sh — DHCPv4 server throughput and memory, against real peers.
 #
-# For each server (udhcp = our `udhcp udhcpd`, udhcp3 = the same with three
-# networks configured — the local one and two relayed ones, perfdhcp's
-# traffic carrying a link-selection sub-option (RFC 3527) for the last
-# relayed one —, BusyBox udhcpd, dnsmasq, Kea memfile) and each client count, finds the highest four-way (DORA)
+# For each server (udhcp = our `udhcp udhcpd`; udhcp-r = the same fed relayed
+# traffic: perfdhcp sends to the server's address as a relay agent, giaddr
+# 10.99.0.2, with a link-selection sub-option (RFC 3527) naming 10.51.0.1,
+# which a one-network server ignores; udhcp3 = udhcp-r's traffic to a server
+# with three networks — the local one and two relayed ones —, served by the
+# relayed network 10.51.0.0/16; BusyBox udhcpd, dnsmasq, Kea memfile) and
+# each client count, finds the highest four-way (DORA)
 # exchange rate perfdhcp sustains with < BENCH_LOSS % of exchanges lost,
 # and the server's peak RSS (VmHWM) at that rate; prints a table and our
 # ratios to each peer. See bench/README.md for method and caveats.
@@ -16,7 +19,11 @@
 #
 # Knobs (environment):
 #   UDHCP_BIN       our binary (default: target/release/udhcp)
-#   BENCH_SERVERS   servers to run        (default: "udhcp udhcp3 busybox dnsmasq kea")
+#   BENCH_SERVERS   servers to run        (default: "udhcp udhcp-r udhcp3 busybox dnsmasq kea")
+#   BENCH_PAIRS     rounds of the paired three-networks-vs-one comparison
+#                   (default 4; 0: none): udhcp-r and udhcp3 alternately
+#                   (ABBA) at BENCH_PAIR_RATE (default 2000/s) per client
+#                   count, medians of CPU per exchange compared
 #   BENCH_CLIENTS   client counts, -R     (default: "1000 50000")
 #   BENCH_PERIOD    seconds per rate step (default 5; each step <= ~10 s)
 #   BENCH_START     first rate tried      (default 500 exchanges/s)
@@ -36,7 +43,9 @@ repo=$(dirname "$here")
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	: "${BENCH_CLIENTS:=1000}" "${BENCH_PERIOD:=2}" "${BENCH_CAP:=2000}" "${BENCH_BISECT:=1}"
 fi
-SERVERS=${BENCH_SERVERS:-udhcp udhcp3 busybox dnsmasq kea}
+SERVERS=${BENCH_SERVERS:-udhcp udhcp-r udhcp3 busybox dnsmasq kea}
+PAIRS=${BENCH_PAIRS:-4}
+PAIR_RATE=${BENCH_PAIR_RATE:-2000}
 CLIENTS=${BENCH_CLIENTS:-1000 50000}
 PERIOD=${BENCH_PERIOD:-5}
 START=${BENCH_START:-500}
@@ -167,13 +176,16 @@ start_server() {
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	PERF_EXTRA=()
+	PERF_TO=(-l eth0)
 	case $name in
-	udhcp | udhcp3 | busybox)
+	udhcp | udhcp-r | udhcp3 | busybox)
 		local nets=1
-		if [ "$name" = udhcp3 ]; then
-			nets=3
-			# Option 82 with sub-option 5 (link selection) = 10.51.0.1.
-			PERF_EXTRA=(-o "82,05040a330001")
+		if [ "$name" != udhcp ] && [ "$name" != busybox ]; then
+			[ "$name" = udhcp3 ] && nets=3
+			# As a relay agent (giaddr = perfdhcp's address), with option
+			# 82 sub-option 5 (link selection) = 10.51.0.1.
+			PERF_TO=(-l "$PERF_IP")
+			PERF_EXTRA=(-o "82,05040a330001" "$SRV_IP")
 		fi
 		udhcpd_conf "$dir" "$nets" >"$dir/udhcpd.conf"
 		local bin=(busybox udhcpd)
@@ -237,7 +249,7 @@ step() {
 	local cpu0
 	cpu0=$(cputicks "$SRV_PID")
 	timeout -s INT $((PERIOD + 15)) ip netns exec "$NS_PERF" \
-		perfdhcp -4 -l eth0 -r "$rate" -R "$clients" -p "$PERIOD" -W 500000 "${PERF_EXTRA[@]}" >"$out" 2>&1 &
+		perfdhcp -4 "${PERF_TO[@]}" -r "$rate" -R "$clients" -p "$PERIOD" -W 500000 "${PERF_EXTRA[@]}" >"$out" 2>&1 &
 	PERF_PID=$!
 	wait "$PERF_PID" || rc=$?
 	PERF_PID=
@@ -283,7 +295,7 @@ for clients in $CLIENTS; do
 			RATE[$key]="skipped(budget)"
 			continue
 		fi
-		if [ "$name" = udhcp ] && [ ! -x "$UDHCP_BIN" ]; then
+		if [[ $name == udhcp* ]] && [ ! -x "$UDHCP_BIN" ]; then
 			echo "udhcp: $UDHCP_BIN not found (cargo build --release): n/a" >&2
 			RATE[$key]=n/a
 			continue
@@ -387,10 +399,11 @@ for clients in $CLIENTS; do
 			"$clients" "$name" "$rr" "$name" "$mr" "$name" "$cr"
 	done
 done
-# Three networks against one (issue 9 target: within 10 %).
+# Three networks against one, same relayed traffic (issue 9 target: within
+# 10 %).
 for clients in $CLIENTS; do
-	one=${RATE[udhcp/$clients]:-} three=${RATE[udhcp3/$clients]:-}
-	one_cpu=${CPU[udhcp/$clients]:-} three_cpu=${CPU[udhcp3/$clients]:-}
+	one=${RATE[udhcp-r/$clients]:-} three=${RATE[udhcp3/$clients]:-}
+	one_cpu=${CPU[udhcp-r/$clients]:-} three_cpu=${CPU[udhcp3/$clients]:-}
 	if num "$one" && num "$three" && [ "$one" != 0 ]; then
 		rr=$(awk -v a="$three" -v b="$one" 'BEGIN { printf "%.2f×", a / b }')
 	else
@@ -401,6 +414,38 @@ for clients in $CLIENTS; do
 	else
 		cr="n/a"
 	fi
-	printf 'clients %-6s three networks / one: rate %-8s CPU/DORA %s\n' "$clients" "$rr" "$cr"
+	printf 'clients %-6s three networks / one (max-rate search): rate %-8s CPU/DORA %s\n' "$clients" "$rr" "$cr"
 done
+# The paired comparison: the same offered rate, the two servers alternating
+# ABBA so that drift in the machine's load hits both alike; medians.
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+if [ "$PAIRS" -gt 0 ] && [ -x "$UDHCP_BIN" ]; then
+	echo
+	echo "paired: udhcp-r (one network) vs udhcp3 (three), $PAIR_RATE DORA/s offered, $PAIRS rounds ABBA"
+	for clients in $CLIENTS; do
+		: >"$TMP/pair.udhcp-r" && : >"$TMP/pair.udhcp3"
+		for i in $(seq "$PAIRS"); do
+			order="udhcp-r udhcp3"
+			[ $((i % 2)) = 0 ] && order="udhcp3 udhcp-r"
+			for name in $order; do
+				step "$name" "$clients" "$PAIR_RATE" || continue
+				read -r verdict achieved lost rss cpu _ <<<"$STEP"
+				printf '  %-8s R=%-6s round %s achieved %-10s lost %6s%%  VmHWM %s KiB  CPU %s us/DORA  %s\n' \
+					"$name" "$clients" "$i" "$achieved" "$lost" "$rss" "$cpu" "$verdict" >&2
+				echo "$cpu $achieved" >>"$TMP/pair.$name"
+			done
+		done
+		c1=$(awk '{ print $1 }' "$TMP/pair.udhcp-r" | median)
+		c3=$(awk '{ print $1 }' "$TMP/pair.udhcp3" | median)
+		a1=$(awk '{ print $2 }' "$TMP/pair.udhcp-r" | median)
+		a3=$(awk '{ print $2 }' "$TMP/pair.udhcp3" | median)
+		if num "$c1" && num "$c3" && [ "$c1" != 0.0 ]; then
+			cr=$(awk -v a="$c3" -v b="$c1" 'BEGIN { printf "%.2f×", a / b }')
+		else
+			cr="n/a"
+		fi
+		printf 'clients %-6s median CPU/DORA one %s us, three %s us: three/one %s; median achieved %s vs %s DORA/s\n' \
+			"$clients" "$c1" "$c3" "$cr" "$a1" "$a3"
+	done
+fi
 echo "(total $((SECONDS - t_start)) s)"
