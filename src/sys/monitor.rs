@@ -242,7 +242,9 @@ impl Monitor {
                     let when = if delay.is_zero() {
                         String::new()
                     } else {
-                        format!(" in {} s", delay.as_secs_f32().ceil())
+                        // Whole seconds, rounded up; no float formatting (it
+                        // costs 8 KB of the static binary).
+                        format!(" in {} s", delay.as_millis().div_ceil(1000))
                     };
                     say(Level::Warn, &format!("pid {pid} {death}, restarting{when}"));
                     self.restart_at = Some(at);
