@@ -12,8 +12,16 @@
 //! the daemon does: a write starts (`persist_seq` and a snapshot of
 //! `unsynced`), later it completes (`handle_persisted` with that seq).
 //!
+//! Half the runs serve three networks (`Server::with_links`): the one of
+//! link 0, a second local interface (link 1) and a relayed subnet; the
+//! script says which link each packet comes in on (2: a link the server
+//! was not given), clients answer on the link their reply went out of,
+//! and a request may carry the relay's giaddr.
+//!
 //! Checks, besides "no panic": every reply parses as a BOOTREPLY with a
-//! valid message type; no ACK for a dynamic address leaves before a record
+//! valid message type; a reply goes out of a link the server was given,
+//! and an address offered or ACKed to a client on a link (not through a
+//! relay) is of that link's network; no ACK for a dynamic address leaves before a record
 //! of that address for that client was reported durable (the group-commit
 //! barrier); the lease table never holds an address twice; unsynced
 //! changes and held ACKs stay within `MAX_UNSYNCED` and `MAX_HELD`.
@@ -30,12 +38,19 @@ use input::Input;
 use libfuzzer_sys::fuzz_target;
 use udhcp::conf::{self, ServerConfig};
 use udhcp::lease::Change;
-use udhcp::server::{Server, MAX_HELD, MAX_UNSYNCED};
+use udhcp::server::{Destination, Server, MAX_HELD, MAX_UNSYNCED};
 use udhcp::time::Instant;
 use udhcp::wire::dhcp::{code, MessageBuilder, MessageType, Packet, MAX_LEN, OP_REPLY, OP_REQUEST};
 use udhcp::wire::MacAddr;
 
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// The second local link's address, and the relay of the relayed network.
+const LINK1_IP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+const RELAY: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
+/// The two other networks, appended to CONFIG / CONFIG2.
+const SECTIONS: &str = "\nnetwork b\ninterface eth1\nstart 10.1.0.10\nend 10.1.0.17\nmax_leases 6\n\
+    opt lease 60\nstatic_lease 02:00:00:00:00:06 10.1.0.60\n\
+    network c\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.10\nend 10.2.0.15\n";
 const OTHER_SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 const CONFIG: &str = "start 10.0.0.10\nend 10.0.0.21\nmax_leases 8\n\
@@ -47,8 +62,22 @@ const CONFIG2: &str = "start 10.0.0.12\nend 10.0.0.19\nmax_leases 6\n\
     offer_time 5\ndecline_time 30\nconflict_time 30\nmin_lease 10\nopt lease 120\n\
     static_lease 02:00:00:00:00:07 10.0.0.13\n";
 
-fn config(text: &str) -> ServerConfig {
-    conf::parse(text, "fuzz.conf").expect("fuzz config").config
+fn config(text: &str, multi: bool) -> ServerConfig {
+    let text = if multi {
+        format!("{text}{SECTIONS}")
+    } else {
+        text.to_owned()
+    };
+    conf::parse(&text, "fuzz.conf").expect("fuzz config").config
+}
+
+/// The network (0, 1: local links; 2: relayed) whose pool or static
+/// leases hold `ip`.
+fn net_of(ip: Ipv4Addr) -> Option<u8> {
+    match ip.octets() {
+        [10, n @ 0..=2, 0, _] => Some(n),
+        _ => None,
+    }
 }
 
 /// The eight clients the script can speak for; odd ones send option 61.
@@ -71,6 +100,7 @@ fn request(
     ciaddr: Ipv4Addr,
     requested: Option<Ipv4Addr>,
     server: Option<Ipv4Addr>,
+    giaddr: Ipv4Addr,
     extra: &[u8],
 ) {
     out.clear();
@@ -82,6 +112,7 @@ fn request(
         let mut h = b.header();
         h.set_client_mac(mac(i));
         h.set_ciaddr(ciaddr);
+        h.set_giaddr(giaddr);
     }
     let _ = b.add_message_type(t);
     if let Some(id) = client_id(i) {
@@ -105,15 +136,20 @@ fn request(
     out.truncate(n);
 }
 
-fn pool_ip(n: u8) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, 8 + (n % 16))
+/// An address around the pool of network `n % 3` (of the first one
+/// only with one network).
+fn pool_ip(n: u8, multi: bool) -> Ipv4Addr {
+    let net = if multi { (n >> 4) % 3 } else { 0 };
+    Ipv4Addr::new(10, net, 0, 8 + (n % 16))
 }
 
 struct Harness {
     server: Server,
+    /// Three networks on two links (else BusyBox's one).
+    multi: bool,
     now: Instant,
-    /// Replies sent, not yet answered.
-    replies: VecDeque<Vec<u8>>,
+    /// Replies sent, not yet answered, with the link they went out of.
+    replies: VecDeque<(Vec<u8>, usize)>,
     probes: VecDeque<Ipv4Addr>,
     /// A write in progress: the sequence number it covers and the
     /// (address, MAC) of the leases it carries.
@@ -134,6 +170,24 @@ impl Harness {
                 .expect("reply length within the buffer");
             let p = Packet::new_checked(bytes).expect("a reply parses");
             assert_eq!(p.op(), OP_REPLY);
+            let links = if self.multi { 2 } else { 1 };
+            assert!(t.link < links, "reply out of link {}", t.link);
+            let yi = p.yiaddr();
+            if self.multi && !yi.is_unspecified() {
+                let net = net_of(yi);
+                match t.dest {
+                    Destination::Relay(_) => assert!(
+                        net.is_some(),
+                        "relayed reply with {yi}, in no network"
+                    ),
+                    _ => assert_eq!(
+                        net,
+                        u8::try_from(t.link).ok(),
+                        "{yi} offered on link {}",
+                        t.link
+                    ),
+                }
+            }
             assert!(p.options_valid().is_ok(), "reply options malformed");
             if let Some(mt) = p.message_type() {
                 if mt == MessageType::Ack && !p.yiaddr().is_unspecified() {
@@ -149,7 +203,7 @@ impl Harness {
                 assert!(p.is_bootp(), "a DHCP reply without option 53");
             }
             if self.replies.len() < 64 {
-                self.replies.push_back(bytes.to_vec());
+                self.replies.push_back((bytes.to_vec(), t.link));
             }
         }
         while let Some(p) = self.server.poll_probe() {
@@ -198,7 +252,7 @@ impl Harness {
     /// Answers the oldest reply as its client would (`how` picks what it
     /// does with an ACK).
     fn answer(&mut self, how: u8) {
-        let Some(reply) = self.replies.pop_front() else {
+        let Some((reply, link)) = self.replies.pop_front() else {
             return;
         };
         let Ok(p) = Packet::new_checked(&reply[..]) else {
@@ -209,7 +263,7 @@ impl Harness {
             return;
         }
         let i = chaddr[5];
-        let (xid, yi) = (p.xid(), p.yiaddr());
+        let (xid, yi, gi) = (p.xid(), p.yiaddr(), p.giaddr());
         let sid = p.option_ipv4(code::SERVER_ID);
         let mut msg = core::mem::take(&mut self.msg);
         match p.message_type() {
@@ -221,6 +275,7 @@ impl Harness {
                 Ipv4Addr::UNSPECIFIED,
                 Some(yi),
                 sid,
+                gi,
                 &[],
             ),
             Some(MessageType::Ack) if !yi.is_unspecified() => {
@@ -231,7 +286,7 @@ impl Harness {
                     3 => (MessageType::Inform, yi, None, None),
                     _ => (MessageType::Request, Ipv4Addr::UNSPECIFIED, Some(yi), None),
                 };
-                request(&mut msg, t, i, xid.wrapping_add(1), ci, req, s, &[]);
+                request(&mut msg, t, i, xid.wrapping_add(1), ci, req, s, gi, &[]);
             }
             Some(MessageType::Nak) => request(
                 &mut msg,
@@ -241,12 +296,13 @@ impl Harness {
                 Ipv4Addr::UNSPECIFIED,
                 None,
                 None,
+                gi,
                 &[],
             ),
             _ => msg.clear(),
         }
         if !msg.is_empty() {
-            self.server.handle_packet(self.now, &msg);
+            self.server.handle_packet_on(self.now, link, &msg);
         }
         self.msg = msg;
     }
@@ -254,11 +310,23 @@ impl Harness {
 
 fuzz_target!(|data: &[u8]| {
     let mut inp = Input::new(data);
-    let cfg = config(CONFIG);
+    let multi = inp.bool();
+    let cfg = config(CONFIG, multi);
     let probe_ms = u32::from(inp.u8() % 3) * 500;
+    let links = vec![("eth0".to_owned(), SERVER_IP), ("eth1".to_owned(), LINK1_IP)];
+    let mut static_ips: HashSet<Ipv4Addr> = cfg.static_leases.iter().map(|s| s.ip).collect();
+    for n in &cfg.networks {
+        static_ips.extend(n.config.static_leases.iter().map(|s| s.ip));
+    }
+    let server = if multi {
+        Server::with_links(cfg, links, probe_ms)
+    } else {
+        Server::new(cfg, SERVER_IP, probe_ms)
+    };
     let mut h = Harness {
-        static_ips: cfg.static_leases.iter().map(|s| s.ip).collect(),
-        server: Server::new(cfg, SERVER_IP, probe_ms),
+        static_ips,
+        server,
+        multi,
         now: Instant::from_millis(1_000_000),
         replies: VecDeque::new(),
         probes: VecDeque::new(),
@@ -272,15 +340,16 @@ fuzz_target!(|data: &[u8]| {
         steps += 1;
         match inp.u8() % 10 {
             0 => {
+                let link = usize::from(inp.u8() % 3);
                 let bytes = inp.bytes(1600);
-                h.server.handle_packet(h.now, bytes);
+                h.server.handle_packet_on(h.now, link, bytes);
             }
             1 | 2 => {
                 let t = MessageType::from_u8(inp.u8() % 8 + 1).unwrap_or(MessageType::Discover);
                 let i = inp.u8();
                 let xid = inp.u32();
                 let flags = inp.u8();
-                let ip = pool_ip(inp.u8());
+                let ip = pool_ip(inp.u8(), multi);
                 let ciaddr = if flags & 1 != 0 {
                     ip
                 } else {
@@ -290,12 +359,19 @@ fuzz_target!(|data: &[u8]| {
                 let sid = match (flags >> 2) & 3 {
                     0 => None,
                     1 => Some(OTHER_SERVER),
+                    2 => Some(LINK1_IP),
                     _ => Some(SERVER_IP),
                 };
+                let gi = if flags & 16 != 0 {
+                    RELAY
+                } else {
+                    Ipv4Addr::UNSPECIFIED
+                };
+                let link = usize::from((flags >> 5) % 3);
                 let extra = inp.bytes(64);
                 let mut msg = core::mem::take(&mut h.msg);
-                request(&mut msg, t, i, xid, ciaddr, req, sid, extra);
-                h.server.handle_packet(h.now, &msg);
+                request(&mut msg, t, i, xid, ciaddr, req, sid, gi, extra);
+                h.server.handle_packet_on(h.now, link, &msg);
                 h.msg = msg;
             }
             3 => h.now += Duration::from_millis(u64::from(inp.u16()) * 10),
@@ -319,7 +395,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             7 => {
-                let cfg = config(if inp.bool() { CONFIG2 } else { CONFIG });
+                let cfg = config(if inp.bool() { CONFIG2 } else { CONFIG }, multi);
                 h.static_ips.extend(cfg.static_leases.iter().map(|s| s.ip));
                 h.server.reconfigure(cfg, h.now);
             }

@@ -252,8 +252,26 @@ impl Server {
             .map(|i| i + 1)
     }
 
-    /// Loads records into the networks whose pools hold them; others are
-    /// kept as orphans until they expire. Returns how many did not fit.
+    /// Which network a record belongs to: the one with a static lease of
+    /// its address and MAC, else the one whose pool holds its address.
+    fn home_of(&self, r: &LeaseRecord) -> Option<usize> {
+        let fixed = |c: &ServerConfig| {
+            c.static_leases
+                .iter()
+                .any(|s| s.ip == r.ip && s.mac == r.mac)
+        };
+        if fixed(&self.config) {
+            return Some(0);
+        }
+        match self.others.iter().position(|n| fixed(&n.config)) {
+            Some(i) => Some(i + 1),
+            None => self.pool_of(r.ip),
+        }
+    }
+
+    /// Loads records into their networks ([`Server::home_of`]); others
+    /// are kept as orphans until they expire. Returns how many did not
+    /// fit.
     pub(super) fn load_all(
         &mut self,
         now: Instant,
@@ -261,7 +279,7 @@ impl Server {
     ) -> usize {
         let mut per: Vec<Vec<LeaseRecord>> = vec![Vec::new(); self.others.len() + 1];
         for r in records {
-            match self.pool_of(r.ip).and_then(|k| per.get_mut(k)) {
+            match self.home_of(&r).and_then(|k| per.get_mut(k)) {
                 Some(v) => v.push(r),
                 None => self.orphan(now, r),
             }
@@ -285,15 +303,32 @@ impl Server {
         self.orphans.push(Orphan { record: r, expires });
     }
 
-    /// After a reload: the relayed networks rebuilt from the new config,
-    /// each loaded with the old records its pool holds (`old`: every record
-    /// before the reload); what the top-level pool does not hold and no
-    /// network takes becomes an orphan.
+    /// After a reload: the sections' networks rebuilt from the new config,
+    /// each loaded with the old records that belong to it (`old`: every
+    /// record before the reload); what the top level did not keep (its
+    /// pool and its static leases) and no network takes becomes an
+    /// orphan.
     pub(super) fn rebuild_others(&mut self, now: Instant, old: Vec<LeaseRecord>) {
         self.others = build(&self.config, &self.links, self.probe_ms);
-        self.orphans.retain(|o| o.expires > now);
-        let rest = old.into_iter().filter(|r| self.pool_of(r.ip) != Some(0));
-        let rest: Vec<LeaseRecord> = rest.collect();
+        // `old` holds every live orphan: each goes to its network now, or
+        // becomes an orphan again.
+        self.orphans.clear();
+        let (top, rest): (Vec<LeaseRecord>, Vec<LeaseRecord>) =
+            old.into_iter().partition(|r| self.home_of(r) == Some(0));
+        // The top-level table was rebuilt from itself: what it lacks of
+        // its own records (orphans whose pool is back) is adopted, unless
+        // the address or the client is taken there.
+        let table = &self.table;
+        let adopt: Vec<LeaseRecord> = top
+            .into_iter()
+            .filter(|r| {
+                let id = (!r.client_id.is_empty()).then_some(&r.client_id[..]);
+                table.get(r.ip).is_none() && table.find(&Client::new(r.mac, id)).is_none()
+            })
+            .collect();
+        if !adopt.is_empty() {
+            self.load_one(now, adopt);
+        }
         self.load_all(now, rest);
     }
 

@@ -497,3 +497,112 @@ fn a_local_network_without_its_link_is_not_served() {
         "192.168.0.200"
     ));
 }
+
+/// A static client's record outside every pool (a relayed network's
+/// static lease, or the top level's) belongs to the network that has the
+/// static lease: loaded into it, not kept as an orphan besides, and a
+/// reload keeps it once (the lease file held such an address twice,
+/// found by the server_packet fuzz target with networks).
+#[test]
+fn static_records_outside_the_pools_are_kept_once() {
+    let text = format!("{SITE}static_lease 02:00:00:00:00:08 10.3.9.9\n");
+    let text = text.replace(
+        "subnet_selection yes\n",
+        "subnet_selection yes\nstatic_lease 02:00:00:00:00:09 192.168.0.250\n",
+    );
+    let cfg = || crate::conf::parse(&text, "site.conf").unwrap().config;
+    let mut s = Server::new(cfg(), SIP, 0);
+    // Both static clients bound: the lab one through its relay.
+    let lab = ip("10.3.0.1");
+    let m8 = MacAddr([2, 0, 0, 0, 0, 8]);
+    send(&mut s, t(0), &msg(MessageType::Discover, m8).giaddr(lab));
+    assert_eq!(one(&mut s).yiaddr(), ip("10.3.9.9"));
+    let r = msg(MessageType::Request, m8)
+        .giaddr(lab)
+        .sid(SIP)
+        .req_ip(ip("10.3.9.9"));
+    send(&mut s, t(0), &r);
+    commit(&mut s, t(0));
+    one(&mut s);
+    let m9 = MacAddr([2, 0, 0, 0, 0, 9]);
+    assert_eq!(dora(&mut s, t(0), m9, &[]), ip("192.168.0.250"));
+    let count = |s: &Server, a: &str| s.leases(t(1000)).filter(|r| r.ip == ip(a)).count();
+    assert_eq!((count(&s, "10.3.9.9"), count(&s, "192.168.0.250")), (1, 1));
+    // A reload with the same config.
+    s.reconfigure(cfg(), t(1000));
+    assert_eq!((count(&s, "10.3.9.9"), count(&s, "192.168.0.250")), (1, 1));
+    // A restart: the lease file's records loaded back.
+    let file: Vec<LeaseRecord> = s.leases(t(1000)).collect();
+    let mut s2 = Server::new(cfg(), SIP, 0);
+    s2.load(t(1000), file);
+    assert_eq!(
+        (count(&s2, "10.3.9.9"), count(&s2, "192.168.0.250")),
+        (1, 1)
+    );
+    // The lab static client renews: still one record.
+    let renew = msg(MessageType::Request, m8)
+        .giaddr(lab)
+        .ciaddr(ip("10.3.9.9"));
+    send(&mut s2, t(2000), &renew);
+    commit(&mut s2, t(2000));
+    assert_eq!(one(&mut s2).mtype(), Some(MessageType::Ack));
+    assert_eq!(count(&s2, "10.3.9.9"), 1);
+}
+
+/// A lease kept as an orphan (its pool left by a reload) goes back to its
+/// network when a later reload brings the pool back: held once, by its
+/// client, never offered to another (the lease file held it twice once
+/// another client was given the address; found by fuzzing).
+#[test]
+fn an_orphan_returns_to_its_network_when_the_pool_comes_back() {
+    let mut s = Server::new(site(), SIP, 0);
+    let want = ip("192.168.0.200");
+    let d = msg(MessageType::Discover, mac(1)).req_ip(want);
+    send(&mut s, t(0), &d);
+    assert_eq!(one(&mut s).yiaddr(), want);
+    let r = msg(MessageType::Request, mac(1)).sid(SIP).req_ip(want);
+    send(&mut s, t(0), &r);
+    commit(&mut s, t(0));
+    one(&mut s);
+    let lab = ip("10.3.0.1");
+    send(
+        &mut s,
+        t(0),
+        &msg(MessageType::Discover, mac(2)).giaddr(lab),
+    );
+    let b = one(&mut s).yiaddr();
+    let r = msg(MessageType::Request, mac(2))
+        .giaddr(lab)
+        .sid(SIP)
+        .req_ip(b);
+    send(&mut s, t(0), &r);
+    commit(&mut s, t(0));
+    one(&mut s);
+    let count = |s: &Server, a: Ipv4Addr| s.leases(t(5000)).filter(|r| r.ip == a).count();
+    // Both pools shrink away from the leases: orphans.
+    let small = SITE
+        .replace("end 192.168.0.200", "end 192.168.0.150")
+        .replace(
+            "network lab\nrelay_subnet 10.3.0.0/16\nstart 10.3.1.1\nend 10.3.1.9\n",
+            "",
+        );
+    s.reconfigure(crate::conf::parse(&small, "s").unwrap().config, t(1000));
+    assert_eq!((count(&s, want), count(&s, b)), (1, 1));
+    // Back: the leases are their networks' again.
+    s.reconfigure(site(), t(2000));
+    assert_eq!((count(&s, want), count(&s, b)), (1, 1));
+    assert_eq!(s.table_len(), 2);
+    // Nobody else gets them; their clients keep them.
+    let other = msg(MessageType::Discover, mac(3)).req_ip(want);
+    send(&mut s, t(3000), &other);
+    assert_ne!(one(&mut s).yiaddr(), want);
+    send(&mut s, t(3000), &msg(MessageType::Discover, mac(1)));
+    assert_eq!(one(&mut s).yiaddr(), want);
+    send(
+        &mut s,
+        t(3000),
+        &msg(MessageType::Discover, mac(2)).giaddr(lab),
+    );
+    assert_eq!(one(&mut s).yiaddr(), b);
+    assert_eq!((count(&s, want), count(&s, b)), (1, 1));
+}
