@@ -27,7 +27,6 @@
 //! the answer to a new one. A reply counts only if it comes from the
 //! probed address with our identifier and the probe's sequence number.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -94,7 +93,7 @@ pub struct Pings {
     next_seq: u16,
     limit: usize,
     pending: Vec<Ping>,
-    results: VecDeque<(Ipv4Addr, PingResult)>,
+    results: Vec<(Ipv4Addr, PingResult)>,
 }
 
 impl Pings {
@@ -106,7 +105,7 @@ impl Pings {
             next_seq: 0,
             limit,
             pending: Vec::new(),
-            results: VecDeque::new(),
+            results: Vec::new(),
         }
     }
 
@@ -138,10 +137,17 @@ impl Pings {
     /// Forgets the probe of `ip` and its unpolled result. True if there
     /// was anything to forget.
     pub fn cancel(&mut self, ip: Ipv4Addr) -> bool {
-        let before = self.pending.len() + self.results.len();
-        self.pending.retain(|p| p.ip != ip);
-        self.results.retain(|(r, _)| *r != ip);
-        before != self.pending.len() + self.results.len()
+        // An address is at most once in each list: `start` cancels first,
+        // and a result is queued only when its probe leaves `pending`.
+        let probe = self.pending.iter().position(|p| p.ip == ip);
+        if let Some(at) = probe {
+            self.pending.swap_remove(at);
+        }
+        let result = self.results.iter().position(|(r, _)| *r == ip);
+        if let Some(at) = result {
+            self.results.remove(at);
+        }
+        probe.is_some() || result.is_some()
     }
 
     /// Applies one echo reply: if it comes from a probed address with our
@@ -161,8 +167,7 @@ impl Pings {
             self.pending.push(p);
             return false;
         }
-        log::debug!("ICMP: {} answered an echo request: in use", p.ip);
-        self.results.push_back((p.ip, PingResult::InUse));
+        self.results.push((p.ip, PingResult::InUse));
         true
     }
 
@@ -177,25 +182,26 @@ impl Pings {
     /// Ends every probe whose deadline is at or before `now` as free,
     /// earliest deadline first. Calling early or twice is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let mut expired: Vec<Ping> = Vec::new();
-        self.pending.retain(|p| {
-            if p.deadline <= now {
-                expired.push(*p);
-                false
-            } else {
-                true
-            }
-        });
-        expired.sort_by_key(|p| p.deadline);
-        for p in expired {
-            log::debug!("ICMP: no echo reply from {}", p.ip);
-            self.results.push_back((p.ip, PingResult::Free));
+        // Repeated minimum search rather than a sort: the table is small
+        // (bounded), and a sort of `Ping`s would add kilobytes of code.
+        while let Some(at) = self
+            .pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.deadline <= now)
+            .min_by_key(|(_, p)| p.deadline)
+            .map(|(at, _)| at)
+        {
+            let p = self.pending.swap_remove(at);
+            self.results.push((p.ip, PingResult::Free));
         }
     }
 
     /// The next finished probe, in the order they finished.
     pub fn poll_result(&mut self) -> Option<(Ipv4Addr, PingResult)> {
-        self.results.pop_front()
+        // A Vec, not a VecDeque: at most `limit` entries, and one fewer
+        // generic container in the binary.
+        (!self.results.is_empty()).then(|| self.results.remove(0))
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called:
