@@ -160,13 +160,16 @@ impl Pings {
         let Some(at) = self.pending.iter().position(|p| p.ip == reply.src) else {
             return false;
         };
-        let p = self.pending.swap_remove(at);
-        if p.seq != reply.seq {
+        if self.pending.get(at).is_some_and(|p| p.seq != reply.seq) {
             // The reply belongs to an earlier probe of this address.
-            log::debug!("ICMP: stale echo reply from {} (seq {})", p.ip, reply.seq);
-            self.pending.push(p);
+            log::debug!(
+                "ICMP: stale echo reply from {} (seq {})",
+                reply.src,
+                reply.seq
+            );
             return false;
         }
+        let p = self.pending.swap_remove(at);
         self.results.push((p.ip, PingResult::InUse));
         true
     }
