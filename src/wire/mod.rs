@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod dhcp;
 pub mod dhcpv6;
 pub mod ether;
+pub mod icmp;
 pub mod ipv4;
 pub mod options;
 pub mod udp;

@@ -11,6 +11,9 @@
 //! - [`link`]: carrier changes from rtnetlink (`RTMGRP_LINK`), no polling.
 //! - [`arp`]: ARP probing that never blocks the poll loop, its pure
 //!   bookkeeping, and a bounded blocking `arping` for udhcpc `-a`.
+//! - [`icmp`]: ICMP echo probing (ISC dhcpd's `ping-check`) for relayed
+//!   networks, where ARP sees nothing: a pure bounded table of pings and
+//!   the raw `IPPROTO_ICMP` socket, routed, bound to no device.
 //!
 //! All sockets are non-blocking and close-on-exec (scripts must not inherit
 //! them). Receive functions return `Ok(None)` when nothing is pending, so a
@@ -25,6 +28,7 @@
 
 pub mod arp;
 pub mod client;
+pub mod icmp;
 pub mod iface;
 pub mod link;
 pub mod raw;
