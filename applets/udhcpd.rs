@@ -66,6 +66,7 @@ use udhcp::lease::persist::{Action, PersistConfig, Persister, Sizes, NOTIFY_LIMI
 use udhcp::server::{Destination, Server};
 use udhcp::sys::leasestore::{self, LeaseStore};
 use udhcp::sys::net::arp::{ArpProber, ProbeResult};
+use udhcp::sys::net::icmp::{IcmpProber, PingResult};
 use udhcp::sys::net::iface::Interface;
 use udhcp::sys::net::raw::RawSender;
 use udhcp::sys::net::udp::UdpSocket;
@@ -331,6 +332,26 @@ impl Link {
     }
 }
 
+/// Opens the ICMP prober if `config` has a relayed network with
+/// `ping_check` and probing is on; a failure is logged and those
+/// networks' addresses count as free (as BusyBox does for ARP).
+fn open_icmp(config: &ServerConfig, arping_ms: u32) -> Option<IcmpProber> {
+    let wanted = config
+        .networks
+        .iter()
+        .any(|n| n.local.is_none() && n.config.ping_check);
+    if !wanted || arping_ms == 0 {
+        return None;
+    }
+    match IcmpProber::open() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            warn!("can't open ICMP socket, ping_check off: {e}");
+            None
+        }
+    }
+}
+
 /// The interface `name` and its address (`-I` for the top-level one).
 fn query_link(name: &str, ip: Option<Ipv4Addr>) -> Result<(Interface, Ipv4Addr), String> {
     let iface = Interface::query(name).map_err(|e| e.to_string())?;
@@ -354,6 +375,8 @@ struct Daemon {
     cwd: PathBuf,
     /// The local links, in the server's link order (0: `interface`).
     links: Vec<Link>,
+    /// The ICMP echo prober of relayed networks with `ping_check`.
+    icmp: Option<IcmpProber>,
     server: Server,
     store: LeaseStore,
     persister: Persister,
@@ -419,6 +442,7 @@ impl Daemon {
         .map_err(|e| format!("can't install signal handlers: {e}"))?;
         let now = clock::now();
         let persister = Persister::new(PersistConfig::from_server(&config), now);
+        let icmp = open_icmp(&config, args.arping_ms);
         let names = links.iter().map(|l| (l.iface.name.clone(), l.ip)).collect();
         let mut server = Server::with_links(config, names, args.arping_ms);
         server.load(now, records);
@@ -426,6 +450,7 @@ impl Daemon {
             args: args.clone(),
             cwd,
             links,
+            icmp,
             server,
             store,
             persister,
@@ -475,6 +500,7 @@ impl Daemon {
             // Readiness of the signal pipe, then of each link's UDP and
             // ARP sockets.
             let sig_ready;
+            let icmp_ready;
             ready.clear();
             {
                 let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
@@ -483,6 +509,9 @@ impl Daemon {
                     if let Some(p) = &l.prober {
                         fds.push(PollFd::new(p.fd(), PollFlags::POLLIN));
                     }
+                }
+                if let Some(p) = &self.icmp {
+                    fds.push(PollFd::new(p.fd(), PollFlags::POLLIN));
                 }
                 match nix::poll::poll(&mut fds, timeout) {
                     Ok(_) | Err(Errno::EINTR) => {}
@@ -500,6 +529,7 @@ impl Daemon {
                     let arp = l.prober.is_some() && next.next().unwrap_or(false);
                     ready.push((udp, arp));
                 }
+                icmp_ready = self.icmp.is_some() && next.next().unwrap_or(false);
             }
             let now = clock::now();
             if sig_ready {
@@ -520,6 +550,7 @@ impl Daemon {
                 }
                 self.handle_probes(now, i, arp);
             }
+            self.handle_pings(now, icmp_ready);
             if self.server.poll_timeout().is_some_and(|t| t <= now) {
                 self.server.handle_timeout(now);
             }
@@ -533,6 +564,7 @@ impl Daemon {
         for l in &self.links {
             d = earliest(d, l.prober.as_ref().and_then(ArpProber::next_deadline));
         }
+        d = earliest(d, self.icmp.as_ref().and_then(IcmpProber::next_deadline));
         d = earliest(d, self.hook.poll_timeout());
         earliest(d, self.persister.poll_timeout())
     }
@@ -593,17 +625,48 @@ impl Daemon {
         }
     }
 
+    /// Reads ICMP echo replies, expires pings, and feeds results to the
+    /// server.
+    fn handle_pings(&mut self, now: Instant, readable: bool) {
+        let Some(icmp) = self.icmp.as_mut() else {
+            return;
+        };
+        if readable {
+            if let Err(e) = icmp.handle_readable(now) {
+                debug!("ICMP read error: {e}");
+            }
+        }
+        icmp.handle_timeout(now);
+        while let Some((ip, result)) = icmp.poll_result() {
+            let in_use = result == PingResult::InUse;
+            if in_use {
+                debug!("ICMP echo reply received from {ip}");
+            } else {
+                debug!("ICMP: no echo reply from {ip}");
+            }
+            self.server.handle_probe(now, ip, in_use);
+        }
+    }
+
     /// Drains the server's outputs: probes, then durability, then replies.
     fn pump(&mut self, now: Instant) {
         while let Some(p) = self.server.poll_probe() {
             let deadline = now + Duration::from_millis(u64::from(self.args.arping_ms));
             let link = self.links.get_mut(p.link);
-            let started = match link.and_then(|l| Some((l.ip, l.iface.mac, l.prober.as_mut()?))) {
-                Some((ip, mac, prober)) => prober
-                    .start(p.ip, ip, mac, Some(p.safe_mac), deadline)
-                    .map_err(|e| debug!("ARP probe of {} not sent: {e}", p.ip))
-                    .is_ok(),
-                None => false,
+            let started = if p.icmp {
+                self.icmp.as_mut().is_some_and(|icmp| {
+                    icmp.start(p.ip, deadline)
+                        .map_err(|e| debug!("ICMP probe of {} not sent: {e}", p.ip))
+                        .is_ok()
+                })
+            } else {
+                match link.and_then(|l| Some((l.ip, l.iface.mac, l.prober.as_mut()?))) {
+                    Some((ip, mac, prober)) => prober
+                        .start(p.ip, ip, mac, Some(p.safe_mac), deadline)
+                        .map_err(|e| debug!("ARP probe of {} not sent: {e}", p.ip))
+                        .is_ok(),
+                    None => false,
+                }
             };
             if !started {
                 // No prober, or the send failed: the address counts as free.
@@ -868,6 +931,9 @@ impl Daemon {
         self.pump(now);
         self.persister
             .set_config(PersistConfig::from_server(&config), now);
+        if self.icmp.is_none() {
+            self.icmp = open_icmp(&config, self.args.arping_ms);
+        }
         self.server.reconfigure(config, now);
         info!("config '{}' reloaded", self.args.conf_file);
         // Entries the new pool or max_leases dropped are in no journal

@@ -52,6 +52,7 @@
 //! | `authoritative` | `yes`/`no`: NAK an INIT-REBOOT or RENEW for an address the server does not know (ISC `authoritative;`) | `no` |
 //! | `fqdn_suffix` | domain appended to a partial name in a client's option 81 (RFC 4702) | none |
 //! | `lease_script` | program run as `PROG add\|old\|del MAC IP [HOSTNAME]` when a lease is granted, renewed, released or expires | none |
+//! | `ping_check` | `yes`/`no`: before offering a new address of a relayed network, send it one ICMP echo and wait `-a` ms; an answer = in use (ISC `ping-check`). Local networks are ARP-probed whatever it says | `no` |
 //!
 //! Option values may be longer than 255 bytes (up to 1020, lists and raw
 //! hex): replies carry them split over consecutive instances (RFC 3396).
@@ -199,6 +200,9 @@ pub struct ServerConfig {
     pub lease_script: Option<String>,
     /// `subnet_selection yes`: honour option 118 (RFC 3011).
     pub subnet_selection: bool,
+    /// `ping_check yes`: a relayed network's new addresses are checked
+    /// with an ICMP echo first.
+    pub ping_check: bool,
     /// `network` sections, in file order (empty: BusyBox's one network).
     pub networks: Vec<Network>,
     /// `class` lines of this network, in file order (the first match
@@ -256,6 +260,7 @@ impl Default for ServerConfig {
             fqdn_suffix: None,
             lease_script: None,
             subnet_selection: false,
+            ping_check: false,
             networks: Vec::new(),
             classes: Vec::new(),
             host_options: Vec::new(),
@@ -574,6 +579,13 @@ static KEYWORDS: &[Keyword] = &[
         name: "subnet_selection",
         handler: |st, v, _| {
             st.config.subnet_selection = yes_no(v)?;
+            Ok(())
+        },
+    },
+    Keyword {
+        name: "ping_check",
+        handler: |st, v, _| {
+            st.config.ping_check = yes_no(v)?;
             Ok(())
         },
     },

@@ -1172,6 +1172,115 @@ fn two_local_interfaces_serve_their_own_networks() {
     );
 }
 
+/// `ping_check yes` (issue 9, opt-in): a relayed network's address that
+/// answers an ICMP echo is not offered. Behind ISC dhcrelay, a host holds
+/// 10.98.1.100, routed back through the relay; the client asks for that
+/// address and gets the other one of the two-address pool; the log names
+/// the conflict. Without `ping_check` the same client is offered .100.
+#[test]
+fn ping_check_skips_a_relayed_address_that_answers() {
+    let _s = serial();
+    let Some(lab) = RelayLab::new() else { return };
+    let (c, r, s) = (lab.ns(0), lab.ns(1), lab.ns(2));
+    let sh = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().expect("ip");
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    };
+    sh(&[
+        "netns",
+        "exec",
+        &r.name,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=1",
+    ]);
+    sh(&[
+        "-n", &c.name, "link", "add", "link", "eth0", "name", "mv0", "type", "macvlan",
+    ]);
+    sh(&["-n", &c.name, "addr", "add", "10.98.1.100/24", "dev", "mv0"]);
+    sh(&["-n", &c.name, "link", "set", "mv0", "up"]);
+    sh(&[
+        "-n",
+        &c.name,
+        "route",
+        "add",
+        "10.98.2.0/24",
+        "via",
+        "10.98.1.1",
+        "dev",
+        "mv0",
+    ]);
+    let run = |ping: &str| {
+        let dir = TempDir::new("ping");
+        fs::write(
+            dir.path("udhcpd.conf"),
+            conf(
+                &dir,
+                "10.98.2.100",
+                "10.98.2.120",
+                &format!(
+                    "ping_check {ping}\nnetwork far\nrelay_subnet 10.98.1.0/24\n\
+                     start 10.98.1.100\nend 10.98.1.101\nopt subnet 255.255.255.0\nopt router 10.98.1.1\n"
+                ),
+            ),
+        )
+        .unwrap();
+        let d = Udhcpd::start(&s, &dir, &["-v", "-v", "-a", "500"]);
+        let _relay = Proc::start(
+            &r,
+            &[
+                "dhcrelay",
+                "-4",
+                "-d",
+                "-pf",
+                &dir.s("dhcrelay.pid"),
+                "-id",
+                "eth0",
+                "-iu",
+                "eth1",
+                "10.98.2.2",
+            ],
+            &dir.path("dhcrelay.log"),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let mut p = Proc::start(
+            &c,
+            &[
+                "busybox",
+                "udhcpc",
+                "-f",
+                "-q",
+                "-n",
+                "-t",
+                "5",
+                "-T",
+                "2",
+                "-i",
+                "eth0",
+                "-r",
+                "10.98.1.100",
+                "-s",
+                "/bin/true",
+            ],
+            &dir.path("udhcpc.log"),
+        );
+        let st = p.wait(Duration::from_secs(20));
+        let out = p.log();
+        assert_eq!(st.and_then(|s| s.code()), Some(0), "{out}\n{}", d.log());
+        (ip_after(&out, "lease of ").expect("lease line"), d.log())
+    };
+    let (got, log) = run("yes");
+    assert_eq!(got, Ipv4Addr::new(10, 98, 1, 101), "{log}");
+    assert!(log.contains("10.98.1.100 belongs to someone"), "{log}");
+    assert!(
+        log.contains("ICMP echo reply received from 10.98.1.100"),
+        "{log}"
+    );
+    let (got, log) = run("no");
+    assert_eq!(got, Ipv4Addr::new(10, 98, 1, 100), "{log}");
+    assert!(!log.contains("ICMP"), "{log}");
+}
+
 /// dhclient receives a 320-byte option 121 (two or more instances, in a
 /// reply of at most 576 bytes) and installs all 40 routes.
 #[test]

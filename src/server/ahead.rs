@@ -134,6 +134,7 @@ impl Server {
                         ip: a.ip,
                         safe_mac: NO_CLIENT,
                         link: self.link,
+                        icmp: self.probe_icmp,
                     });
                 }
             }
@@ -156,6 +157,7 @@ impl Server {
                 ip,
                 safe_mac: NO_CLIENT,
                 link: self.link,
+                icmp: self.probe_icmp,
             });
         }
     }

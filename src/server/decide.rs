@@ -130,6 +130,7 @@ impl Server {
             ip: p.ip,
             safe_mac: p.mac,
             link: self.link,
+            icmp: self.probe_icmp,
         });
         self.pending.push(p);
     }

@@ -285,8 +285,11 @@ pub struct Probe {
     pub ip: Ipv4Addr,
     /// The client's MAC.
     pub safe_mac: MacAddr,
-    /// On which local link (see [`Server::with_links`]).
+    /// On which local link (see [`Server::with_links`]); for an ICMP
+    /// probe, none in particular.
     pub link: usize,
+    /// By ICMP echo (a relayed network with `ping_check`), not by ARP.
+    pub icmp: bool,
 }
 
 /// A reply waiting to be transmitted; `buf` is recycled afterwards.
@@ -343,6 +346,8 @@ pub struct Server {
     links: Vec<(String, Ipv4Addr)>,
     /// The current network's own link (its probes go there).
     link: usize,
+    /// The current network is probed by ICMP echo (relayed, `ping_check`).
+    probe_icmp: bool,
     /// The link the request being handled came in on (replies go there).
     arrival: usize,
     probe_ms: u32,
@@ -434,6 +439,7 @@ impl Server {
             server_ip,
             links,
             link: 0,
+            probe_icmp: false,
             arrival: 0,
             probe_ms,
             table,

@@ -34,6 +34,8 @@ pub(super) struct Net {
     usable: bool,
     /// Its link (local networks; 0 and unused for relayed ones).
     link: usize,
+    /// Probed by ICMP echo (relayed with `ping_check`).
+    probe_icmp: bool,
     /// Its link's address (local), or the address of the link the
     /// current request came in on (relayed).
     server_ip: Ipv4Addr,
@@ -62,6 +64,9 @@ impl Net {
         }
         let server_ip = link.and_then(|l| links.get(l)).map_or(top_ip, |l| l.1);
         let local = n.local.is_some();
+        // A local network is ARP-probed; a relayed one only with
+        // `ping_check` (ICMP echo: ARP says nothing about a remote link).
+        let probed = local || n.config.ping_check;
         Net {
             name: n.name.clone(),
             subnet: n.subnet,
@@ -69,13 +74,14 @@ impl Net {
             local,
             usable: !local || link.is_some(),
             link: link.unwrap_or(0),
+            probe_icmp: !local,
             server_ip,
             table: LeaseTable::new(&n.config, server_ip),
             config: n.config.clone(),
             statics: Vec::new(),
-            probe_ms: if local { probe_ms } else { 0 },
+            probe_ms: if probed { probe_ms } else { 0 },
             ahead: Vec::new(),
-            probe_ahead: if local { ahead::PROBE_AHEAD } else { 0 },
+            probe_ahead: if probed { ahead::PROBE_AHEAD } else { 0 },
             parked: Vec::new(),
             pending: Vec::new(),
         }
@@ -136,6 +142,7 @@ impl Server {
         core::mem::swap(&mut self.pending, &mut n.pending);
         core::mem::swap(&mut self.server_ip, &mut n.server_ip);
         core::mem::swap(&mut self.link, &mut n.link);
+        core::mem::swap(&mut self.probe_icmp, &mut n.probe_icmp);
     }
 
     /// The network that serves `pkt` (index for [`Server::enter`]), or

@@ -276,6 +276,7 @@ fn dora_new_client_with_probe_and_durability_barrier() {
             ip: hash_ip(&cfg, m),
             safe_mac: m,
             link: 0,
+            icmp: false,
         }
     );
     assert_eq!(s.poll_probe(), None);

@@ -606,3 +606,53 @@ fn an_orphan_returns_to_its_network_when_the_pool_comes_back() {
     assert_eq!(one(&mut s).yiaddr(), b);
     assert_eq!((count(&s, want), count(&s, b)), (1, 1));
 }
+
+/// `ping_check yes` (opt-in, ISC `ping-check`): a relayed network's new
+/// address is checked by an ICMP echo before the OFFER; an answer holds
+/// it as a conflict and the next one is checked; silence offers it. The
+/// probe-ahead reserve works the same way. Without `ping_check` relayed
+/// networks are never probed (giaddr_selects_the_network).
+#[test]
+fn ping_check_probes_relayed_networks_by_icmp() {
+    let text = SITE.replace(
+        "subnet_selection yes\n",
+        "subnet_selection yes\nping_check yes\n",
+    );
+    let cfg = crate::conf::parse(&text, "site.conf").unwrap().config;
+    let mut s = Server::new(cfg, SIP, 1000);
+    s.set_probe_ahead(0);
+    let lab = ip("10.3.0.1");
+    send(
+        &mut s,
+        t(0),
+        &msg(MessageType::Discover, mac(1)).giaddr(lab),
+    );
+    none(&mut s);
+    let p = s.poll_probe().expect("ICMP probe");
+    assert!(p.icmp, "{p:?}");
+    assert!(in_range(p.ip, "10.3.1.1", "10.3.1.9"));
+    s.handle_probe(t(100), p.ip, true);
+    let q = s.poll_probe().expect("the next address");
+    assert!(q.icmp && q.ip != p.ip, "{q:?}");
+    assert!(s
+        .leases(t(100))
+        .any(|r| r.ip == p.ip && r.is_hold() && r.remaining > 0));
+    // Silence: offered at the deadline, through the relay.
+    let due = s.poll_timeout().unwrap();
+    s.handle_timeout(due);
+    let o = one(&mut s);
+    assert_eq!((o.yiaddr(), o.dest), (q.ip, Destination::Relay(lab)));
+    // Local clients are still ARP-probed.
+    send(&mut s, t(5000), &msg(MessageType::Discover, mac(2)));
+    let a = s.poll_probe().expect("ARP probe");
+    assert!(!a.icmp && in_range(a.ip, "192.168.0.20", "192.168.0.200"));
+    // The reserve on the relayed networks: by ICMP too.
+    s.set_probe_ahead(1);
+    s.handle_timeout(t(6000));
+    let mut kinds = Vec::new();
+    while let Some(p) = s.poll_probe() {
+        kinds.push((p.icmp, p.ip.octets()[0]));
+    }
+    kinds.sort();
+    assert_eq!(kinds, [(false, 192), (true, 10), (true, 10)]);
+}
