@@ -50,7 +50,7 @@ const RELAY: Ipv4Addr = Ipv4Addr::new(10, 2, 0, 1);
 /// The two other networks, appended to CONFIG / CONFIG2.
 const SECTIONS: &str = "\nnetwork b\ninterface eth1\nstart 10.1.0.10\nend 10.1.0.17\nmax_leases 6\n\
     opt lease 60\nstatic_lease 02:00:00:00:00:06 10.1.0.60\n\
-    network c\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.10\nend 10.2.0.15\n";
+    network c\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.10\nend 10.2.0.15\nping_check yes\n";
 const OTHER_SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
 const CONFIG: &str = "start 10.0.0.10\nend 10.0.0.21\nmax_leases 8\n\
