@@ -405,14 +405,20 @@ impl Daemon {
         };
         let (iface, server_ip) = query_link(&config.interface, fixed_ip)?;
         debug!("IP {server_ip}");
-        // The interfaces of local `network` sections: all checked before
-        // anything is created.
+        // The interfaces of local `network` sections. One that is missing
+        // or has no address costs its network only (a guest Wi-Fi that is
+        // not up yet must not keep the LAN from its DHCP server): logged,
+        // and the server leaves that network unserved until a restart.
         let mut locals = Vec::new();
         for n in &config.networks {
             if let Some(name) = &n.local {
-                let (i, ip) = query_link(name, None)?;
-                debug!("network {}: {name}, IP {ip}", n.name);
-                locals.push((i, ip));
+                match query_link(name, None) {
+                    Ok((i, ip)) => {
+                        debug!("network {}: {name}, IP {ip}", n.name);
+                        locals.push((i, ip));
+                    }
+                    Err(e) => warn!("network {}: {e}", n.name),
+                }
             }
         }
         let pidfile = Pidfile::create(&config.pidfile).map_err(|e| {
@@ -429,7 +435,11 @@ impl Daemon {
         }
         let mut links = vec![Link::open(iface, server_ip, args.port, args.arping_ms)?];
         for (i, ip) in locals {
-            links.push(Link::open(i, ip, args.port, args.arping_ms)?);
+            let name = i.name.clone();
+            match Link::open(i, ip, args.port, args.arping_ms) {
+                Ok(l) => links.push(l),
+                Err(e) => warn!("interface {name}: {e}"),
+            }
         }
         let signals = SignalPipe::install(&[
             Signal::SIGUSR1,

@@ -1281,6 +1281,47 @@ fn ping_check_skips_a_relayed_address_that_answers() {
     assert!(!log.contains("ICMP"), "{log}");
 }
 
+/// A local section whose interface is missing (a guest Wi-Fi not up yet)
+/// costs that network only: udhcpd starts, says why, and serves the
+/// network of `interface`.
+#[test]
+fn a_missing_section_interface_does_not_stop_the_server() {
+    let _s = serial();
+    let Some(lab) = Lab::new(2) else { return };
+    let dir = TempDir::new("nowlan");
+    fs::write(
+        dir.path("udhcpd.conf"),
+        conf(
+            &dir,
+            "10.99.0.10",
+            "10.99.0.20",
+            "network guest\ninterface wlan9\nstart 10.97.0.10\nend 10.97.0.20\n",
+        ),
+    )
+    .unwrap();
+    let d = Udhcpd::start(lab.ns(0), &dir, &["-a", "0"]);
+    let log = d.log();
+    assert!(log.contains("network guest: "), "{log}");
+    assert!(
+        log.contains("interface wlan9 is not open, not served"),
+        "{log}"
+    );
+    let acks = Mutex::new(Vec::new());
+    let never = AtomicBool::new(false);
+    lab.ns(1).run_in(|| {
+        dora_all(
+            &[mac_n(0xe1, 1)],
+            1,
+            Duration::ZERO,
+            Duration::from_secs(5),
+            &never,
+            &acks,
+        )
+    });
+    let ip = acks.lock().unwrap().first().expect("ACK").ip;
+    assert_eq!(ip.octets()[..3], [10, 99, 0], "{ip}");
+}
+
 /// dhclient receives a 320-byte option 121 (two or more instances, in a
 /// reply of at most 576 bytes) and installs all 40 routes.
 #[test]
