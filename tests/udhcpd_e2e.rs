@@ -368,6 +368,59 @@ impl RelayLab {
     }
 }
 
+impl RelayLab {
+    /// ISC dhcrelay in the middle namespace: clients on its `eth0`, the
+    /// server (10.98.2.2) behind its `eth1`; given half a second to start.
+    fn dhcrelay(&self, dir: &TempDir) -> Proc {
+        let relay = Proc::start(
+            &self.ns(1),
+            &[
+                "dhcrelay",
+                "-4",
+                "-d",
+                "-pf",
+                &dir.s("dhcrelay.pid"),
+                "-id",
+                "eth0",
+                "-iu",
+                "eth1",
+                "10.98.2.2",
+            ],
+            &dir.path("dhcrelay.log"),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        relay
+    }
+}
+
+/// `ip ARGS`, which must succeed.
+fn ip_ok(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip");
+    assert!(out.status.success(), "ip {args:?}: {out:?}");
+}
+
+/// BusyBox `udhcpc -f -q -n -t 5 -T 2 -i IFNAME EXTRA… -s /bin/true` in
+/// `ns` (script: `-s` in EXTRA wins), log in `dir/LOG`: its exit code
+/// and output.
+fn busybox_udhcpc(
+    ns: &Ns,
+    dir: &TempDir,
+    ifname: &str,
+    extra: &[&str],
+    log: &str,
+) -> (Option<i32>, String) {
+    let mut argv = vec![
+        "busybox", "udhcpc", "-f", "-q", "-n", "-t", "5", "-T", "2", "-i", ifname,
+    ];
+    argv.extend_from_slice(extra);
+    if !extra.contains(&"-s") {
+        argv.extend_from_slice(&["-s", "/bin/true"]);
+    }
+    let mut p = Proc::start(ns, &argv, &dir.path(log));
+    let st = p.wait(Duration::from_secs(20));
+    (st.and_then(|s| s.code()), p.log())
+}
+
 impl Drop for RelayLab {
     fn drop(&mut self) {
         for n in &self.names {
@@ -380,7 +433,7 @@ impl Drop for RelayLab {
 fn relayed_client_gets_an_address_of_the_relay_subnet() {
     let _s = serial();
     let Some(lab) = RelayLab::new() else { return };
-    let (c, r, s) = (lab.ns(0), lab.ns(1), lab.ns(2));
+    let (c, s) = (lab.ns(0), lab.ns(2));
     let dir = TempDir::new("relay");
     fs::write(
         dir.path("udhcpd.conf"),
@@ -388,46 +441,10 @@ fn relayed_client_gets_an_address_of_the_relay_subnet() {
     )
     .unwrap();
     let d = Udhcpd::start(&s, &dir, &["-v", "-a", "0"]);
-    let _relay = Proc::start(
-        &r,
-        &[
-            "dhcrelay",
-            "-4",
-            "-d",
-            "-pf",
-            &dir.s("dhcrelay.pid"),
-            "-id",
-            "eth0",
-            "-iu",
-            "eth1",
-            "10.98.2.2",
-        ],
-        &dir.path("dhcrelay.log"),
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let mut client = Proc::start(
-        &c,
-        &[
-            "busybox",
-            "udhcpc",
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "5",
-            "-T",
-            "2",
-            "-i",
-            "eth0",
-            "-s",
-            "/bin/true",
-        ],
-        &dir.path("udhcpc.log"),
-    );
-    let st = client.wait(Duration::from_secs(20));
-    let out = client.log();
+    let _relay = lab.dhcrelay(&dir);
+    let (st, out) = busybox_udhcpc(&c, &dir, "eth0", &[], "udhcpc.log");
     assert_eq!(
-        st.and_then(|s| s.code()),
+        st,
         Some(0),
         "{out}\n{}\n{}",
         d.log(),
@@ -989,46 +1006,8 @@ fn relayed_and_local_clients_get_their_own_subnets() {
     )
     .unwrap();
     let d = Udhcpd::start(&s, &dir, &["-v", "-a", "0"]);
-    let _relay = Proc::start(
-        &r,
-        &[
-            "dhcrelay",
-            "-4",
-            "-d",
-            "-pf",
-            &dir.s("dhcrelay.pid"),
-            "-id",
-            "eth0",
-            "-iu",
-            "eth1",
-            "10.98.2.2",
-        ],
-        &dir.path("dhcrelay.log"),
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let udhcpc = |ns: &Ns, ifname: &str, log: &str| {
-        let mut p = Proc::start(
-            ns,
-            &[
-                "busybox",
-                "udhcpc",
-                "-f",
-                "-q",
-                "-n",
-                "-t",
-                "5",
-                "-T",
-                "2",
-                "-i",
-                ifname,
-                "-s",
-                "/bin/true",
-            ],
-            &dir.path(log),
-        );
-        let st = p.wait(Duration::from_secs(20));
-        (st.and_then(|s| s.code()), p.log())
-    };
+    let _relay = lab.dhcrelay(&dir);
+    let udhcpc = |ns: &Ns, ifname: &str, log: &str| busybox_udhcpc(ns, &dir, ifname, &[], log);
     let (st, out) = udhcpc(&c, "eth0", "far.log");
     assert_eq!(
         st,
@@ -1084,8 +1063,7 @@ fn two_local_interfaces_serve_their_own_networks() {
             "net.ipv4.conf.all.arp_ignore=1",
         ],
     ] {
-        let out = Command::new("ip").args(args).output().expect("ip");
-        assert!(out.status.success(), "ip {args:?}: {out:?}");
+        ip_ok(args);
     }
     let text = format!(
         "interface eth1\nstart 10.98.2.100\nend 10.98.2.120\nlease_file {}\npidfile {}\n\
@@ -1111,29 +1089,13 @@ fn two_local_interfaces_serve_their_own_networks() {
         .unwrap();
     let d = Udhcpd::start(&r, &dir, &["-v", "-a", "300"]);
     let udhcpc = |ns: &Ns, log: &str, want: &str| {
-        let mut p = Proc::start(
+        busybox_udhcpc(
             ns,
-            &[
-                "busybox",
-                "udhcpc",
-                "-f",
-                "-q",
-                "-n",
-                "-t",
-                "5",
-                "-T",
-                "2",
-                "-i",
-                "eth0",
-                "-r",
-                want,
-                "-s",
-                &dir.s("record.sh"),
-            ],
-            &dir.path(log),
-        );
-        let st = p.wait(Duration::from_secs(20));
-        (st.and_then(|s| s.code()), p.log())
+            &dir,
+            "eth0",
+            &["-r", want, "-s", &dir.s("record.sh")],
+            log,
+        )
     };
     // It asks for the address the other host holds.
     let (st, out) = udhcpc(&c, "second.log", "10.98.1.100");
@@ -1182,10 +1144,7 @@ fn ping_check_skips_a_relayed_address_that_answers() {
     let _s = serial();
     let Some(lab) = RelayLab::new() else { return };
     let (c, r, s) = (lab.ns(0), lab.ns(1), lab.ns(2));
-    let sh = |args: &[&str]| {
-        let out = Command::new("ip").args(args).output().expect("ip");
-        assert!(out.status.success(), "ip {args:?}: {out:?}");
-    };
+    let sh = ip_ok;
     sh(&[
         "netns",
         "exec",
@@ -1226,47 +1185,9 @@ fn ping_check_skips_a_relayed_address_that_answers() {
         )
         .unwrap();
         let d = Udhcpd::start(&s, &dir, &["-v", "-v", "-a", "500"]);
-        let _relay = Proc::start(
-            &r,
-            &[
-                "dhcrelay",
-                "-4",
-                "-d",
-                "-pf",
-                &dir.s("dhcrelay.pid"),
-                "-id",
-                "eth0",
-                "-iu",
-                "eth1",
-                "10.98.2.2",
-            ],
-            &dir.path("dhcrelay.log"),
-        );
-        std::thread::sleep(Duration::from_millis(500));
-        let mut p = Proc::start(
-            &c,
-            &[
-                "busybox",
-                "udhcpc",
-                "-f",
-                "-q",
-                "-n",
-                "-t",
-                "5",
-                "-T",
-                "2",
-                "-i",
-                "eth0",
-                "-r",
-                "10.98.1.100",
-                "-s",
-                "/bin/true",
-            ],
-            &dir.path("udhcpc.log"),
-        );
-        let st = p.wait(Duration::from_secs(20));
-        let out = p.log();
-        assert_eq!(st.and_then(|s| s.code()), Some(0), "{out}\n{}", d.log());
+        let _relay = lab.dhcrelay(&dir);
+        let (st, out) = busybox_udhcpc(&c, &dir, "eth0", &["-r", "10.98.1.100"], "udhcpc.log");
+        assert_eq!(st, Some(0), "{out}\n{}", d.log());
         (ip_after(&out, "lease of ").expect("lease line"), d.log())
     };
     let (got, log) = run("yes");
