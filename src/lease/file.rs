@@ -84,15 +84,32 @@ pub fn encode<'a>(
 ) -> Vec<u8> {
     let records = records.into_iter();
     let mut out = Vec::with_capacity(HEADER_LEN + RECORD_LEN * records.size_hint().0);
-    out.extend_from_slice(&written_at.as_secs().to_be_bytes());
-    for r in records.filter(|r| !r.ip.is_unspecified()) {
-        out.extend_from_slice(&r.remaining.to_be_bytes());
-        out.extend_from_slice(&r.ip.octets());
-        out.extend_from_slice(&r.mac.octets());
-        out.extend_from_slice(r.hostname.field());
-        out.extend_from_slice(&[0, 0]);
+    encode_header(written_at, &mut out);
+    for r in records {
+        encode_record(r, &mut out);
     }
     out
+}
+
+/// Appends the file's 8-byte header (the stamp `written_at`) to `out`: the
+/// first bytes of [`encode`]'s output.
+pub fn encode_header(written_at: UnixTime, out: &mut Vec<u8>) {
+    out.extend_from_slice(&written_at.as_secs().to_be_bytes());
+}
+
+/// Appends the 36-byte record of `r` to `out`, or nothing for IP 0.0.0.0
+/// (BusyBox never writes empty slots). A header then the records of
+/// [`encode`], one call each: what a writer that streams the table (see
+/// `LeaseStore::compact`) uses to produce the same bytes in pieces.
+pub fn encode_record(r: &LeaseRecord, out: &mut Vec<u8>) {
+    if r.ip.is_unspecified() {
+        return;
+    }
+    out.extend_from_slice(&r.remaining.to_be_bytes());
+    out.extend_from_slice(&r.ip.octets());
+    out.extend_from_slice(&r.mac.octets());
+    out.extend_from_slice(r.hostname.field());
+    out.extend_from_slice(&[0, 0]);
 }
 
 /// True if a 20-byte hostname field looks like BusyBox wrote it: at least

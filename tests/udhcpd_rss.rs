@@ -1,0 +1,137 @@
+//! Peak RSS of the real udhcpd with 50,000 bound leases (issue 9: "peak RSS
+//! with 50,000 leases comes down to BusyBox udhcpd's"), measured in a
+//! namespace lab instead of `bench/server.sh`, which needs a quiet machine.
+//!
+//! The server runs with the bench's config (a /16 pool of 65,279
+//! addresses, `max_leases` the pool, `-a 0`) plus `auto_time 1`, so the
+//! periodic compaction rewrites the whole table while it grows; the
+//! journal-budget compactions happen as well. A client namespace does a
+//! full DORA for 50,000 MACs (`dora_all`). The test prints VmHWM (peak
+//! RSS) and VmRSS from `/proc/PID/status` after the load, after one more
+//! compaction of the full table (SIGUSR1), and for a restart that loads
+//! the lease file and replays the journal.
+//!
+//! It checks what must hold whatever the numbers: every client bound, every
+//! lease in the lease file after the compaction and after the restart. With
+//! `UDHCP_RSS_MAX_KIB=N` it also fails if any VmHWM is above N KiB. Ignored
+//! by default (a minute of load); run it on the release build, the one the
+//! bench measures:
+//!
+//! ```sh
+//! cargo test --release --test udhcpd_rss -- --ignored --nocapture
+//! ```
+
+mod common;
+
+use std::fs;
+use std::net::Ipv4Addr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::dhcpd::{dora_all, dumpleases, mac_n, serial, PathStr, Udhcpd};
+use common::netns::{Lab, NsSpec};
+use common::tempdir::TempDir;
+use udhcp::wire::MacAddr;
+
+/// Leases to bind (issue 9's number).
+const CLIENTS: u32 = 50_000;
+
+/// `VmHWM` and `VmRSS` of `pid` in KiB.
+fn mem_kib(pid: u32) -> (u64, u64) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn conf(dir: &TempDir) -> String {
+    format!(
+        "interface eth0\nstart 10.99.1.0\nend 10.99.255.254\nmax_leases 65279\n\
+         auto_time 1\nlease_file {}\npidfile {}\nopt subnet 255.255.0.0\n\
+         opt router 10.99.0.1\nopt dns 10.99.0.1\nopt lease 86400\n",
+        dir.s("udhcpd.leases"),
+        dir.s("udhcpd.pid"),
+    )
+}
+
+#[test]
+#[ignore = "a minute of load; run on the release build, see the module doc"]
+fn peak_rss_with_50000_leases() {
+    let _s = serial();
+    let spec = |ip| NsSpec {
+        addr: Some((ip, 16)),
+        mac: None,
+    };
+    let Some(lab) = Lab::with(&[
+        spec(Ipv4Addr::new(10, 99, 0, 1)),
+        spec(Ipv4Addr::new(10, 99, 0, 2)),
+    ]) else {
+        return;
+    };
+    let dir = TempDir::new("rss");
+    fs::write(dir.path("udhcpd.conf"), conf(&dir)).unwrap();
+    let limit: Option<u64> = std::env::var("UDHCP_RSS_MAX_KIB")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let mut peaks = Vec::new();
+
+    let d = Udhcpd::start(lab.ns(0), &dir, &["-a", "0"]);
+    let pid = d.proc.pid();
+    let (idle, _) = mem_kib(pid);
+    eprintln!("started: VmHWM {idle} KiB");
+
+    let macs: Vec<MacAddr> = (0..CLIENTS).map(|n| mac_n(0x5a, n)).collect();
+    let acks = Mutex::new(Vec::new());
+    let never = AtomicBool::new(false);
+    let t0 = common::netns::now();
+    lab.ns(1).run_in(|| {
+        dora_all(
+            &macs,
+            256,
+            Duration::ZERO,
+            Duration::from_secs(600),
+            &never,
+            &acks,
+        )
+    });
+    let bound = acks.into_inner().unwrap().len();
+    let (hwm, rss) = mem_kib(pid);
+    eprintln!(
+        "{bound} leases bound in {:.1} s: VmHWM {hwm} KiB, VmRSS {rss} KiB",
+        (common::netns::now() - t0).as_secs_f64()
+    );
+    assert_eq!(bound, CLIENTS as usize, "not every client was bound");
+    peaks.push(("load", hwm));
+
+    // One more compaction of the full table, then the lease file holds
+    // every lease.
+    d.write_leases();
+    let (hwm, rss) = mem_kib(pid);
+    eprintln!("after a full compaction: VmHWM {hwm} KiB, VmRSS {rss} KiB");
+    peaks.push(("compaction", hwm));
+    let rows = dumpleases(&d.lease_file);
+    assert_eq!(rows.len(), CLIENTS as usize, "leases in the lease file");
+    drop(d);
+
+    // A restart loads the file and replays the journal.
+    let d = Udhcpd::start(lab.ns(0), &dir, &["-a", "0"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (hwm, rss) = mem_kib(d.proc.pid());
+    eprintln!("restarted on 50000 leases: VmHWM {hwm} KiB, VmRSS {rss} KiB");
+    peaks.push(("restart", hwm));
+    d.write_leases();
+    let rows = dumpleases(&d.lease_file);
+    assert_eq!(rows.len(), CLIENTS as usize, "leases after the restart");
+
+    if let Some(max) = limit {
+        for (what, kib) in peaks {
+            assert!(kib <= max, "{what}: VmHWM {kib} KiB > {max} KiB");
+        }
+    }
+}
