@@ -19,7 +19,8 @@
 //! # Data structures and costs (n = entries, P = pool size)
 //! | Structure | Purpose | Cost |
 //! |---|---|---|
-//! | `entries: Vec<Entry>` (slab, 36 bytes each) | the leases | O(1) by slot |
+//! | `entries: Vec<Entry>` (slab, 16 bytes each) | the leases | O(1) by slot |
+//! | `names: Vec<Hostname>` (20 bytes per slot, none until a client sends a name) | host names | O(1) by slot |
 //! | `by_ip`, `by_key`: open-addressing tables of `u32` slots, linear probing, load ≤ 3/4 | lookup by address and by client | O(1) expected; ~5.3–10.7 bytes per lease each |
 //! | `free`: hierarchical bitmap of never-used pool offsets, 64-ary, one summary bit per word | next free address at or after the client's hash position | O(log₆₄ P) word reads: 3 for a /16, 4 for a /12; P/8 bytes |
 //! | `heap`: min-heap of (expiry, slot), lazily invalidated | the longest-expired entry to reclaim | O(log n) amortised; 8 bytes per item, compacted at 1.5 n |
@@ -27,9 +28,10 @@
 //!
 //! So a request costs O(1) expected table work however large the pool
 //! (BusyBox scans the whole table per lookup and the whole pool per
-//! allocation). A lease costs about 60 bytes including index overhead
-//! (BusyBox: 36, but with linear scans); see the `entry_is_compact` and
-//! `memory_per_lease_large_table` tests. [`LeaseTable::steps`] counts the
+//! allocation). A lease costs about 45 bytes including index overhead and
+//! capacity slack when no client sends a host name, 71 once one does
+//! (BusyBox: 36 for every `max_leases` slot, with linear scans); see the
+//! `entry_is_compact` and `memory_per_lease_large_table` tests. [`LeaseTable::steps`] counts the
 //! elementary operations (index probes, bitmap word reads, heap pops), so
 //! tests can assert that allocation does not degrade without timing it.
 //!
@@ -157,7 +159,9 @@ enum Kind {
     Other,
 }
 
-/// One lease. 36 bytes: as small as BusyBox's `struct dyn_lease`.
+/// One lease. 16 bytes; its host name is in [`LeaseTable::names`], which
+/// costs nothing until a client sends one (BusyBox's `struct dyn_lease`
+/// holds the 20-byte name inline: 36 bytes).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     /// Expiry in whole seconds of the monotonic clock.
@@ -167,7 +171,6 @@ struct Entry {
     mac: [u8; 6],
     state: State,
     kind: Kind,
-    hostname: Hostname,
 }
 
 const VACANT: Entry = Entry {
@@ -176,7 +179,6 @@ const VACANT: Entry = Entry {
     mac: [0; 6],
     state: State::Vacant,
     kind: Kind::None,
-    hostname: Hostname::EMPTY,
 };
 
 /// A client key as looked up.
@@ -514,6 +516,11 @@ pub struct LeaseTable {
     size: u32,
     max: usize,
     entries: Vec<Entry>,
+    /// Host name of the entry in each slot: empty (no allocation) until
+    /// the first client sends a name, then exactly as long as `entries`.
+    /// Most of a large table's clients (perfdhcp, IoT devices) send none;
+    /// once one does, a slot costs 36 bytes, as in BusyBox.
+    names: Vec<Hostname>,
     vacant: Vec<u32>,
     len: usize,
     by_ip: Index,
@@ -602,6 +609,7 @@ impl LeaseTable {
             size,
             max,
             entries: Vec::with_capacity(max.min(1024)),
+            names: Vec::new(),
             vacant: Vec::new(),
             len: 0,
             by_ip: Index::new(max),
@@ -654,6 +662,7 @@ impl LeaseTable {
     /// expiry heap, side ids).
     pub fn memory_bytes(&self) -> usize {
         self.entries.capacity() * core::mem::size_of::<Entry>()
+            + self.names.capacity() * Hostname::LEN
             + self.vacant.capacity() * 4
             + self.by_ip.bytes()
             + self.by_key.bytes()
@@ -709,6 +718,29 @@ impl LeaseTable {
             .filter_map(|s| self.lease_of(s))
     }
 
+    /// The host name of the entry in `slot` (empty if none was sent).
+    fn name_of(&self, slot: u32) -> Hostname {
+        self.names
+            .get(slot as usize)
+            .copied()
+            .unwrap_or(Hostname::EMPTY)
+    }
+
+    /// Sets the host name of `slot`; the first non-empty name allocates
+    /// `names` for every slot.
+    fn set_name(&mut self, slot: u32, name: Hostname) {
+        if self.names.is_empty() {
+            if name.is_empty() {
+                return;
+            }
+            self.names.reserve_exact(self.entries.capacity());
+            self.names.resize(self.entries.len(), Hostname::EMPTY);
+        }
+        if let Some(n) = self.names.get_mut(slot as usize) {
+            *n = name;
+        }
+    }
+
     fn lease_of(&self, slot: u32) -> Option<Lease> {
         let e = self.entry(slot)?;
         let State::Live(state) = e.state else {
@@ -719,7 +751,7 @@ impl LeaseTable {
             mac: MacAddr(e.mac),
             state,
             expires: Instant::from_millis(u64::from(e.expires) * 1000),
-            hostname: e.hostname,
+            hostname: self.name_of(slot),
         })
     }
 
@@ -979,14 +1011,16 @@ impl LeaseTable {
         if !self.claim(now, off) {
             return None;
         }
-        let slot = self.create(Entry {
-            expires,
-            off,
-            mac: client.mac.0,
-            state: State::Live(state),
-            kind: Kind::None,
+        let slot = self.create(
+            Entry {
+                expires,
+                off,
+                mac: client.mac.0,
+                state: State::Live(state),
+                kind: Kind::None,
+            },
             hostname,
-        });
+        );
         self.set_key(slot, client);
         self.lease_of(slot)
     }
@@ -1013,7 +1047,6 @@ impl LeaseTable {
                 e.kind = Kind::Other;
             }
             e.mac = mac.0;
-            e.hostname = hostname;
             let live = !is_expired(e.expires, now) && e.expires > expires;
             // An offer keeps any longer hold; an ACK only a longer lease
             // (an offer hold is no promise to the client).
@@ -1029,6 +1062,7 @@ impl LeaseTable {
                 e.state = State::Live(state);
             }
         }
+        self.set_name(slot, hostname);
         if let Some(b) = id_bytes {
             self.ids.insert(slot, Box::from(&b[..]));
         }
@@ -1088,24 +1122,26 @@ impl LeaseTable {
             self.unkey(slot);
             if let Some(e) = self.entries.get_mut(slot as usize) {
                 e.mac = [0; 6];
-                e.hostname = Hostname::EMPTY;
                 e.state = State::Live(state);
                 e.expires = expires;
             }
+            self.set_name(slot, Hostname::EMPTY);
             self.push_heap(slot);
             return self.lease_of(slot);
         }
         if !self.claim(now, off) {
             return None;
         }
-        let slot = self.create(Entry {
-            expires,
-            off,
-            mac: [0; 6],
-            state: State::Live(state),
-            kind: Kind::None,
-            hostname: Hostname::EMPTY,
-        });
+        let slot = self.create(
+            Entry {
+                expires,
+                off,
+                mac: [0; 6],
+                state: State::Live(state),
+                kind: Kind::None,
+            },
+            Hostname::EMPTY,
+        );
         self.lease_of(slot)
     }
 
@@ -1179,7 +1215,7 @@ impl LeaseTable {
 
     /// Stores a new unkeyed entry (room already made) and indexes it by
     /// address.
-    fn create(&mut self, e: Entry) -> u32 {
+    fn create(&mut self, e: Entry, name: Hostname) -> u32 {
         let slot = match self.vacant.pop() {
             Some(s) => {
                 if let Some(d) = self.entries.get_mut(s as usize) {
@@ -1198,9 +1234,16 @@ impl LeaseTable {
                     self.entries.reserve_exact(more);
                 }
                 self.entries.push(e);
+                if !self.names.is_empty() {
+                    // Grow with `entries`, exactly (no doubling).
+                    let more = self.entries.capacity() - self.names.len();
+                    self.names.reserve_exact(more);
+                    self.names.push(Hostname::EMPTY);
+                }
                 u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
             }
         };
+        self.set_name(slot, name);
         let entries = &self.entries;
         self.by_ip.insert(ip_hash(e.off), slot, |s| {
             ip_hash(entries.get(s as usize).map_or(0, |e| e.off))
@@ -1224,6 +1267,7 @@ impl LeaseTable {
         if let Some(d) = self.entries.get_mut(slot as usize) {
             *d = VACANT;
         }
+        self.set_name(slot, Hostname::EMPTY);
         self.vacant.push(slot);
         self.len -= 1;
         if !self.excluded_off(e.off) && !self.reserved.contains(&e.off) {
@@ -1312,7 +1356,7 @@ impl LeaseTable {
         Some(LeaseRecord {
             ip: self.ip_at(e.off),
             mac: MacAddr(e.mac),
-            hostname: e.hostname,
+            hostname: self.name_of(slot),
             remaining: remaining(e.expires, now),
             client_id,
         })
@@ -1356,11 +1400,15 @@ impl LeaseTable {
                 continue;
             }
             t.free.clear(off);
-            let s = t.create(Entry {
-                off,
-                kind: Kind::None,
-                ..*e
-            });
+            let name = u32::try_from(slot).map_or(Hostname::EMPTY, |k| self.name_of(k));
+            let s = t.create(
+                Entry {
+                    off,
+                    kind: Kind::None,
+                    ..*e
+                },
+                name,
+            );
             if keyed {
                 if e.kind == Kind::Other {
                     let id = u32::try_from(slot).ok().and_then(|k| self.ids.get(&k));
@@ -1468,14 +1516,16 @@ impl LeaseTable {
             } else {
                 LeaseState::Bound
             };
-            let slot = self.create(Entry {
-                expires,
-                off,
-                mac: r.mac.0,
-                state: State::Live(state),
-                kind: Kind::None,
-                hostname: Hostname::from_field(r.hostname.field()),
-            });
+            let slot = self.create(
+                Entry {
+                    expires,
+                    off,
+                    mac: r.mac.0,
+                    state: State::Live(state),
+                    kind: Kind::None,
+                },
+                Hostname::from_field(r.hostname.field()),
+            );
             if !held {
                 self.set_key(slot, &client);
                 if client.client_id.is_none() {
@@ -1538,7 +1588,97 @@ mod tests {
     fn entry_is_compact() {
         let n = core::mem::size_of::<Entry>();
         println!("size_of::<Entry>() = {n} bytes (BusyBox dyn_lease: 36)");
-        assert!(n <= 36, "{n}");
+        assert!(n <= 16, "{n}");
+    }
+
+    /// Binds `n` new clients `mac(0..n)`, the ones in `named` with a name.
+    fn bind_many(tb: &mut LeaseTable, n: u32, named: impl Fn(u32) -> bool) {
+        for k in 0..n {
+            let m = mac(k);
+            let c = Client::by_mac(m);
+            let name = if named(k) {
+                Hostname::sanitize(format!("h{k}").as_bytes())
+            } else {
+                Hostname::EMPTY
+            };
+            let a = tb.allocate(t(0), m).expect("free address");
+            tb.offer(t(0), &c, a, 60, name).unwrap();
+            tb.bind(t(0), &c, a, 86_400, name).unwrap();
+        }
+    }
+
+    #[test]
+    fn memory_per_lease_large_table() {
+        // Issue 9's case: 50,000 leases in the bench's /16 pool with
+        // max_leases the pool. Bytes held (capacities) per lease.
+        let mut tb = table("10.99.1.0", "10.99.255.254", 65_279);
+        bind_many(&mut tb, 50_000, |_| false);
+        let per = tb.memory_bytes() / 50_000;
+        println!("50,000 leases without names: {per} bytes per lease");
+        assert!(tb.names.capacity() == 0);
+        assert!(per <= 48, "{per}");
+        // One client sends a name: every slot has room for one now, as in
+        // BusyBox's 36-byte dyn_lease.
+        let c = Client::by_mac(mac(7));
+        let a = tb.find(&c).unwrap().ip;
+        tb.bind(t(1), &c, a, 86_400, Hostname::sanitize(b"seven"))
+            .unwrap();
+        let per = tb.memory_bytes() / 50_000;
+        println!("with names: {per} bytes per lease");
+        assert_eq!(tb.names.len(), tb.entries.len());
+        // (`names` has the capacity of `entries`, 65,279 here.)
+        assert!(per <= 72, "{per}");
+        assert_eq!(tb.find(&c).unwrap().hostname.to_string(), "seven");
+        assert!(tb
+            .find(&Client::by_mac(mac(8)))
+            .unwrap()
+            .hostname
+            .is_empty());
+    }
+
+    #[test]
+    fn host_names_at_max_leases_and_across_slot_reuse() {
+        // A full table (max_leases = the pool), odd clients named; the
+        // first name arrives after slots exist without one.
+        let mut tb = table("10.0.1.1", "10.0.1.16", 16);
+        bind_many(&mut tb, 16, |k| k % 2 == 1);
+        assert_eq!(tb.len(), 16);
+        assert_eq!(tb.names.len(), tb.entries.len());
+        for k in 0..16 {
+            let l = tb.find(&Client::by_mac(mac(k))).unwrap();
+            let want = if k % 2 == 1 {
+                format!("h{k}")
+            } else {
+                String::new()
+            };
+            assert_eq!(l.hostname.to_string(), want, "{k}");
+            let r = tb.record(t(0), l.ip).unwrap();
+            assert_eq!(r.hostname, l.hostname);
+        }
+        // Full: no address for a newcomer until a lease expires.
+        assert_eq!(tb.allocate(t(1_000), mac(99)), None);
+        // A named client releases, then is evicted for a newcomer without a
+        // name, which must not inherit the old name from the reused slot.
+        let gone = tb.find(&Client::by_mac(mac(3))).unwrap().ip;
+        tb.release(t(1_000), gone).unwrap();
+        let a = tb.allocate(t(2_000), mac(99)).expect("evicts the released");
+        let c = Client::by_mac(mac(99));
+        let l = tb.offer(t(2_000), &c, a, 60, Hostname::EMPTY).unwrap();
+        assert!(l.hostname.is_empty());
+        assert_eq!(tb.find(&Client::by_mac(mac(3))), None);
+        assert_eq!(tb.len(), 16);
+        // A hold drops the name; a renewal with a new name replaces it.
+        let h = tb.find(&Client::by_mac(mac(5))).unwrap().ip;
+        assert!(tb.decline(t(2_000), h, 60).unwrap().hostname.is_empty());
+        let c1 = Client::by_mac(mac(1));
+        let a1 = tb.find(&c1).unwrap().ip;
+        let l = tb
+            .bind(t(2_000), &c1, a1, 600, Hostname::sanitize(b"new"))
+            .unwrap();
+        assert_eq!(l.hostname.to_string(), "new");
+        for r in tb.records(t(2_000)) {
+            assert!(r.hostname.is_empty() || r.mac == mac(1) || r.mac.0[5] % 2 == 1);
+        }
     }
 
     #[test]
