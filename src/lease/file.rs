@@ -245,8 +245,9 @@ fn key_of(r: &LeaseRecord) -> Option<(MacAddr, &[u8])> {
 /// No slot (end of a key chain).
 const NO_SLOT: u32 = u32::MAX;
 
-/// The state of [`apply_changes`]: every record in a slot, found by IP and
-/// by client key.
+/// [`apply_changes`] one change at a time (startup feeds it the journal
+/// as it decodes it): every record in a slot, found by IP and by client
+/// key.
 ///
 /// Invariants: `by_ip` maps the IP of every occupied slot to it; the chain
 /// of a key hash (`heads`, then `next`) holds exactly the occupied slots
@@ -255,7 +256,8 @@ const NO_SLOT: u32 = u32::MAX;
 /// bytes in `by_ip` and ~17 in `heads` (at hashbrown's load), against ~150
 /// for the owned keys and per-client `Vec`s this replaced: replaying 50,000
 /// leases at startup peaked at 17.8 MB RSS (tests/udhcpd_rss.rs).
-struct Replay {
+#[derive(Debug)]
+pub struct Replay {
     slots: Vec<Option<LeaseRecord>>,
     next: Vec<u32>,
     by_ip: HashMap<u32, u32>,
@@ -344,8 +346,55 @@ impl Replay {
         self.put(i, r);
     }
 
-    /// The change `c`, as [`apply_changes`] describes.
-    fn apply(&mut self, c: Change) {
+    /// Starts from the snapshot `base`, with room for `more` records from
+    /// changes (an upper bound avoids growing the indexes while replaying:
+    /// a rehash holds the old and the new table at once). A duplicated IP
+    /// in `base` keeps its last record, in the slot of its first.
+    pub fn new(base: Vec<LeaseRecord>, more: usize) -> Replay {
+        let n = base.len();
+        // In place: `Option<LeaseRecord>` has the size of `LeaseRecord`.
+        let mut slots: Vec<Option<LeaseRecord>> = base.into_iter().map(Some).collect();
+        slots.reserve_exact(more);
+        let mut next = Vec::with_capacity(n + more);
+        next.resize(n, NO_SLOT);
+        let mut st = Replay {
+            slots,
+            next,
+            by_ip: HashMap::with_capacity(n + more),
+            heads: HashMap::with_capacity(n + more),
+            hasher: RandomState::new(),
+            members: Vec::new(),
+        };
+        for i in 0..n {
+            let Some(ip) = st.slots.get(i).and_then(Option::as_ref).map(|r| r.ip) else {
+                continue;
+            };
+            let i = u32::try_from(i).unwrap_or(NO_SLOT);
+            let at = match st.by_ip.get(&u32::from(ip)).copied() {
+                Some(first) => first,
+                None => {
+                    st.by_ip.insert(u32::from(ip), i);
+                    i
+                }
+            };
+            if let Some(r) = st.slots.get_mut(i as usize).and_then(Option::take) {
+                st.put(at, r);
+            }
+        }
+        st
+    }
+
+    /// The records, each IP once, in slot order; in `base`'s allocation.
+    pub fn finish(mut self) -> Vec<LeaseRecord> {
+        let slots = core::mem::take(&mut self.slots);
+        drop(self);
+        // In place too (`filter_map` reuses the buffer, `flatten` does not).
+        #[allow(clippy::unnecessary_filter_map, clippy::filter_map_identity)]
+        slots.into_iter().filter_map(|r| r).collect()
+    }
+
+    /// Applies the change `c`, as [`apply_changes`] describes.
+    pub fn apply(&mut self, c: Change) {
         match c {
             Change::Forget(ip) => {
                 if let Some(i) = self.by_ip.remove(&u32::from(ip)) {
@@ -395,50 +444,16 @@ impl Replay {
 /// and its journal reset) is harmless.
 ///
 /// The records stay in `base`'s allocation (no copy of the table); the
-/// indexes cost ~30 bytes per record (see `Replay`).
+/// indexes cost ~30 bytes per record (see [`Replay`]).
 pub fn apply_changes(
     base: Vec<LeaseRecord>,
     changes: impl IntoIterator<Item = Change>,
 ) -> Vec<LeaseRecord> {
-    let n = base.len();
-    let mut st = Replay {
-        // In place: `Option<LeaseRecord>` has the size of `LeaseRecord`.
-        slots: base.into_iter().map(Some).collect(),
-        next: vec![NO_SLOT; n],
-        by_ip: HashMap::with_capacity(n),
-        heads: HashMap::with_capacity(n),
-        hasher: RandomState::new(),
-        members: Vec::new(),
-    };
-    // The base is a snapshot: index it as is (a duplicated IP keeps its
-    // last record, in the slot of its first).
-    for i in 0..n {
-        let Some(ip) = st.slots.get(i).and_then(Option::as_ref).map(|r| r.ip) else {
-            continue;
-        };
-        let i = u32::try_from(i).unwrap_or(NO_SLOT);
-        match st.by_ip.get(&u32::from(ip)).copied() {
-            Some(first) => {
-                if let Some(r) = st.slots.get_mut(i as usize).and_then(Option::take) {
-                    st.put(first, r);
-                }
-            }
-            None => {
-                st.by_ip.insert(u32::from(ip), i);
-                if let Some(r) = st.slots.get_mut(i as usize).and_then(Option::take) {
-                    st.put(i, r);
-                }
-            }
-        }
-    }
+    let mut st = Replay::new(base, 0);
     for c in changes {
         st.apply(c);
     }
-    let slots = core::mem::take(&mut st.slots);
-    drop(st);
-    // Also in place (`filter_map` reuses the buffer, `flatten` does not).
-    #[allow(clippy::unnecessary_filter_map, clippy::filter_map_identity)]
-    slots.into_iter().filter_map(|r| r).collect()
+    st.finish()
 }
 
 // ---------------------------------------------------------------------------

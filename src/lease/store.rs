@@ -184,13 +184,15 @@ pub fn replay(
     entries: Vec<(UnixTime, Change)>,
     now: UnixTime,
 ) -> Vec<LeaseRecord> {
-    file::apply_changes(
-        base,
-        entries.into_iter().map(|(t, c)| match c {
-            Change::Lease(r) => Change::Lease(file::age(r, t, now)),
-            forget => forget,
-        }),
-    )
+    file::apply_changes(base, entries.into_iter().map(|(t, c)| aged(c, t, now)))
+}
+
+/// A journal change written at `t`, its lease aged to `now`.
+fn aged(c: Change, t: UnixTime, now: UnixTime) -> Change {
+    match c {
+        Change::Lease(r) => Change::Lease(file::age(r, t, now)),
+        forget => forget,
+    }
 }
 
 /// One warning for the damage a journal decode found.
@@ -305,7 +307,11 @@ impl<D: Disk> LeaseStore<D> {
             }
             Err(e) => return Err(ctx("can't open", &jp, e)),
         };
-        let decoded = journal::decode(&bytes);
+        // Replayed over the lease file as it is decoded (never a list of
+        // every entry); a lease entry is at least MIN_ENTRY_LEN bytes, which
+        // bounds how many new addresses the journal can add.
+        let mut replayed = file::Replay::new(base, bytes.len() / journal::MIN_ENTRY_LEN);
+        let decoded = journal::decode_each(&bytes, |t, c| replayed.apply(aged(c, t, now)));
         let good_len = decoded.good_len(bytes.len());
         if let Some(note) = damage_note(&jp, &decoded) {
             let mut saved = String::new();
@@ -366,6 +372,8 @@ impl<D: Disk> LeaseStore<D> {
                 Err(e) => warnings.push(format!("{e}; damaged entries left in the journal")),
             }
         }
+        // Replayed already: the journal's bytes are not needed any more.
+        drop(bytes);
         if good_len < file_len {
             store
                 .disk
@@ -384,8 +392,7 @@ impl<D: Disk> LeaseStore<D> {
         store.len = good_len as u64;
         store.compacted_len = store.len;
 
-        let records = replay(base, decoded.entries, now);
-        Ok((store, records, warnings))
+        Ok((store, replayed.finish(), warnings))
     }
 
     /// If `path` is a symlink, unlinks it (the link, never its target) and
