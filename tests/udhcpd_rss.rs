@@ -54,6 +54,26 @@ fn mem_kib(pid: u32) -> (u64, u64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// With `UDHCP_RSS_SMAPS=1`: the resident KiB of each mapping of `pid`
+/// (32 KiB or more), to see which allocation a peak comes from.
+fn smaps(pid: u32) {
+    if std::env::var_os("UDHCP_RSS_SMAPS").is_none() {
+        return;
+    }
+    let s = fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut name = String::new();
+    for l in s.lines() {
+        if l.contains('-') && !l.starts_with(|c: char| c.is_ascii_uppercase()) {
+            name = l.to_string();
+        } else if let Some(v) = l.strip_prefix("Rss:") {
+            let kb: u64 = v.trim().trim_end_matches("kB").trim().parse().unwrap();
+            if kb >= 32 {
+                eprintln!("  {kb:>6} KiB {name}");
+            }
+        }
+    }
+}
+
 fn conf(dir: &TempDir) -> String {
     format!(
         "interface eth0\nstart 10.99.1.0\nend 10.99.255.254\nmax_leases 65279\n\
@@ -89,6 +109,7 @@ fn peak_rss_with_50000_leases() {
     let pid = d.proc.pid();
     let (idle, _) = mem_kib(pid);
     eprintln!("started: VmHWM {idle} KiB");
+    smaps(pid);
 
     let macs: Vec<MacAddr> = (0..CLIENTS).map(|n| mac_n(0x5a, n)).collect();
     let acks = Mutex::new(Vec::new());
@@ -112,6 +133,7 @@ fn peak_rss_with_50000_leases() {
     );
     assert_eq!(bound, CLIENTS as usize, "not every client was bound");
     peaks.push(("load", hwm));
+    smaps(pid);
 
     // One more compaction of the full table, then the lease file holds
     // every lease.
