@@ -41,6 +41,42 @@ const CLIENTS: u32 = 50_000;
 /// Clients bound later, into the journal only (the pool has 65,279).
 const MORE: u32 = 15_000;
 
+/// Our udhcpd with `-a 0` in `ns`; `UDHCP_RSS_BIN` names another build
+/// of it (e.g. an older commit's, for a before/after on the same machine).
+fn start(ns: &common::netns::Ns, dir: &TempDir) -> Udhcpd {
+    let Some(bin) = std::env::var_os("UDHCP_RSS_BIN") else {
+        return Udhcpd::start(ns, dir, &["-a", "0"]);
+    };
+    let bin = bin.into_string().expect("utf-8 UDHCP_RSS_BIN");
+    let conf = dir.s("udhcpd.conf");
+    let log = dir.path(&format!("udhcpd.{}.log", common::netns::now().as_millis()));
+    let proc = common::dhcpd::Proc::start(ns, &[&bin, "udhcpd", "-f", "-a", "0", &conf], &log);
+    proc.wait_log("started, v", Duration::from_secs(10));
+    Udhcpd {
+        proc,
+        lease_file: dir.path("udhcpd.leases"),
+    }
+}
+
+/// CPU time (user + system) `pid` has used, in milliseconds.
+fn cpu_ms(pid: u32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name (which may hold spaces): utime is the
+    // 14th field of the line, stime the 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as u64;
+    f.iter().sum::<u64>() * 1000 / hz
+}
+
 /// `VmHWM` and `VmRSS` of `pid` in KiB.
 fn mem_kib(pid: u32) -> (u64, u64) {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
@@ -105,7 +141,7 @@ fn peak_rss_with_50000_leases() {
         .and_then(|v| v.parse().ok());
     let mut peaks = Vec::new();
 
-    let d = Udhcpd::start(lab.ns(0), &dir, &["-a", "0"]);
+    let d = start(lab.ns(0), &dir);
     let pid = d.proc.pid();
     let (idle, _) = mem_kib(pid);
     eprintln!("started: VmHWM {idle} KiB");
@@ -115,6 +151,7 @@ fn peak_rss_with_50000_leases() {
     let acks = Mutex::new(Vec::new());
     let never = AtomicBool::new(false);
     let t0 = common::netns::now();
+    let cpu0 = cpu_ms(pid);
     lab.ns(1).run_in(|| {
         dora_all(
             &macs,
@@ -127,9 +164,12 @@ fn peak_rss_with_50000_leases() {
     });
     let bound = acks.into_inner().unwrap().len();
     let (hwm, rss) = mem_kib(pid);
+    let cpu = cpu_ms(pid) - cpu0;
     eprintln!(
-        "{bound} leases bound in {:.1} s: VmHWM {hwm} KiB, VmRSS {rss} KiB",
-        (common::netns::now() - t0).as_secs_f64()
+        "{bound} leases bound in {:.1} s: VmHWM {hwm} KiB, VmRSS {rss} KiB, \
+         server CPU {cpu} ms ({:.1} us per DORA, compactions included)",
+        (common::netns::now() - t0).as_secs_f64(),
+        cpu as f64 * 1000.0 / bound.max(1) as f64
     );
     assert_eq!(bound, CLIENTS as usize, "not every client was bound");
     peaks.push(("load", hwm));
@@ -146,7 +186,7 @@ fn peak_rss_with_50000_leases() {
     drop(d);
 
     // A restart loads the file and replays the journal.
-    let d = Udhcpd::start(lab.ns(0), &dir, &["-a", "0"]);
+    let d = start(lab.ns(0), &dir);
     std::thread::sleep(Duration::from_millis(1500));
     let (hwm, rss) = mem_kib(d.proc.pid());
     eprintln!("restarted on 50000 leases: VmHWM {hwm} KiB, VmRSS {rss} KiB");
@@ -164,7 +204,7 @@ fn peak_rss_with_50000_leases() {
         conf(&dir).replace("auto_time 1\n", "auto_time 0\n"),
     )
     .unwrap();
-    let d = Udhcpd::start(lab.ns(0), &dir, &["-a", "0"]);
+    let d = start(lab.ns(0), &dir);
     let more: Vec<MacAddr> = (0..MORE).map(|n| mac_n(0x5b, n)).collect();
     let acks = Mutex::new(Vec::new());
     lab.ns(1).run_in(|| {
@@ -181,7 +221,7 @@ fn peak_rss_with_50000_leases() {
     let journal = fs::metadata(dir.path("udhcpd.leases.journal")).map_or(0, |m| m.len());
     d.proc.signal(nix::sys::signal::Signal::SIGKILL);
     drop(d);
-    let d = Udhcpd::start(lab.ns(0), &dir, &["-a", "0"]);
+    let d = start(lab.ns(0), &dir);
     std::thread::sleep(Duration::from_millis(1500));
     let (hwm, rss) = mem_kib(d.proc.pid());
     eprintln!(
