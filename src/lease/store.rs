@@ -84,6 +84,9 @@ fn fill_chunk<T>(
     true
 }
 
+/// A source of the whole table, for [`LeaseStore::compact`].
+type Records<'a> = dyn Fn() -> Box<dyn Iterator<Item = LeaseRecord> + 'a> + 'a;
+
 /// How many symlinks [`resolve`] follows before giving up (as ELOOP would).
 const MAX_LINKS: usize = 16;
 
@@ -354,7 +357,7 @@ impl<D: Disk> LeaseStore<D> {
             }
             good.extend_from_slice(bytes.get(at..good_len).unwrap_or(&[]));
             let mut rest: &[u8] = &good;
-            let replaced = store.write_replace(&jp, super::disk::PRIVATE_MODE, |out| {
+            let replaced = store.write_replace(&jp, super::disk::PRIVATE_MODE, &mut |out| {
                 let (piece, tail) = rest.split_at(rest.len().min(WRITE_CHUNK));
                 out.extend_from_slice(piece);
                 rest = tail;
@@ -523,11 +526,14 @@ impl<D: Disk> LeaseStore<D> {
     /// (the first always, even if empty: an empty file is one empty write,
     /// as before streaming). Pieces are about [`WRITE_CHUNK`] bytes, so a
     /// rewrite of 50,000 leases never holds more than one piece in memory.
+    ///
+    /// `fill` is `dyn`: one copy of this function in the binary, not one
+    /// per caller.
     fn write_replace(
         &mut self,
         target: &Path,
         mode: u32,
-        mut fill: impl FnMut(&mut Vec<u8>) -> bool,
+        fill: &mut dyn FnMut(&mut Vec<u8>) -> bool,
     ) -> io::Result<D::File> {
         let tmp = with_suffix(target, ".tmp");
         if let Some(w) = self.unlink_symlink(&tmp) {
@@ -594,14 +600,22 @@ impl<D: Disk> LeaseStore<D> {
         now: UnixTime,
         records: impl Fn() -> I,
     ) -> io::Result<()> {
+        // Each call site's closure is its own type: keep the body in one
+        // non-generic copy (an iterator call through a vtable per record
+        // costs nothing next to the write).
+        self.compact_dyn(now, &|| Box::new(records().into_iter()))
+    }
+
+    /// [`compact`](Self::compact) with the records as a boxed iterator.
+    fn compact_dyn(&mut self, now: UnixTime, records: &Records<'_>) -> io::Result<()> {
         let mode = match self.disk.kind(&self.path) {
             Ok(NodeKind::File { mode }) => mode,
             _ => LEASE_FILE_MODE,
         };
         let path = self.path.clone();
-        let mut main = records().into_iter();
+        let mut main = records();
         let mut header = true;
-        drop(self.write_replace(&path, mode, |out| {
+        drop(self.write_replace(&path, mode, &mut |out| {
             if core::mem::take(&mut header) {
                 file::encode_header(now, out);
             }
@@ -613,12 +627,10 @@ impl<D: Disk> LeaseStore<D> {
             .sync_dir(&self.dir)
             .map_err(|e| ctx("can't sync", &self.dir, e))?;
 
-        let mut ids = records()
-            .into_iter()
-            .filter(|r| !r.client_id.is_empty() && !r.ip.is_unspecified());
+        let mut ids = records().filter(|r| !r.client_id.is_empty() && !r.ip.is_unspecified());
         let mut len = 0u64;
         let jp = self.journal_path.clone();
-        let f = self.write_replace(&jp, super::disk::PRIVATE_MODE, |out| {
+        let f = self.write_replace(&jp, super::disk::PRIVATE_MODE, &mut |out| {
             let more = fill_chunk(out, &mut ids, |r, out| journal::encode_entry(now, &r, out));
             len += out.len() as u64;
             more

@@ -42,6 +42,7 @@
 //! `time()` seconds.
 
 use core::cell::Cell;
+use core::cmp::Ordering;
 use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasher;
@@ -247,23 +248,59 @@ fn last_per_ip_and_client(recs: &[LeaseRecord]) -> Vec<bool> {
                 false => ([0; 6], &r.client_id[..]),
             })
     };
-    let mut drop_all_but_last = |order: &[u32], same: &dyn Fn(u32, u32) -> bool| {
+    // Sorted by (IP, position), then by (client, position): in a run of one
+    // IP or one client, all but the last go. (A small heapsort: each
+    // `sort_unstable_by` instantiation costs ~3.5 KB of code.)
+    let by_ip = |a: u32, b: u32| ip(a).cmp(&ip(b));
+    let by_key = |a: u32, b: u32| key(a).cmp(&key(b));
+    for (by, clients) in [
+        (&by_ip as &dyn Fn(u32, u32) -> Ordering, false),
+        (&by_key, true),
+    ] {
+        heapsort(&mut order, &|a, b| {
+            by(a, b).then(a.cmp(&b)) == Ordering::Less
+        });
         for w in order.windows(2) {
             if let [a, b] = *w {
-                if same(a, b) {
+                // Holds have no client: never the same one.
+                if by(a, b) == Ordering::Equal && !(clients && key(a).is_none()) {
                     if let Some(k) = keep.get_mut(a as usize) {
                         *k = false;
                     }
                 }
             }
         }
-    };
-    // Sorted by (IP, position): in a run of one IP, all but the last go.
-    order.sort_unstable_by_key(|&i| (ip(i), i));
-    drop_all_but_last(&order, &|a, b| ip(a) == ip(b));
-    order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)).then(a.cmp(&b)));
-    drop_all_but_last(&order, &|a, b| key(a).is_some() && key(a) == key(b));
+    }
     keep
+}
+
+/// Sorts `v` by `less` (a strict total order) in place: heapsort,
+/// O(n log n) with no allocation, in a few hundred bytes of code.
+fn heapsort(v: &mut [u32], less: &dyn Fn(u32, u32) -> bool) {
+    // Moves v[root] down the max-heap v[..end].
+    let sift = |v: &mut [u32], mut root: usize, end: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
+        }
+        let at = |i: usize| v.get(i).copied().unwrap_or(0);
+        if child + 1 < end && less(at(child), at(child + 1)) {
+            child += 1;
+        }
+        if !less(at(root), at(child)) {
+            return;
+        }
+        v.swap(root, child);
+        root = child;
+    };
+    let n = v.len();
+    for root in (0..n / 2).rev() {
+        sift(v, root, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift(v, 0, end);
+    }
 }
 
 /// The SDBM hash BusyBox's FEATURE_UDHCPD_BASE_IP_ON_MAC uses to pick where
@@ -1705,6 +1742,23 @@ mod tests {
             let a = tb.allocate(t(0), m).expect("free address");
             tb.offer(t(0), &c, a, 60, name).unwrap();
             tb.bind(t(0), &c, a, 86_400, name).unwrap();
+        }
+    }
+
+    #[test]
+    fn heapsort_sorts() {
+        let mut x: u32 = 12345;
+        for n in [0usize, 1, 2, 3, 10, 100, 1000] {
+            let mut v: Vec<u32> = (0..n)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    x >> 20
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            heapsort(&mut v, &|a, b| a < b);
+            assert_eq!(v, want, "{n}");
         }
     }
 
