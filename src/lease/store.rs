@@ -548,6 +548,10 @@ impl<D: Disk> LeaseStore<D> {
             .create_new(&tmp)
             .map_err(|e| ctx("can't create", &tmp, e))?;
         let mut buf = core::mem::take(&mut self.buf);
+        // A piece is under WRITE_CHUNK plus one entry (at most 306 bytes):
+        // room for that, so the buffer never doubles to 128 KiB.
+        buf.clear();
+        buf.reserve_exact(WRITE_CHUNK + 512);
         let result = (|| {
             if mode != super::disk::PRIVATE_MODE {
                 self.disk.set_mode(&mut f, mode)?;
