@@ -786,7 +786,7 @@ impl Daemon {
                     let through = self.server.persist_seq();
                     let r = self
                         .store
-                        .compact(clock::wall_now(), self.server.leases(now));
+                        .compact(clock::wall_now(), || self.server.leases(now));
                     if r.is_ok() {
                         self.server.handle_persisted(now, through);
                     }
@@ -965,7 +965,7 @@ impl Daemon {
         let through = self.server.persist_seq();
         let written = self
             .store
-            .compact(clock::wall_now(), self.server.leases(now));
+            .compact(clock::wall_now(), || self.server.leases(now));
         if let Err(e) = &written {
             error!("{e}");
         } else {

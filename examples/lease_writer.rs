@@ -99,7 +99,7 @@ fn run() -> Result<(), String> {
         drop(out);
         if (batch + 1) % compact_every == 0 {
             store
-                .compact(clock::wall_now(), table.iter().cloned())
+                .compact(clock::wall_now(), || table.iter().cloned())
                 .map_err(|e| e.to_string())?;
         }
     }

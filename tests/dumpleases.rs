@@ -174,7 +174,7 @@ fn journal_is_merged_busybox_sees_the_last_compaction() {
     let now = clock::wall_now();
     let (mut store, _, _) = leasestore::open(&path, now).unwrap();
     let table = [rec(1, "one", 3600), rec(2, "two", 7200)];
-    store.compact(now, table.iter().cloned()).unwrap();
+    store.compact(now, || table.iter().cloned()).unwrap();
     store
         .append(now, &[rec(3, "three", 100), rec(1, "one-renewed", 9000)])
         .unwrap();

@@ -275,7 +275,7 @@ fn compaction_is_readable_by_decoder_and_busybox() {
     ];
     store.append(now(), &table).unwrap();
     let t = now();
-    store.compact(t, table.iter().cloned()).unwrap();
+    store.compact(t, || table.iter().cloned()).unwrap();
     assert!(!dir.path("udhcpd.leases.tmp").exists());
     assert!(!dir.path("udhcpd.leases.journal.tmp").exists());
 
@@ -433,7 +433,7 @@ fn symlinked_lease_file_stays_a_symlink() {
     assert_eq!(s.path(), dir.path("data/real.leases"));
     let table = [rec(1, "x", 60, b"")];
     s.append(now(), &table).unwrap();
-    s.compact(now(), table.iter().cloned()).unwrap();
+    s.compact(now(), || table.iter().cloned()).unwrap();
     assert!(fs::symlink_metadata(&link)
         .unwrap()
         .file_type()
@@ -450,7 +450,7 @@ fn compaction_then_more_appends_replay_in_order() {
     let (mut s, _, _) = leasestore::open(&path, now()).unwrap();
     let mut table: Vec<LeaseRecord> = (1..=5).map(|n| rec(n, "", 600, b"")).collect();
     s.append(now(), &table).unwrap();
-    s.compact(now(), table.iter().cloned()).unwrap();
+    s.compact(now(), || table.iter().cloned()).unwrap();
     assert_eq!(s.journal_len(), 0);
     // Client 2 moves to .6 (same MAC); .4 is renewed with a new name.
     let moved = LeaseRecord {
@@ -594,7 +594,7 @@ fn symlinks_at_our_file_names_are_removed_never_followed() {
     );
     let table = [rec(1, "x", 60, b"\x01a")];
     s.append(now(), &table).unwrap();
-    s.compact(now(), table.iter().cloned()).unwrap();
+    s.compact(now(), || table.iter().cloned()).unwrap();
     s.append(now(), &[rec(2, "y", 60, b"")]).unwrap();
     assert_eq!(
         fs::read(&victim).unwrap(),
@@ -626,10 +626,10 @@ fn created_files_are_owner_only_and_the_lease_file_stays_readable() {
     let (mut s, _, _) = leasestore::open(&path, now()).unwrap();
     assert_eq!(mode(s.journal_path()), 0o600);
     let table = [rec(1, "x", 60, b"\x01a")];
-    s.compact(now(), table.iter().cloned()).unwrap();
+    s.compact(now(), || table.iter().cloned()).unwrap();
     assert_eq!(mode(&path), 0o644);
     assert_eq!(mode(s.journal_path()), 0o600);
     fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
-    s.compact(now(), table.iter().cloned()).unwrap();
+    s.compact(now(), || table.iter().cloned()).unwrap();
     assert_eq!(mode(&path), 0o640, "the old lease file's mode is kept");
 }

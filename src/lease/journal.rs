@@ -316,15 +316,22 @@ impl Decoded {
 /// Decodes a journal, skipping damaged entries (see the module
 /// documentation for the resynchronisation rule).
 pub fn decode(bytes: &[u8]) -> Decoded {
-    let mut out = Decoded {
-        entries: Vec::with_capacity(bytes.len() / MIN_ENTRY_LEN),
-        ..Decoded::default()
-    };
+    let mut entries = Vec::with_capacity(bytes.len() / MIN_ENTRY_LEN);
+    let mut out = decode_each(bytes, |t, c| entries.push((t, c)));
+    out.entries = entries;
+    out
+}
+
+/// As [`decode`], but each good entry goes to `each`, in file order, as it
+/// is decoded, and the returned `entries` is empty: startup replays a
+/// journal of 60,000 entries without holding them all (~72 bytes each).
+pub fn decode_each(bytes: &[u8], mut each: impl FnMut(UnixTime, Change)) -> Decoded {
+    let mut out = Decoded::default();
     let mut offset = 0usize;
     while let Some(rest) = bytes.get(offset..).filter(|r| !r.is_empty()) {
         let reason = match decode_entry(rest) {
-            Ok((entry, len)) => {
-                out.entries.push(entry);
+            Ok(((t, c), len)) => {
+                each(t, c);
                 offset += len;
                 continue;
             }
@@ -412,6 +419,31 @@ mod tests {
             remaining: 3600 + u32::from(n),
             client_id: cid.to_vec(),
         }
+    }
+
+    #[test]
+    fn decode_each_streams_what_decode_collects() {
+        // Good entries, a damaged one in the middle, a torn tail.
+        let t = UnixTime::from_secs(1_750_000_000);
+        let mut bytes = Vec::new();
+        encode_entry(t, &rec(1, b""), &mut bytes);
+        encode_forget(t, Ipv4Addr::new(10, 0, 0, 9), &mut bytes);
+        let bad_at = bytes.len();
+        encode_entry(t, &rec(2, &[1, 2, 3]), &mut bytes);
+        bytes[bad_at + 20] ^= 0xff;
+        encode_entry(t, &rec(3, &[7; 255]), &mut bytes);
+        let mut torn = Vec::new();
+        encode_entry(t, &rec(4, b""), &mut torn);
+        bytes.extend_from_slice(&torn[..30]);
+        let all = decode(&bytes);
+        let mut seen = Vec::new();
+        let each = decode_each(&bytes, |t, c| seen.push((t, c)));
+        assert_eq!(seen, all.entries);
+        assert_eq!(seen.len(), 3);
+        assert!(each.entries.is_empty());
+        assert_eq!((&each.skipped, each.tail), (&all.skipped, all.tail));
+        assert_eq!(all.skipped.len(), 1);
+        assert_eq!(all.tail.map(|d| d.reason), Some(DamageReason::Torn));
     }
 
     #[test]

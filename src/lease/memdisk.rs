@@ -109,6 +109,8 @@ struct State {
     counts: HashMap<Op, u64>,
     /// Operations left before the "crash": then every one fails.
     crash_in: Option<u64>,
+    /// The most bytes one `write_all` was given.
+    largest_write: usize,
 }
 
 /// The in-memory disk. See the module documentation.
@@ -308,6 +310,12 @@ impl MemDisk {
         self.0.borrow().counts.get(&op).copied().unwrap_or(0)
     }
 
+    /// The most bytes one [`Disk::write_all`] was given so far: how much
+    /// a writer held in memory at once.
+    pub fn largest_write(&self) -> usize {
+        self.0.borrow().largest_write
+    }
+
     /// An independent disk holding what this one would after a
     /// [`power_cut`](Self::power_cut), without cutting this one's power:
     /// the durable state, to open a second store on as an oracle. No
@@ -434,6 +442,7 @@ impl Disk for MemDisk {
     fn write_all(&mut self, file: &mut MemFile, bytes: &[u8]) -> io::Result<()> {
         let mut s = self.0.borrow_mut();
         s.check(Op::Write, &file.path)?;
+        s.largest_write = s.largest_write.max(bytes.len());
         let tear = s.tear.take();
         let inode = s.inode_of(file)?;
         match tear {

@@ -22,7 +22,7 @@
 //!         }
 //!         Action::Compact => {
 //!             let through = server.persist_seq();
-//!             let r = store.compact(wall_now, server.leases(now));
+//!             let r = store.compact(wall_now, || server.leases(now));
 //!             if r.is_ok() { server.handle_persisted(now, through) }
 //!             persister.handle_compact(now, r.as_ref().map(|_| ()));
 //!         }

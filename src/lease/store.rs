@@ -63,6 +63,30 @@ use crate::time::UnixTime;
 /// Largest `<lease_file>.journal.bad` the store appends to.
 pub const MAX_BAD_LEN: usize = 1 << 20;
 
+/// About how many bytes a rewrite (compaction, journal repair) encodes
+/// before it writes them: the bound on its buffer (one piece may pass it by
+/// one record, at most 306 bytes).
+pub const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Encodes items of `it` into `out` with `enc` until `out` holds at least
+/// [`WRITE_CHUNK`] bytes (true: more may follow) or `it` ends (false).
+fn fill_chunk<T>(
+    out: &mut Vec<u8>,
+    it: &mut impl Iterator<Item = T>,
+    mut enc: impl FnMut(T, &mut Vec<u8>),
+) -> bool {
+    while out.len() < WRITE_CHUNK {
+        match it.next() {
+            Some(item) => enc(item, out),
+            None => return false,
+        }
+    }
+    true
+}
+
+/// A source of the whole table, for [`LeaseStore::compact`].
+type Records<'a> = dyn Fn() -> Box<dyn Iterator<Item = LeaseRecord> + 'a> + 'a;
+
 /// How many symlinks [`resolve`] follows before giving up (as ELOOP would).
 const MAX_LINKS: usize = 16;
 
@@ -163,13 +187,15 @@ pub fn replay(
     entries: Vec<(UnixTime, Change)>,
     now: UnixTime,
 ) -> Vec<LeaseRecord> {
-    file::apply_changes(
-        base,
-        entries.into_iter().map(|(t, c)| match c {
-            Change::Lease(r) => Change::Lease(file::age(r, t, now)),
-            forget => forget,
-        }),
-    )
+    file::apply_changes(base, entries.into_iter().map(|(t, c)| aged(c, t, now)))
+}
+
+/// A journal change written at `t`, its lease aged to `now`.
+fn aged(c: Change, t: UnixTime, now: UnixTime) -> Change {
+    match c {
+        Change::Lease(r) => Change::Lease(file::age(r, t, now)),
+        forget => forget,
+    }
 }
 
 /// One warning for the damage a journal decode found.
@@ -284,7 +310,11 @@ impl<D: Disk> LeaseStore<D> {
             }
             Err(e) => return Err(ctx("can't open", &jp, e)),
         };
-        let decoded = journal::decode(&bytes);
+        // Replayed over the lease file as it is decoded (never a list of
+        // every entry); a lease entry is at least MIN_ENTRY_LEN bytes, which
+        // bounds how many new addresses the journal can add.
+        let mut replayed = file::Replay::new(base, bytes.len() / journal::MIN_ENTRY_LEN);
+        let decoded = journal::decode_each(&bytes, |t, c| replayed.apply(aged(c, t, now)));
         let good_len = decoded.good_len(bytes.len());
         if let Some(note) = damage_note(&jp, &decoded) {
             let mut saved = String::new();
@@ -326,7 +356,14 @@ impl<D: Disk> LeaseStore<D> {
                 at = d.offset + d.len;
             }
             good.extend_from_slice(bytes.get(at..good_len).unwrap_or(&[]));
-            match store.write_replace(&jp, &good, super::disk::PRIVATE_MODE) {
+            let mut rest: &[u8] = &good;
+            let replaced = store.write_replace(&jp, super::disk::PRIVATE_MODE, &mut |out| {
+                let (piece, tail) = rest.split_at(rest.len().min(WRITE_CHUNK));
+                out.extend_from_slice(piece);
+                rest = tail;
+                !rest.is_empty()
+            });
+            match replaced {
                 Ok(f) => {
                     jf = f;
                     good_len = good.len();
@@ -338,6 +375,8 @@ impl<D: Disk> LeaseStore<D> {
                 Err(e) => warnings.push(format!("{e}; damaged entries left in the journal")),
             }
         }
+        // Replayed already: the journal's bytes are not needed any more.
+        drop(bytes);
         if good_len < file_len {
             store
                 .disk
@@ -356,8 +395,7 @@ impl<D: Disk> LeaseStore<D> {
         store.len = good_len as u64;
         store.compacted_len = store.len;
 
-        let records = replay(base, decoded.entries, now);
-        Ok((store, records, warnings))
+        Ok((store, replayed.finish(), warnings))
     }
 
     /// If `path` is a symlink, unlinks it (the link, never its target) and
@@ -479,10 +517,24 @@ impl<D: Disk> LeaseStore<D> {
         }
     }
 
-    /// Writes `bytes` to `<target>.tmp` (mode 0600, then `mode`), syncs
-    /// it, renames it over `target`. Returns the new file's handle (named
-    /// `target` now). The directory is not synced yet.
-    fn write_replace(&mut self, target: &Path, bytes: &[u8], mode: u32) -> io::Result<D::File> {
+    /// Writes the bytes `fill` produces to `<target>.tmp` (mode 0600,
+    /// then `mode`), syncs it, renames it over `target`. Returns the new
+    /// file's handle (named `target` now). The directory is not synced yet.
+    ///
+    /// `fill` appends the next piece to the (cleared) buffer it is given
+    /// and returns whether more may follow; each piece is one `write`
+    /// (the first always, even if empty: an empty file is one empty write,
+    /// as before streaming). Pieces are about [`WRITE_CHUNK`] bytes, so a
+    /// rewrite of 50,000 leases never holds more than one piece in memory.
+    ///
+    /// `fill` is `dyn`: one copy of this function in the binary, not one
+    /// per caller.
+    fn write_replace(
+        &mut self,
+        target: &Path,
+        mode: u32,
+        fill: &mut dyn FnMut(&mut Vec<u8>) -> bool,
+    ) -> io::Result<D::File> {
         let tmp = with_suffix(target, ".tmp");
         if let Some(w) = self.unlink_symlink(&tmp) {
             warn!("{w}");
@@ -495,13 +547,31 @@ impl<D: Disk> LeaseStore<D> {
             .disk
             .create_new(&tmp)
             .map_err(|e| ctx("can't create", &tmp, e))?;
+        let mut buf = core::mem::take(&mut self.buf);
+        // A piece is under WRITE_CHUNK plus one entry (at most 306 bytes):
+        // room for that, so the buffer never doubles to 128 KiB.
+        buf.clear();
+        buf.reserve_exact(WRITE_CHUNK + 512);
         let result = (|| {
             if mode != super::disk::PRIVATE_MODE {
                 self.disk.set_mode(&mut f, mode)?;
             }
-            self.disk.write_all(&mut f, bytes)?;
+            let mut first = true;
+            loop {
+                buf.clear();
+                let more = fill(&mut buf);
+                if first || !buf.is_empty() {
+                    self.disk.write_all(&mut f, &buf)?;
+                }
+                first = false;
+                if !more {
+                    break;
+                }
+            }
             self.disk.sync_all(&mut f)
         })();
+        buf.clear();
+        self.buf = buf;
         if let Err(e) = result {
             let _ = self.disk.remove(&tmp);
             return Err(ctx("can't write", &tmp, e));
@@ -514,48 +584,64 @@ impl<D: Disk> LeaseStore<D> {
     }
 
     /// Rewrites the lease file atomically in BusyBox's format from the
-    /// whole table `records` (`remaining` as of `now`, written in the given
-    /// order), then replaces the journal by one holding only the records
-    /// that have a client identifier.
+    /// whole table `records()` (`remaining` as of `now`, written in the
+    /// given order), then replaces the journal by one holding only the
+    /// records that have a client identifier.
+    ///
+    /// `records` is called twice, once per file, and must yield the same
+    /// records both times (`|| server.leases(now)`: nothing changes the
+    /// table in between). Both files are streamed through one buffer of
+    /// about [`WRITE_CHUNK`] bytes: the table is never copied (collecting
+    /// it and encoding both files in memory cost ~150 bytes per lease at
+    /// the peak, more than the table itself).
     ///
     /// `Ok` means the table as given is durable: every change queued
     /// before it may be reported durable. On `Err` nothing new is promised
     /// (the old journal, or the store's "not persisting" state, still
     /// stands: see the module doc).
-    pub fn compact(
+    pub fn compact<I: IntoIterator<Item = LeaseRecord>>(
         &mut self,
         now: UnixTime,
-        records: impl Iterator<Item = LeaseRecord>,
+        records: impl Fn() -> I,
     ) -> io::Result<()> {
-        let records: Vec<LeaseRecord> = records.collect();
-        let main = file::encode(now, &records);
+        // Each call site's closure is its own type: keep the body in one
+        // non-generic copy (an iterator call through a vtable per record
+        // costs nothing next to the write).
+        self.compact_dyn(now, &|| Box::new(records().into_iter()))
+    }
+
+    /// [`compact`](Self::compact) with the records as a boxed iterator.
+    fn compact_dyn(&mut self, now: UnixTime, records: &Records<'_>) -> io::Result<()> {
         let mode = match self.disk.kind(&self.path) {
             Ok(NodeKind::File { mode }) => mode,
             _ => LEASE_FILE_MODE,
         };
         let path = self.path.clone();
-        drop(self.write_replace(&path, &main, mode)?);
+        let mut main = records();
+        let mut header = true;
+        drop(self.write_replace(&path, mode, &mut |out| {
+            if core::mem::take(&mut header) {
+                file::encode_header(now, out);
+            }
+            fill_chunk(out, &mut main, |r, out| file::encode_record(&r, out))
+        })?);
         // The lease file's rename must be durable before the journal that
         // covered its old contents goes.
         self.disk
             .sync_dir(&self.dir)
             .map_err(|e| ctx("can't sync", &self.dir, e))?;
 
-        self.buf.clear();
-        for r in records
-            .iter()
-            .filter(|r| !r.client_id.is_empty() && !r.ip.is_unspecified())
-        {
-            journal::encode_entry(now, r, &mut self.buf);
-        }
+        let mut ids = records().filter(|r| !r.client_id.is_empty() && !r.ip.is_unspecified());
+        let mut len = 0u64;
         let jp = self.journal_path.clone();
-        let bytes = core::mem::take(&mut self.buf);
-        let replaced = self.write_replace(&jp, &bytes, super::disk::PRIVATE_MODE);
-        self.buf = bytes;
-        let f = replaced?;
+        let f = self.write_replace(&jp, super::disk::PRIVATE_MODE, &mut |out| {
+            let more = fill_chunk(out, &mut ids, |r, out| journal::encode_entry(now, &r, out));
+            len += out.len() as u64;
+            more
+        })?;
         // From here the old journal is unlinked: never append to it again.
         self.journal = Some(f);
-        self.len = self.buf.len() as u64;
+        self.len = len;
         self.compacted_len = self.len;
         self.tail_dirty = false;
         self.dir_dirty = true;
@@ -643,7 +729,7 @@ mod tests {
         d.power_cut();
         let (mut s, recs, _) = open(&d);
         assert_eq!(recs, [rec(1), rec(2)]);
-        s.compact(T, recs.into_iter()).unwrap();
+        s.compact(T, || recs.iter().cloned()).unwrap();
         s.append(T, &[Change::Forget(rec(1).ip)]).unwrap();
         d.power_cut();
         let (_, recs, w) = open(&d);
@@ -662,7 +748,7 @@ mod tests {
             // The compaction's second sync_dir (after the journal's rename)
             // fails; the first (after the lease file's) succeeds.
             d.fail_nth(Op::SyncDir, None, libc::EIO, 2);
-            assert!(s.compact(T, [rec(1)].into_iter()).is_err());
+            assert!(s.compact(T, || [rec(1)]).is_err());
             // Whatever the store does next, an append that returns Ok is on
             // the journal that recovery reads.
             if s.append(T, &[rec(2)]).is_ok() {
@@ -682,7 +768,7 @@ mod tests {
         let d = disk();
         let (mut s, _, _) = open(&d);
         d.fail_nth(Op::SyncDir, None, libc::EIO, 2);
-        assert!(s.compact(T, [rec(1)].into_iter()).is_err());
+        assert!(s.compact(T, || [rec(1)]).is_err());
         assert!(!s.is_persisting());
         d.fail(Op::SyncDir, None, libc::EIO, u32::MAX);
         assert!(s.append(T, &[rec(2)]).is_err(), "no ACK may rely on it");
@@ -693,6 +779,86 @@ mod tests {
         d.power_cut();
         let (_, recs, _) = open(&d);
         assert_eq!(ips(&recs), [1, 3]);
+    }
+
+    /// Lease `n` of a large table: a /16 of addresses, every third one
+    /// without a client id, one with the longest id the journal keeps.
+    fn big_rec(n: u32) -> LeaseRecord {
+        let b = n.to_be_bytes();
+        let client_id = match n % 3 {
+            0 => Vec::new(),
+            _ if n == 7 => vec![0xAB; journal::MAX_CLIENT_ID],
+            _ => vec![1, 2, 0, b[0], b[1], b[2], b[3]],
+        };
+        LeaseRecord {
+            ip: Ipv4Addr::new(10, 1, b[2], b[3]),
+            mac: MacAddr([2, 0, b[0], b[1], b[2], b[3]]),
+            hostname: Hostname::sanitize(format!("host{n}").as_bytes()),
+            remaining: 3600 + n,
+            client_id,
+        }
+    }
+
+    #[test]
+    fn compaction_streams_the_same_bytes_through_a_bounded_buffer() {
+        // Sizes around the piece boundary (1820 records fill the first
+        // 64 KiB piece but for 8 bytes) and a table of 20,000.
+        for n in [0u32, 1, 1819, 1820, 1821, 3641, 20_000] {
+            let table: Vec<LeaseRecord> = (0..n).map(big_rec).collect();
+            let d = disk();
+            let (mut s, _, _) = open(&d);
+            s.compact(T, || table.iter().cloned()).unwrap();
+            // Byte for byte what encoding the collected table gives.
+            assert_eq!(
+                d.file(Path::new(P)).unwrap(),
+                file::encode(T, &table),
+                "{n}"
+            );
+            let mut j = Vec::new();
+            for r in table.iter().filter(|r| !r.client_id.is_empty()) {
+                journal::encode_entry(T, r, &mut j);
+            }
+            let jp = format!("{P}.journal");
+            assert_eq!(d.file(Path::new(&jp)).unwrap(), j, "{n}");
+            assert_eq!(s.journal_len(), j.len() as u64);
+            // No piece larger than the bound: a chunk plus one entry.
+            let most = WRITE_CHUNK + journal::MIN_ENTRY_LEN + journal::MAX_CLIENT_ID;
+            assert!(d.largest_write() <= most, "{n}: {}", d.largest_write());
+            if n == 20_000 {
+                assert!(d.largest_write() >= WRITE_CHUNK, "{}", d.largest_write());
+            }
+            // The store reads back exactly the table.
+            d.power_cut();
+            let (_, mut back, w) = open(&d);
+            assert!(w.is_empty(), "{w:?}");
+            back.sort_by_key(|r| u32::from(r.ip));
+            let mut want = table.clone();
+            want.sort_by_key(|r| u32::from(r.ip));
+            assert_eq!(back, want, "{n}");
+        }
+    }
+
+    #[test]
+    fn a_failed_piece_leaves_the_old_files_and_no_temp_file() {
+        let d = disk();
+        let (mut s, _, _) = open(&d);
+        let small: Vec<LeaseRecord> = (0..3).map(big_rec).collect();
+        s.compact(T, || small.iter().cloned()).unwrap();
+        let (old, old_j) = (
+            d.file(Path::new(P)),
+            d.file(Path::new(&format!("{P}.journal"))),
+        );
+        // The third piece of the lease file fails: nothing of the new table
+        // is visible, the temp file is gone, the store keeps appending.
+        let table: Vec<LeaseRecord> = (0..5000).map(big_rec).collect();
+        d.fail_nth(Op::Write, Some(".tmp"), libc::ENOSPC, 3);
+        assert!(s.compact(T, || table.iter().cloned()).is_err());
+        assert_eq!(d.file(Path::new(P)), old);
+        assert_eq!(d.file(Path::new(&format!("{P}.journal"))), old_j);
+        assert!(d.file(Path::new(&format!("{P}.tmp"))).is_none());
+        assert!(s.is_persisting());
+        s.compact(T, || table.iter().cloned()).unwrap();
+        assert_eq!(d.file(Path::new(P)).unwrap(), file::encode(T, &table));
     }
 
     #[test]
@@ -708,7 +874,7 @@ mod tests {
             "{w:?}"
         );
         s.append(T, &[rec(1)]).unwrap();
-        s.compact(T, [rec(1)].into_iter()).unwrap();
+        s.compact(T, || [rec(1)]).unwrap();
         assert_eq!(d.file(Path::new("/etc/shadow")).unwrap(), b"secret");
         assert_eq!(d.mode(Path::new(P)), Some(0o644));
         assert_eq!(d.mode(Path::new(&format!("{P}.journal"))), Some(0o600));
@@ -835,7 +1001,7 @@ mod tests {
                         }
                         acked = table;
                         if *compact {
-                            let live = acked.values().flatten().cloned();
+                            let live = || acked.values().flatten().cloned();
                             if s.compact(T, live).is_err() {
                                 completed = false;
                                 break;

@@ -19,18 +19,22 @@
 //! # Data structures and costs (n = entries, P = pool size)
 //! | Structure | Purpose | Cost |
 //! |---|---|---|
-//! | `entries: Vec<Entry>` (slab, 36 bytes each) | the leases | O(1) by slot |
+//! | `entries: Vec<Entry>` (slab, 16 bytes each) | the leases | O(1) by slot |
+//! | `names: Vec<Hostname>` (20 bytes per slot, none until a client sends a name) | host names | O(1) by slot |
 //! | `by_ip`, `by_key`: open-addressing tables of `u32` slots, linear probing, load ≤ 3/4 | lookup by address and by client | O(1) expected; ~5.3–10.7 bytes per lease each |
 //! | `free`: hierarchical bitmap of never-used pool offsets, 64-ary, one summary bit per word | next free address at or after the client's hash position | O(log₆₄ P) word reads: 3 for a /16, 4 for a /12; P/8 bytes |
-//! | `heap`: min-heap of (expiry, slot), lazily invalidated | the longest-expired entry to reclaim | O(log n) amortised; 8 bytes per item, compacted at 1.5 n |
+//! | `reclaim`: the 128 earliest (expiry, slot) records and a floor below which every entry is recorded | the longest-expired entry to reclaim | O(1) to keep (one comparison for a new lease); reclaiming pops a record, with a rescan of the slab at most once per 128 reclaims: amortised O(n / 128); 1 KiB in all |
 //! | `ids`: side map for client ids other than `01 ‖ chaddr` | exact keys for RFC 4361-style ids | only for such clients |
 //!
 //! So a request costs O(1) expected table work however large the pool
 //! (BusyBox scans the whole table per lookup and the whole pool per
-//! allocation). A lease costs about 60 bytes including index overhead
-//! (BusyBox: 36, but with linear scans); see the `entry_is_compact` and
-//! `memory_per_lease_large_table` tests. [`LeaseTable::steps`] counts the
-//! elementary operations (index probes, bitmap word reads, heap pops), so
+//! allocation). A lease costs about 35 bytes including index overhead and
+//! capacity slack when no client sends a host name, 61 once one does
+//! (BusyBox: 36 for every `max_leases` slot, with linear scans); see the
+//! `entry_is_compact` and `memory_per_lease_large_table` tests.
+//! [`LeaseTable::steps`] counts the
+//! elementary operations (index probes, bitmap word reads, candidates
+//! looked at, entries rescanned), so
 //! tests can assert that allocation does not degrade without timing it.
 //!
 //! Expiry is kept in whole seconds of the monotonic clock (a `u32`, 136
@@ -38,7 +42,7 @@
 //! `time()` seconds.
 
 use core::cell::Cell;
-use core::cmp::Reverse;
+use core::cmp::Ordering;
 use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasher;
@@ -157,7 +161,9 @@ enum Kind {
     Other,
 }
 
-/// One lease. 36 bytes: as small as BusyBox's `struct dyn_lease`.
+/// One lease. 16 bytes; its host name is in [`LeaseTable::names`], which
+/// costs nothing until a client sends one (BusyBox's `struct dyn_lease`
+/// holds the 20-byte name inline: 36 bytes).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     /// Expiry in whole seconds of the monotonic clock.
@@ -167,7 +173,6 @@ struct Entry {
     mac: [u8; 6],
     state: State,
     kind: Kind,
-    hostname: Hostname,
 }
 
 const VACANT: Entry = Entry {
@@ -176,7 +181,6 @@ const VACANT: Entry = Entry {
     mac: [0; 6],
     state: State::Vacant,
     kind: Kind::None,
-    hostname: Hostname::EMPTY,
 };
 
 /// A client key as looked up.
@@ -221,6 +225,82 @@ fn is_expired(expires: u32, now: Instant) -> bool {
 fn remaining(expires: u32, now: Instant) -> u32 {
     let ms = (u64::from(expires) * 1000).saturating_sub(now.as_millis());
     u32::try_from(ms / 1000).unwrap_or(u32::MAX)
+}
+
+/// For [`LeaseTable::load`]: which records to keep when later records
+/// replace earlier ones for the same address or client (`false` for every
+/// record followed by one with its IP, or by one of its client: same
+/// client id, or same MAC when neither has one; holds have no client).
+///
+/// Found by sorting record numbers (4 bytes each) by IP and then by client
+/// key, not with hash sets of the keys, which at 50,000 records cost ~2 MB
+/// at startup. O(n log n) once per start or reload.
+fn last_per_ip_and_client(recs: &[LeaseRecord]) -> Vec<bool> {
+    let mut keep = vec![true; recs.len()];
+    let n = u32::try_from(recs.len()).unwrap_or(u32::MAX);
+    let mut order: Vec<u32> = (0..n).collect();
+    let ip = |i: u32| recs.get(i as usize).map(|r| r.ip);
+    let key = |i: u32| {
+        recs.get(i as usize)
+            .filter(|r| !r.mac.is_zero())
+            .map(|r| match r.client_id.is_empty() {
+                true => (r.mac.0, &[][..]),
+                false => ([0; 6], &r.client_id[..]),
+            })
+    };
+    // Sorted by (IP, position), then by (client, position): in a run of one
+    // IP or one client, all but the last go. (A small heapsort: each
+    // `sort_unstable_by` instantiation costs ~3.5 KB of code.)
+    let by_ip = |a: u32, b: u32| ip(a).cmp(&ip(b));
+    let by_key = |a: u32, b: u32| key(a).cmp(&key(b));
+    for (by, clients) in [
+        (&by_ip as &dyn Fn(u32, u32) -> Ordering, false),
+        (&by_key, true),
+    ] {
+        heapsort(&mut order, &|a, b| {
+            by(a, b).then(a.cmp(&b)) == Ordering::Less
+        });
+        for w in order.windows(2) {
+            if let [a, b] = *w {
+                // Holds have no client: never the same one.
+                if by(a, b) == Ordering::Equal && !(clients && key(a).is_none()) {
+                    if let Some(k) = keep.get_mut(a as usize) {
+                        *k = false;
+                    }
+                }
+            }
+        }
+    }
+    keep
+}
+
+/// Sorts `v` by `less` (a strict total order) in place: heapsort,
+/// O(n log n) with no allocation, in a few hundred bytes of code.
+fn heapsort(v: &mut [u32], less: &dyn Fn(u32, u32) -> bool) {
+    // Moves v[root] down the max-heap v[..end].
+    let sift = |v: &mut [u32], mut root: usize, end: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
+        }
+        let at = |i: usize| v.get(i).copied().unwrap_or(0);
+        if child + 1 < end && less(at(child), at(child + 1)) {
+            child += 1;
+        }
+        if !less(at(root), at(child)) {
+            return;
+        }
+        v.swap(root, child);
+        root = child;
+    };
+    let n = v.len();
+    for root in (0..n / 2).rev() {
+        sift(v, root, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift(v, 0, end);
+    }
 }
 
 /// The SDBM hash BusyBox's FEATURE_UDHCPD_BASE_IP_ON_MAC uses to pick where
@@ -506,6 +586,63 @@ impl FreeSet {
     }
 }
 
+/// How many entries [`Reclaim`] keeps as candidates.
+const CANDIDATES: usize = 128;
+
+/// Which entry expired longest ago, without a heap over every entry (the
+/// min-heap of (expiry, slot) it replaces cost 8–12 bytes per lease: 400 KB
+/// of 50,000, a fifth of the table).
+///
+/// `cand` holds (expiry, slot) records sorted latest first, at most
+/// [`CANDIDATES`] of them. Invariant: every live entry whose (expiry,
+/// slot) is below `floor` has a record in `cand` with its current expiry.
+/// A record whose entry is gone or has another expiry is stale and
+/// skipped. So the earliest valid record is the earliest entry of the
+/// table, ties going to the lowest slot as with the heap before (and the
+/// first in BusyBox's array).
+///
+/// Keeping it: an entry that gets an expiry below `floor` is recorded
+/// ([`Reclaim::note`]); if that makes `cand` too long, the latest record
+/// goes and becomes the `floor`. Nothing is done for an entry that
+/// leaves or expires later (its record goes stale). When every record is
+/// used up or stale, [`LeaseTable::rescan`] refills `cand` from the slab.
+/// New leases expire after everything in `cand` and are not recorded: the
+/// request path pays one comparison.
+#[derive(Debug)]
+struct Reclaim {
+    cand: Vec<(u32, u32)>,
+    floor: (u32, u32),
+}
+
+/// No floor: every live entry is recorded.
+const NO_FLOOR: (u32, u32) = (u32::MAX, u32::MAX);
+
+impl Reclaim {
+    fn new() -> Reclaim {
+        Reclaim {
+            cand: Vec::new(),
+            floor: NO_FLOOR,
+        }
+    }
+
+    /// The entry in `slot` now expires at `exp`.
+    fn note(&mut self, exp: u32, slot: u32) {
+        let rec = (exp, slot);
+        if rec >= self.floor {
+            return;
+        }
+        if self.cand.capacity() == 0 {
+            self.cand.reserve_exact(CANDIDATES + 1);
+        }
+        // Latest first: insert before the first record that is earlier.
+        let at = self.cand.partition_point(|&r| r > rec);
+        self.cand.insert(at, rec);
+        if self.cand.len() > CANDIDATES {
+            self.floor = self.cand.remove(0);
+        }
+    }
+}
+
 /// The lease table. See the module documentation for structures and costs.
 #[derive(Debug)]
 pub struct LeaseTable {
@@ -514,13 +651,18 @@ pub struct LeaseTable {
     size: u32,
     max: usize,
     entries: Vec<Entry>,
+    /// Host name of the entry in each slot: empty (no allocation) until
+    /// the first client sends a name, then exactly as long as `entries`.
+    /// Most of a large table's clients (perfdhcp, IoT devices) send none;
+    /// once one does, a slot costs 36 bytes, as in BusyBox.
+    names: Vec<Hostname>,
     vacant: Vec<u32>,
     len: usize,
     by_ip: Index,
     by_key: Index,
     ids: HashMap<u32, Box<[u8]>>,
     free: FreeSet,
-    heap: BinaryHeap<Reverse<(u32, u32)>>,
+    reclaim: Reclaim,
     /// Sorted pool offsets never handed out: server IP, static-lease IPs.
     excluded: Vec<u32>,
     static_macs: Vec<MacAddr>,
@@ -602,13 +744,14 @@ impl LeaseTable {
             size,
             max,
             entries: Vec::with_capacity(max.min(1024)),
+            names: Vec::new(),
             vacant: Vec::new(),
             len: 0,
             by_ip: Index::new(max),
             by_key: Index::new(max),
             ids: HashMap::new(),
             free: FreeSet::new(size),
-            heap: BinaryHeap::new(),
+            reclaim: Reclaim::new(),
             excluded: Vec::new(),
             static_macs: config.static_leases.iter().map(|s| s.mac).collect(),
             reserved: Vec::new(),
@@ -645,20 +788,22 @@ impl LeaseTable {
     }
 
     /// Elementary operations done so far (index probes, bitmap word reads,
-    /// heap pops): a clock-free measure of how lookup and allocation scale.
+    /// reclaim candidates and rescanned entries): a clock-free measure of
+    /// how lookup and allocation scale.
     pub fn steps(&self) -> u64 {
         self.steps.get()
     }
 
-    /// Approximate heap bytes held by the table (entries, indexes, bitmap,
-    /// expiry heap, side ids).
+    /// Approximate heap bytes held by the table (entries, names, indexes,
+    /// bitmap, reclaim candidates, side ids).
     pub fn memory_bytes(&self) -> usize {
         self.entries.capacity() * core::mem::size_of::<Entry>()
+            + self.names.capacity() * Hostname::LEN
             + self.vacant.capacity() * 4
             + self.by_ip.bytes()
             + self.by_key.bytes()
             + self.free.bytes()
-            + self.heap.capacity() * 8
+            + self.reclaim.cand.capacity() * 8
             + self
                 .ids
                 .values()
@@ -709,6 +854,29 @@ impl LeaseTable {
             .filter_map(|s| self.lease_of(s))
     }
 
+    /// The host name of the entry in `slot` (empty if none was sent).
+    fn name_of(&self, slot: u32) -> Hostname {
+        self.names
+            .get(slot as usize)
+            .copied()
+            .unwrap_or(Hostname::EMPTY)
+    }
+
+    /// Sets the host name of `slot`; the first non-empty name allocates
+    /// `names` for every slot.
+    fn set_name(&mut self, slot: u32, name: Hostname) {
+        if self.names.is_empty() {
+            if name.is_empty() {
+                return;
+            }
+            self.names.reserve_exact(self.entries.capacity());
+            self.names.resize(self.entries.len(), Hostname::EMPTY);
+        }
+        if let Some(n) = self.names.get_mut(slot as usize) {
+            *n = name;
+        }
+    }
+
     fn lease_of(&self, slot: u32) -> Option<Lease> {
         let e = self.entry(slot)?;
         let State::Live(state) = e.state else {
@@ -719,7 +887,7 @@ impl LeaseTable {
             mac: MacAddr(e.mac),
             state,
             expires: Instant::from_millis(u64::from(e.expires) * 1000),
-            hostname: e.hostname,
+            hostname: self.name_of(slot),
         })
     }
 
@@ -845,7 +1013,7 @@ impl LeaseTable {
     /// If the table is at `max_leases`, the longest-expired entry is
     /// forgotten first to make room. `None`: no address (BusyBox: `no free
     /// IP addresses`). Cost: O(log₆₄ pool) bitmap words, plus amortised
-    /// O(log n) heap work when reclaiming.
+    /// O(n / 128) work when reclaiming (see `Reclaim`).
     pub fn allocate(&mut self, now: Instant, mac: MacAddr) -> Option<Ipv4Addr> {
         if self.size == 0 || !self.make_room(now) {
             return None;
@@ -979,14 +1147,16 @@ impl LeaseTable {
         if !self.claim(now, off) {
             return None;
         }
-        let slot = self.create(Entry {
-            expires,
-            off,
-            mac: client.mac.0,
-            state: State::Live(state),
-            kind: Kind::None,
+        let slot = self.create(
+            Entry {
+                expires,
+                off,
+                mac: client.mac.0,
+                state: State::Live(state),
+                kind: Kind::None,
+            },
             hostname,
-        });
+        );
         self.set_key(slot, client);
         self.lease_of(slot)
     }
@@ -1003,7 +1173,7 @@ impl LeaseTable {
         keep_longer: bool,
     ) {
         let mut id_bytes = None;
-        let mut decreased = false;
+        let mut changed = false;
         if let Some(e) = self.entries.get_mut(slot as usize) {
             if e.kind == Kind::HwId && e.mac != mac.0 {
                 // Same client id, new chaddr: the id can no longer be
@@ -1013,7 +1183,6 @@ impl LeaseTable {
                 e.kind = Kind::Other;
             }
             e.mac = mac.0;
-            e.hostname = hostname;
             let live = !is_expired(e.expires, now) && e.expires > expires;
             // An offer keeps any longer hold; an ACK only a longer lease
             // (an offer hold is no promise to the client).
@@ -1024,16 +1193,17 @@ impl LeaseTable {
                 // Bound now, still until the later expiry.
                 e.state = State::Live(state);
             } else if !keep {
-                decreased = expires < e.expires;
+                changed = expires != e.expires;
                 e.expires = expires;
                 e.state = State::Live(state);
             }
         }
+        self.set_name(slot, hostname);
         if let Some(b) = id_bytes {
             self.ids.insert(slot, Box::from(&b[..]));
         }
-        if decreased {
-            self.push_heap(slot);
+        if changed {
+            self.note_expiry(slot);
         }
     }
 
@@ -1061,7 +1231,7 @@ impl LeaseTable {
         if let Some(st) = state {
             e.state = State::Live(st);
         }
-        self.push_heap(slot);
+        self.note_expiry(slot);
         self.lease_of(slot)
     }
 
@@ -1088,24 +1258,26 @@ impl LeaseTable {
             self.unkey(slot);
             if let Some(e) = self.entries.get_mut(slot as usize) {
                 e.mac = [0; 6];
-                e.hostname = Hostname::EMPTY;
                 e.state = State::Live(state);
                 e.expires = expires;
             }
-            self.push_heap(slot);
+            self.set_name(slot, Hostname::EMPTY);
+            self.note_expiry(slot);
             return self.lease_of(slot);
         }
         if !self.claim(now, off) {
             return None;
         }
-        let slot = self.create(Entry {
-            expires,
-            off,
-            mac: [0; 6],
-            state: State::Live(state),
-            kind: Kind::None,
-            hostname: Hostname::EMPTY,
-        });
+        let slot = self.create(
+            Entry {
+                expires,
+                off,
+                mac: [0; 6],
+                state: State::Live(state),
+                kind: Kind::None,
+            },
+            Hostname::EMPTY,
+        );
         self.lease_of(slot)
     }
 
@@ -1179,7 +1351,7 @@ impl LeaseTable {
 
     /// Stores a new unkeyed entry (room already made) and indexes it by
     /// address.
-    fn create(&mut self, e: Entry) -> u32 {
+    fn create(&mut self, e: Entry, name: Hostname) -> u32 {
         let slot = match self.vacant.pop() {
             Some(s) => {
                 if let Some(d) = self.entries.get_mut(s as usize) {
@@ -1198,15 +1370,22 @@ impl LeaseTable {
                     self.entries.reserve_exact(more);
                 }
                 self.entries.push(e);
+                if !self.names.is_empty() {
+                    // Grow with `entries`, exactly (no doubling).
+                    let more = self.entries.capacity() - self.names.len();
+                    self.names.reserve_exact(more);
+                    self.names.push(Hostname::EMPTY);
+                }
                 u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
             }
         };
+        self.set_name(slot, name);
         let entries = &self.entries;
         self.by_ip.insert(ip_hash(e.off), slot, |s| {
             ip_hash(entries.get(s as usize).map_or(0, |e| e.off))
         });
         self.len += 1;
-        self.push_heap(slot);
+        self.note_expiry(slot);
         slot
     }
 
@@ -1224,6 +1403,7 @@ impl LeaseTable {
         if let Some(d) = self.entries.get_mut(slot as usize) {
             *d = VACANT;
         }
+        self.set_name(slot, Hostname::EMPTY);
         self.vacant.push(slot);
         self.len -= 1;
         if !self.excluded_off(e.off) && !self.reserved.contains(&e.off) {
@@ -1252,54 +1432,75 @@ impl LeaseTable {
         lease
     }
 
-    /// Queues the entry's current expiry. Pushed when an entry is created
-    /// or its expiry moves earlier; a later expiry is fixed up lazily when
-    /// its stale item reaches the top.
-    fn push_heap(&mut self, slot: u32) {
+    /// Tells the reclaim candidates that the entry in `slot` has a new
+    /// expiry (created, or its expiry changed): see [`Reclaim`].
+    fn note_expiry(&mut self, slot: u32) {
         if let Some(e) = self.entry(slot) {
-            self.heap.push(Reverse((e.expires, slot)));
-        }
-        if self.heap.len() > self.len + self.len / 2 + 64 {
-            let entries = &self.entries;
-            let items: Vec<_> = entries
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.state != State::Vacant)
-                .filter_map(|(s, e)| Some(Reverse((e.expires, u32::try_from(s).ok()?))))
-                .collect();
-            self.heap = BinaryHeap::from(items);
+            let exp = e.expires;
+            self.reclaim.note(exp, slot);
         }
     }
 
     /// Forgets the entry that expired longest ago (reference §2.9: "the
     /// oldest lease"), if it has expired. False if every entry is live.
     fn evict_oldest(&mut self, now: Instant) -> bool {
-        while let Some(&Reverse((exp, slot))) = self.heap.peek() {
-            self.tick();
-            let cur = self.entry(slot).map(|e| e.expires);
-            match cur {
-                None => {
-                    self.heap.pop();
+        loop {
+            // Drop candidates whose entry is gone or has another expiry.
+            while let Some(&(exp, slot)) = self.reclaim.cand.last() {
+                self.tick();
+                if self.entry(slot).is_some_and(|e| e.expires == exp) {
+                    break;
                 }
-                Some(c) if c < exp => {
-                    // A newer, earlier item exists for this entry.
-                    self.heap.pop();
+                self.reclaim.cand.pop();
+            }
+            if let Some(&(exp, slot)) = self.reclaim.cand.last() {
+                // The oldest entry of all: everything outside `cand` is at or
+                // after `floor`, above every candidate.
+                if !is_expired(exp, now) {
+                    return false;
                 }
-                Some(c) if c > exp => {
-                    self.heap.pop();
-                    self.heap.push(Reverse((c, slot)));
-                }
-                Some(_) => {
-                    if !is_expired(exp, now) {
-                        return false;
-                    }
-                    self.heap.pop();
-                    self.vacate(slot);
-                    return true;
-                }
+                self.reclaim.cand.pop();
+                self.vacate(slot);
+                return true;
+            }
+            if self.reclaim.floor == NO_FLOOR {
+                // No candidate and none outside: the table is empty.
+                return false;
+            }
+            self.rescan();
+        }
+    }
+
+    /// Refills the reclaim candidates from every entry: the
+    /// [`CANDIDATES`] earliest expiries, O(n log CANDIDATES). Runs only
+    /// when an address must be reclaimed and every candidate was used up
+    /// or went stale, so at most once per `CANDIDATES` reclaims or per
+    /// full turnover of the oldest entries.
+    fn rescan(&mut self) {
+        let mut best: BinaryHeap<(u32, u32)> = BinaryHeap::with_capacity(CANDIDATES + 1);
+        for (s, e) in self.entries.iter().enumerate() {
+            self.steps.set(self.steps.get() + 1);
+            if e.state == State::Vacant {
+                continue;
+            }
+            let Ok(s) = u32::try_from(s) else { break };
+            if best.len() <= CANDIDATES {
+                best.push((e.expires, s));
+            } else if best.peek().is_some_and(|&top| (e.expires, s) < top) {
+                best.pop();
+                best.push((e.expires, s));
             }
         }
-        false
+        // With more than CANDIDATES entries, the largest kept one is the
+        // (CANDIDATES+1)-th earliest: the floor, not a candidate.
+        self.reclaim.floor = if best.len() > CANDIDATES {
+            best.pop().unwrap_or(NO_FLOOR)
+        } else {
+            NO_FLOOR
+        };
+        let mut cand = best.into_sorted_vec();
+        cand.reverse();
+        self.reclaim.cand = cand;
     }
 
     fn record_of(&self, now: Instant, slot: u32) -> Option<LeaseRecord> {
@@ -1312,7 +1513,7 @@ impl LeaseTable {
         Some(LeaseRecord {
             ip: self.ip_at(e.off),
             mac: MacAddr(e.mac),
-            hostname: e.hostname,
+            hostname: self.name_of(slot),
             remaining: remaining(e.expires, now),
             client_id,
         })
@@ -1356,11 +1557,15 @@ impl LeaseTable {
                 continue;
             }
             t.free.clear(off);
-            let s = t.create(Entry {
-                off,
-                kind: Kind::None,
-                ..*e
-            });
+            let name = u32::try_from(slot).map_or(Hostname::EMPTY, |k| self.name_of(k));
+            let s = t.create(
+                Entry {
+                    off,
+                    kind: Kind::None,
+                    ..*e
+                },
+                name,
+            );
             if keyed {
                 if e.kind == Kind::Other {
                     let id = u32::try_from(slot).ok().and_then(|k| self.ids.get(&k));
@@ -1395,26 +1600,7 @@ impl LeaseTable {
                     && !self.static_macs.contains(&r.mac)
             })
             .collect();
-        // Later records replace earlier ones for the same address or client.
-        let mut keep = vec![true; recs.len()];
-        let mut seen_ip = std::collections::HashSet::new();
-        let mut seen_key = std::collections::HashSet::new();
-        for (i, r) in recs.iter().enumerate().rev() {
-            let key = (!r.mac.is_zero()).then(|| {
-                if r.client_id.is_empty() {
-                    (r.mac, &r.client_id[..])
-                } else {
-                    (MacAddr::ZERO, &r.client_id[..])
-                }
-            });
-            let dup_ip = !seen_ip.insert(r.ip);
-            let dup_key = key.is_some_and(|k| !seen_key.insert(k));
-            if dup_ip || dup_key {
-                if let Some(k) = keep.get_mut(i) {
-                    *k = false;
-                }
-            }
-        }
+        let mut keep = last_per_ip_and_client(&recs);
         let room = self.max.saturating_sub(self.len);
         let kept = keep.iter().filter(|&&k| k).count();
         let mut dropped = kept.saturating_sub(room);
@@ -1468,14 +1654,16 @@ impl LeaseTable {
             } else {
                 LeaseState::Bound
             };
-            let slot = self.create(Entry {
-                expires,
-                off,
-                mac: r.mac.0,
-                state: State::Live(state),
-                kind: Kind::None,
-                hostname: Hostname::from_field(r.hostname.field()),
-            });
+            let slot = self.create(
+                Entry {
+                    expires,
+                    off,
+                    mac: r.mac.0,
+                    state: State::Live(state),
+                    kind: Kind::None,
+                },
+                Hostname::from_field(r.hostname.field()),
+            );
             if !held {
                 self.set_key(slot, &client);
                 if client.client_id.is_none() {
@@ -1538,7 +1726,314 @@ mod tests {
     fn entry_is_compact() {
         let n = core::mem::size_of::<Entry>();
         println!("size_of::<Entry>() = {n} bytes (BusyBox dyn_lease: 36)");
-        assert!(n <= 36, "{n}");
+        assert!(n <= 16, "{n}");
+    }
+
+    /// Binds `n` new clients `mac(0..n)`, the ones in `named` with a name.
+    fn bind_many(tb: &mut LeaseTable, n: u32, named: impl Fn(u32) -> bool) {
+        for k in 0..n {
+            let m = mac(k);
+            let c = Client::by_mac(m);
+            let name = if named(k) {
+                Hostname::sanitize(format!("h{k}").as_bytes())
+            } else {
+                Hostname::EMPTY
+            };
+            let a = tb.allocate(t(0), m).expect("free address");
+            tb.offer(t(0), &c, a, 60, name).unwrap();
+            tb.bind(t(0), &c, a, 86_400, name).unwrap();
+        }
+    }
+
+    #[test]
+    fn heapsort_sorts() {
+        let mut x: u32 = 12345;
+        for n in [0usize, 1, 2, 3, 10, 100, 1000] {
+            let mut v: Vec<u32> = (0..n)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    x >> 20
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            heapsort(&mut v, &|a, b| a < b);
+            assert_eq!(v, want, "{n}");
+        }
+    }
+
+    #[test]
+    fn load_dedup_matches_the_hash_set_model() {
+        // The model: walk backwards, drop a record whose IP or client key
+        // was seen later (LeaseTable::load as first written).
+        fn model(recs: &[LeaseRecord]) -> Vec<bool> {
+            let mut keep = vec![true; recs.len()];
+            let mut seen_ip = std::collections::HashSet::new();
+            let mut seen_key = std::collections::HashSet::new();
+            for (i, r) in recs.iter().enumerate().rev() {
+                let key = (!r.mac.is_zero()).then(|| {
+                    if r.client_id.is_empty() {
+                        (r.mac, &r.client_id[..])
+                    } else {
+                        (MacAddr::ZERO, &r.client_id[..])
+                    }
+                });
+                let dup_ip = !seen_ip.insert(r.ip);
+                let dup_key = key.is_some_and(|k| !seen_key.insert(k));
+                if dup_ip || dup_key {
+                    keep[i] = false;
+                }
+            }
+            keep
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut below = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for round in 0..5_000 {
+            let recs: Vec<LeaseRecord> = (0..below(12))
+                .map(|_| {
+                    let m = below(5) as u8;
+                    LeaseRecord {
+                        ip: Ipv4Addr::new(10, 0, 0, below(6) as u8),
+                        mac: MacAddr([0, 0, 0, 0, 0, m]),
+                        hostname: Hostname::EMPTY,
+                        remaining: 1,
+                        client_id: match below(3) {
+                            0 => Vec::new(),
+                            1 => vec![1, 0, 0, 0, 0, 0, m],
+                            _ => vec![9, below(2) as u8],
+                        },
+                    }
+                })
+                .collect();
+            assert_eq!(
+                last_per_ip_and_client(&recs),
+                model(&recs),
+                "{round}: {recs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reclaim_picks_what_a_scan_of_every_entry_picks() {
+        // The oldest expired entry (lowest slot on a tie), as BusyBox's
+        // find_oldest_expired_lease scans for it.
+        fn model(tb: &LeaseTable, now: Instant) -> Option<u32> {
+            tb.entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.state != State::Vacant && is_expired(e.expires, now))
+                .map(|(s, e)| (e.expires, s as u32))
+                .min()
+                .map(|(_, s)| s)
+        }
+        let mut x: u64 = 0x853C_49E6_748F_EA9B;
+        let mut below = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        // More entries than CANDIDATES, so records overflow, go stale and
+        // are rescanned; expiries collide often (whole seconds).
+        let mut tb = table("10.0.0.2", "10.0.1.200", 300);
+        let mut now_ms = 0u64;
+        let (mut evicted, mut none, mut most) = (0, 0, 0);
+        for round in 0..60_000 {
+            // Alternating regimes: short leases and every kind of change
+            // (many evictions), then only long leases (nothing expired once
+            // the expired entries are reclaimed).
+            let calm = (round / 2000) % 2 == 1;
+            now_ms += below(if calm { 20 } else { 400 });
+            let now = t(now_ms);
+            let m = mac(below(500) as u32);
+            let c = Client::by_mac(m);
+            let op = if calm {
+                [0, 8, 9][below(3) as usize]
+            } else {
+                below(10)
+            };
+            match op {
+                0..=3 => {
+                    if let Some(a) = tb
+                        .find(&c)
+                        .map(|l| l.ip)
+                        .or_else(|| tb.allocate_no_evict(m))
+                    {
+                        let secs = if calm {
+                            3600
+                        } else {
+                            [0, 1, 2, 5, 30, 60, 600, 3600][below(8) as usize]
+                        };
+                        let _ = tb.offer(now, &c, a, secs, Hostname::EMPTY);
+                        if below(2) == 0 {
+                            let _ = tb.bind(now, &c, a, secs + below(3) as u32, Hostname::EMPTY);
+                        } else {
+                            tb.unreserve(a);
+                        }
+                    }
+                }
+                4 => {
+                    if let Some(l) = tb.find(&c) {
+                        tb.release(now, l.ip);
+                    }
+                }
+                5 => {
+                    if let Some(l) = tb.find(&c) {
+                        tb.decline(now, l.ip, below(20) as u32);
+                    }
+                }
+                6 => {
+                    if let Some(l) = tb.find(&c) {
+                        tb.expire(now, l.ip);
+                    }
+                }
+                7 => {
+                    if let Some(l) = tb.find(&c) {
+                        tb.forget(l.ip);
+                    }
+                }
+                8 | 9 if !calm && below(3) > 0 => {}
+                _ => {
+                    let want = model(&tb, now);
+                    let before = tb.len();
+                    let got = tb.evict_oldest(now);
+                    assert_eq!(got, want.is_some(), "round {round}");
+                    if let Some(s) = want {
+                        assert_eq!(tb.entries[s as usize].state, State::Vacant, "round {round}");
+                        assert_eq!(tb.len(), before - 1);
+                        evicted += 1;
+                    } else {
+                        none += 1;
+                    }
+                }
+            }
+            assert!(tb.reclaim.cand.len() <= CANDIDATES);
+            most = most.max(tb.len());
+        }
+        println!("{evicted} evictions checked, {none} with nothing expired, up to {most} entries");
+        assert!(evicted > 1000 && none > 500, "{evicted} {none}");
+        assert!(most > 2 * CANDIDATES, "{most}");
+    }
+
+    #[test]
+    fn reclaim_cost_at_max_leases() {
+        // A table at max_leases (20,000) with varied expiries.
+        let mut tb = table("10.1.0.0", "10.1.255.255", 20_000);
+        for k in 0..20_000u32 {
+            let m = mac(k);
+            let c = Client::by_mac(m);
+            let a = tb.allocate(t(0), m).unwrap();
+            tb.bind(t(0), &c, a, 1000 + k % 100, Hostname::EMPTY)
+                .unwrap();
+        }
+        // Nothing expired: newcomers are refused, and refusing does not
+        // rescan the table each time (one rescan, then one comparison).
+        let s0 = tb.steps();
+        for k in 0..1000 {
+            assert_eq!(tb.allocate(t(500_000), mac(100_000 + k)), None);
+        }
+        let refused = tb.steps() - s0;
+        println!("1000 refusals: {refused} steps");
+        assert!(refused < 20_000 + 1000 * 4, "{refused}");
+        // Everything expired: each newcomer reclaims the oldest entry, at
+        // an amortised O(n / CANDIDATES) rescan cost.
+        let s0 = tb.steps();
+        for k in 0..20_000u32 {
+            let m = mac(200_000 + k);
+            let a = tb.allocate(t(2_000_000), m).expect("reclaims");
+            tb.offer(t(2_000_000), &Client::by_mac(m), a, 60, Hostname::EMPTY)
+                .unwrap();
+            assert_eq!(tb.len(), 20_000);
+            // Oldest first: the 200 clients with the earliest expiry
+            // (k % 100 == 0) go first.
+            if k == 199 {
+                assert!((0..20_000)
+                    .filter(|j| j % 100 == 0)
+                    .all(|j| tb.find(&Client::by_mac(mac(j))).is_none()));
+            }
+        }
+        let per = (tb.steps() - s0) / 20_000;
+        println!("20,000 reclaims: {per} steps each");
+        assert!(per <= 20_000 / CANDIDATES as u64 + 64, "{per}");
+    }
+
+    #[test]
+    fn memory_per_lease_large_table() {
+        // Issue 9's case: 50,000 leases in the bench's /16 pool with
+        // max_leases the pool. Bytes held (capacities) per lease.
+        let mut tb = table("10.99.1.0", "10.99.255.254", 65_279);
+        bind_many(&mut tb, 50_000, |_| false);
+        let per = tb.memory_bytes() / 50_000;
+        println!("50,000 leases without names: {per} bytes per lease");
+        assert!(tb.names.capacity() == 0);
+        assert!(per <= 36, "{per}");
+        // One client sends a name: every slot has room for one now, as in
+        // BusyBox's 36-byte dyn_lease.
+        let c = Client::by_mac(mac(7));
+        let a = tb.find(&c).unwrap().ip;
+        tb.bind(t(1), &c, a, 86_400, Hostname::sanitize(b"seven"))
+            .unwrap();
+        let per = tb.memory_bytes() / 50_000;
+        println!("with names: {per} bytes per lease");
+        assert_eq!(tb.names.len(), tb.entries.len());
+        // (`names` has the capacity of `entries`, 65,279 here.)
+        assert!(per <= 62, "{per}");
+        assert_eq!(tb.find(&c).unwrap().hostname.to_string(), "seven");
+        assert!(tb
+            .find(&Client::by_mac(mac(8)))
+            .unwrap()
+            .hostname
+            .is_empty());
+    }
+
+    #[test]
+    fn host_names_at_max_leases_and_across_slot_reuse() {
+        // A full table (max_leases = the pool), odd clients named; the
+        // first name arrives after slots exist without one.
+        let mut tb = table("10.0.1.1", "10.0.1.16", 16);
+        bind_many(&mut tb, 16, |k| k % 2 == 1);
+        assert_eq!(tb.len(), 16);
+        assert_eq!(tb.names.len(), tb.entries.len());
+        for k in 0..16 {
+            let l = tb.find(&Client::by_mac(mac(k))).unwrap();
+            let want = if k % 2 == 1 {
+                format!("h{k}")
+            } else {
+                String::new()
+            };
+            assert_eq!(l.hostname.to_string(), want, "{k}");
+            let r = tb.record(t(0), l.ip).unwrap();
+            assert_eq!(r.hostname, l.hostname);
+        }
+        // Full: no address for a newcomer until a lease expires.
+        assert_eq!(tb.allocate(t(1_000), mac(99)), None);
+        // A named client releases, then is evicted for a newcomer without a
+        // name, which must not inherit the old name from the reused slot.
+        let gone = tb.find(&Client::by_mac(mac(3))).unwrap().ip;
+        tb.release(t(1_000), gone).unwrap();
+        let a = tb.allocate(t(2_000), mac(99)).expect("evicts the released");
+        let c = Client::by_mac(mac(99));
+        let l = tb.offer(t(2_000), &c, a, 60, Hostname::EMPTY).unwrap();
+        assert!(l.hostname.is_empty());
+        assert_eq!(tb.find(&Client::by_mac(mac(3))), None);
+        assert_eq!(tb.len(), 16);
+        // A hold drops the name; a renewal with a new name replaces it.
+        let h = tb.find(&Client::by_mac(mac(5))).unwrap().ip;
+        assert!(tb.decline(t(2_000), h, 60).unwrap().hostname.is_empty());
+        let c1 = Client::by_mac(mac(1));
+        let a1 = tb.find(&c1).unwrap().ip;
+        let l = tb
+            .bind(t(2_000), &c1, a1, 600, Hostname::sanitize(b"new"))
+            .unwrap();
+        assert_eq!(l.hostname.to_string(), "new");
+        for r in tb.records(t(2_000)) {
+            assert!(r.hostname.is_empty() || r.mac == mac(1) || r.mac.0[5] % 2 == 1);
+        }
     }
 
     #[test]

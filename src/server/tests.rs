@@ -1614,7 +1614,7 @@ mod durable {
                     Action::Compact => {
                         let through = self.server.persist_seq();
                         let r = if self.writable {
-                            self.store.compact(wall(now), self.server.leases(now))
+                            self.store.compact(wall(now), || self.server.leases(now))
                         } else {
                             Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
                         };

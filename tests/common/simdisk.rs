@@ -159,7 +159,7 @@ impl Store {
                 }
                 Action::Compact => {
                     let through = server.persist_seq();
-                    let r = store.compact(wall, server.leases(now));
+                    let r = store.compact(wall, || server.leases(now));
                     if r.is_ok() {
                         server.handle_persisted(now, through);
                     }
