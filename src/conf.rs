@@ -52,6 +52,7 @@
 //! | `authoritative` | `yes`/`no`: NAK an INIT-REBOOT or RENEW for an address the server does not know (ISC `authoritative;`) | `no` |
 //! | `fqdn_suffix` | domain appended to a partial name in a client's option 81 (RFC 4702) | none |
 //! | `lease_script` | program run as `PROG add\|old\|del MAC IP [HOSTNAME]` when a lease is granted, renewed, released or expires | none |
+//! | `exclude` | `A.B.C.D` or `A.B.C.D-A.B.C.D` (repeatable): addresses of the pool never handed out dynamically (a router or printer inside the range); a lease on one is dropped at load and reload | none |
 //! | `ping_check` | `yes`/`no`: before offering a new address of a relayed network, send it one ICMP echo and wait `-a` ms; an answer = in use (ISC `ping-check`). Local networks are ARP-probed whatever it says | `no` |
 //!
 //! Option values may be longer than 255 bytes (up to 1020, lists and raw
@@ -182,6 +183,9 @@ pub struct ServerConfig {
     pub boot_file: Option<String>,
     /// `static_lease` lines, in file order.
     pub static_leases: Vec<StaticLease>,
+    /// `exclude A.B.C.D[-A.B.C.D]` lines: addresses of the pool never
+    /// handed out dynamically (first, last; inclusive).
+    pub excludes: Vec<(Ipv4Addr, Ipv4Addr)>,
     /// `option`/`opt` lines (option 51 included: it is also `max_lease`).
     pub options: OptionSet,
     /// `rapid_commit yes`: DISCOVER with option 80 → ACK (RFC 4039).
@@ -252,6 +256,7 @@ impl Default for ServerConfig {
             sname: None,
             boot_file: None,
             static_leases: Vec::new(),
+            excludes: Vec::new(),
             options: OptionSet::with_limit(crate::wire::options::MAX_LONG_OPTION_LEN),
             rapid_commit: false,
             t1_permille: 500,
@@ -527,6 +532,26 @@ static KEYWORDS: &[Keyword] = &[
         handler: |st, v, n| st.static_lease(v, n),
     },
     Keyword {
+        name: "exclude",
+        handler: |st, v, _| {
+            let (a, b) = match v.split_once('-') {
+                Some((a, b)) => (ipv4(a.trim_matches(BLANKS))?, ipv4(b.trim_matches(BLANKS))?),
+                None => {
+                    let a = ipv4(v)?;
+                    (a, a)
+                }
+            };
+            if a > b {
+                return Err(LineError::Bad(format!(
+                    "'{}' (FIRST-LAST with FIRST <= LAST)",
+                    shown(v)
+                )));
+            }
+            st.config.excludes.push((a, b));
+            Ok(())
+        },
+    },
+    Keyword {
         name: "rapid_commit",
         handler: |st, v, _| {
             st.config.rapid_commit = yes_no(v)?;
@@ -678,6 +703,7 @@ impl State<'_> {
         let fresh = ServerConfig {
             options: OptionSet::with_limit(crate::wire::options::MAX_LONG_OPTION_LEN),
             static_leases: Vec::new(),
+            excludes: Vec::new(),
             networks: Vec::new(),
             classes: Vec::new(),
             host_options: Vec::new(),
@@ -1632,6 +1658,34 @@ end 10.3.1.9
         let e =
             err("network a\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.1\nend 10.2.0.5\nnetwork a\n");
         assert!(e.contains("defined twice"), "{e}");
+    }
+
+    /// `exclude`: one address or an inclusive range, repeatable, per
+    /// network (a section's list is its own).
+    #[test]
+    fn exclude_lines() {
+        let c = ok("exclude 192.168.0.30\nexclude 192.168.0.40 - 192.168.0.49\n\
+                    network g\nrelay_subnet 10.2.0.0/24\nstart 10.2.0.10\nend 10.2.0.99\nexclude 10.2.0.50-10.2.0.59\n")
+        .config;
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            c.excludes,
+            [
+                (a("192.168.0.30"), a("192.168.0.30")),
+                (a("192.168.0.40"), a("192.168.0.49"))
+            ]
+        );
+        assert_eq!(
+            c.networks[0].config.excludes,
+            [(a("10.2.0.50"), a("10.2.0.59"))]
+        );
+        for bad in [
+            "exclude 10.0.0.9-10.0.0.1\n",
+            "exclude 10.0.0.1-\n",
+            "exclude x\n",
+        ] {
+            assert!(err(bad).contains("bad value for 'exclude'"), "{bad}");
+        }
     }
 
     /// `interface` in a section makes a local network: its subnet comes

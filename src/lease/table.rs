@@ -663,8 +663,9 @@ pub struct LeaseTable {
     ids: HashMap<u32, Box<[u8]>>,
     free: FreeSet,
     reclaim: Reclaim,
-    /// Sorted pool offsets never handed out: server IP, static-lease IPs.
-    excluded: Vec<u32>,
+    /// Pool offsets never handed out, as sorted, disjoint, inclusive
+    /// ranges: the server IP, static-lease IPs, `exclude` lines.
+    excluded: Vec<(u32, u32)>,
     static_macs: Vec<MacAddr>,
     /// Offsets held for pending ARP probes: neither free nor leased.
     reserved: Vec<u32>,
@@ -759,15 +760,28 @@ impl LeaseTable {
             hasher: RandomState::new(),
             steps: Cell::new(0),
         };
-        let excluded: Vec<Ipv4Addr> = core::iter::once(server_ip)
+        let singles = core::iter::once(server_ip)
             .chain(config.static_leases.iter().map(|s| s.ip))
+            .map(|ip| (ip, ip));
+        let mut ranges: Vec<(u32, u32)> = singles
+            .chain(config.excludes.iter().copied())
+            .filter_map(|(a, b)| t.clip(a, b))
             .collect();
-        t.excluded = excluded.iter().filter_map(|&ip| t.offset(ip)).collect();
-        t.excluded.sort_unstable();
-        t.excluded.dedup();
+        ranges.sort_unstable();
+        // Merge overlapping and adjacent ranges.
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+        for (a, b) in ranges {
+            match merged.last_mut() {
+                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        t.excluded = merged;
         t.free.fill(size);
-        for &off in &t.excluded {
-            t.free.clear(off);
+        for &(a, b) in &t.excluded {
+            for off in a..=b {
+                t.free.clear(off);
+            }
         }
         t
     }
@@ -826,15 +840,24 @@ impl LeaseTable {
         self.offset(ip).is_some()
     }
 
-    /// True for the server's address and static-lease addresses in the
-    /// pool: never handed out dynamically.
+    /// True for the server's address, static-lease addresses and
+    /// `exclude` ranges in the pool: never handed out dynamically.
     pub fn is_excluded(&self, ip: Ipv4Addr) -> bool {
-        self.offset(ip)
-            .is_some_and(|o| self.excluded.binary_search(&o).is_ok())
+        self.offset(ip).is_some_and(|o| self.excluded_off(o))
     }
 
     fn excluded_off(&self, off: u32) -> bool {
-        self.excluded.binary_search(&off).is_ok()
+        let i = self.excluded.partition_point(|&(a, _)| a <= off);
+        i.checked_sub(1)
+            .and_then(|i| self.excluded.get(i))
+            .is_some_and(|&(_, b)| off <= b)
+    }
+
+    /// The pool offsets of `first..=last` that are in the pool, if any.
+    fn clip(&self, first: Ipv4Addr, last: Ipv4Addr) -> Option<(u32, u32)> {
+        let end = self.start.checked_add(self.size.checked_sub(1)?)?;
+        let (a, b) = (u32::from(first).max(self.start), u32::from(last).min(end));
+        (a <= b).then(|| (a - self.start, b - self.start))
     }
 
     fn tick(&self) {
@@ -2090,6 +2113,67 @@ mod tests {
         }
         assert_eq!(got.len(), 254);
         assert!(!got.contains(&ip(SERVER)) && !got.contains(&ip("10.0.0.50")));
+    }
+
+    /// `exclude` ranges (clipped to the pool, merged with the server and
+    /// static addresses) are never allocated, reserved for a requested
+    /// address, or loaded; a reload that excludes a leased address drops
+    /// its lease.
+    #[test]
+    fn exclude_ranges_are_never_handed_out() {
+        let mut cfg = config("10.0.0.10", "10.0.0.30", 21);
+        cfg.excludes = vec![
+            (ip("10.0.0.12"), ip("10.0.0.20")),
+            (ip("10.0.0.25"), ip("10.0.0.25")),
+            (ip("10.0.0.1"), ip("10.0.0.11")),
+            (ip("10.0.0.19"), ip("10.0.0.21")),
+            (ip("10.0.0.40"), ip("10.0.0.50")),
+        ];
+        let mut tb = LeaseTable::new(&cfg, ip(SERVER));
+        for (a, excluded) in [
+            ("10.0.0.10", true),
+            ("10.0.0.11", true),
+            ("10.0.0.21", true),
+            ("10.0.0.22", false),
+            ("10.0.0.24", false),
+            ("10.0.0.25", true),
+            ("10.0.0.26", false),
+            ("10.0.0.30", false),
+        ] {
+            assert_eq!(tb.is_excluded(ip(a)), excluded, "{a}");
+        }
+        let mut got = std::collections::BTreeSet::new();
+        for i in 0..100 {
+            match tb.allocate(t(0), mac(i)) {
+                Some(a) => assert!(got.insert(a)),
+                None => break,
+            }
+        }
+        let want: std::collections::BTreeSet<Ipv4Addr> = (22..=30)
+            .filter(|&n| n != 25)
+            .map(|n| Ipv4Addr::new(10, 0, 0, n))
+            .collect();
+        assert_eq!(got, want);
+        let mut tb = LeaseTable::new(&cfg, ip(SERVER));
+        assert!(
+            !tb.reserve(t(0), ip("10.0.0.15")),
+            "a requested excluded address"
+        );
+        let rec = |a: &str, m: u32| LeaseRecord {
+            mac: mac(m),
+            ip: ip(a),
+            remaining: 100,
+            hostname: Hostname::default(),
+            client_id: Vec::new(),
+        };
+        tb.load(t(0), vec![rec("10.0.0.15", 1), rec("10.0.0.26", 2)]);
+        assert_eq!(tb.len(), 1);
+        assert!(tb.get(ip("10.0.0.26")).is_some());
+        // A reload that excludes the leased address.
+        let mut cfg2 = cfg.clone();
+        cfg2.excludes.push((ip("10.0.0.26"), ip("10.0.0.26")));
+        let (tb2, _) = tb.rebuilt(&cfg2, ip(SERVER));
+        assert_eq!(tb2.len(), 0);
     }
 
     #[test]

@@ -656,3 +656,38 @@ fn ping_check_probes_relayed_networks_by_icmp() {
     kinds.sort();
     assert_eq!(kinds, [(false, 192), (true, 10), (true, 10)]);
 }
+
+/// `exclude` per network: a relayed network's excluded range is never
+/// offered there, not even when a client asks for it; the top level's
+/// exclusions do not touch it.
+#[test]
+fn exclusions_are_per_network() {
+    let text = SITE.replace(
+        "network lab\nrelay_subnet 10.3.0.0/16\nstart 10.3.1.1\nend 10.3.1.9\n",
+        "network lab\nrelay_subnet 10.3.0.0/16\nstart 10.3.1.1\nend 10.3.1.9\nexclude 10.3.1.1-10.3.1.7\n",
+    );
+    let text = text.replace(
+        "subnet_selection yes\n",
+        "subnet_selection yes\nexclude 10.3.1.8\n",
+    );
+    let cfg = crate::conf::parse(&text, "site.conf").unwrap().config;
+    let mut s = Server::new(cfg, SIP, 0);
+    let lab = ip("10.3.0.1");
+    let mut got = Vec::new();
+    for m in 1..=4 {
+        let d = msg(MessageType::Discover, mac(m))
+            .giaddr(lab)
+            .req_ip(ip("10.3.1.3"));
+        send(&mut s, t(0), &d);
+        let v = tx(&mut s);
+        if let Some(o) = v.first() {
+            got.push(o.yiaddr());
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        [ip("10.3.1.8"), ip("10.3.1.9")],
+        "only the two not excluded there"
+    );
+}
