@@ -371,6 +371,15 @@ for clients in $CLIENTS; do
 done
 echo
 num() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
+# ratio A B: "A/B×" to two decimals, or n/a unless both are numbers and B
+# is not zero.
+ratio() {
+	if num "$1" && num "$2" && awk -v b="$2" 'BEGIN { exit !(b + 0 != 0) }'; then
+		awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f×", a / b }'
+	else
+		echo "n/a"
+	fi
+}
 for clients in $CLIENTS; do
 	ours=${RATE[udhcp/$clients]:-n/a}
 	ours_rss=${RSS[udhcp/$clients]:-}
@@ -380,21 +389,9 @@ for clients in $CLIENTS; do
 		theirs=${RATE[$name/$clients]:-n/a}
 		theirs_rss=${RSS[$name/$clients]:-}
 		theirs_cpu=${CPU[$name/$clients]:-}
-		if num "$ours" && num "$theirs" && [ "$theirs" != 0 ]; then
-			rr=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f×", a / b }')
-		else
-			rr="n/a"
-		fi
-		if num "$ours_rss" && num "$theirs_rss"; then
-			mr=$(awk -v a="$ours_rss" -v b="$theirs_rss" 'BEGIN { printf "%.2f×", a / b }')
-		else
-			mr="n/a"
-		fi
-		if num "$ours_cpu" && num "$theirs_cpu" && [ "$theirs_cpu" != 0.0 ]; then
-			cr=$(awk -v a="$ours_cpu" -v b="$theirs_cpu" 'BEGIN { printf "%.2f×", a / b }')
-		else
-			cr="n/a"
-		fi
+		rr=$(ratio "$ours" "$theirs")
+		mr=$(ratio "$ours_rss" "$theirs_rss")
+		cr=$(ratio "$ours_cpu" "$theirs_cpu")
 		printf 'clients %-6s rate udhcp/%-8s = %-8s RSS udhcp/%-8s = %-8s CPU/DORA udhcp/%-8s = %s\n' \
 			"$clients" "$name" "$rr" "$name" "$mr" "$name" "$cr"
 	done
@@ -404,16 +401,8 @@ done
 for clients in $CLIENTS; do
 	one=${RATE[udhcp-r/$clients]:-} three=${RATE[udhcp3/$clients]:-}
 	one_cpu=${CPU[udhcp-r/$clients]:-} three_cpu=${CPU[udhcp3/$clients]:-}
-	if num "$one" && num "$three" && [ "$one" != 0 ]; then
-		rr=$(awk -v a="$three" -v b="$one" 'BEGIN { printf "%.2f×", a / b }')
-	else
-		rr="n/a"
-	fi
-	if num "$one_cpu" && num "$three_cpu" && [ "$one_cpu" != 0.0 ]; then
-		cr=$(awk -v a="$three_cpu" -v b="$one_cpu" 'BEGIN { printf "%.2f×", a / b }')
-	else
-		cr="n/a"
-	fi
+	rr=$(ratio "$three" "$one")
+	cr=$(ratio "$three_cpu" "$one_cpu")
 	printf 'clients %-6s three networks / one (max-rate search): rate %-8s CPU/DORA %s\n' "$clients" "$rr" "$cr"
 done
 # The paired comparison: the same offered rate, the two servers alternating
@@ -439,11 +428,7 @@ if [ "$PAIRS" -gt 0 ] && [ -x "$UDHCP_BIN" ]; then
 		c3=$(awk '{ print $1 }' "$TMP/pair.udhcp3" | median)
 		a1=$(awk '{ print $2 }' "$TMP/pair.udhcp-r" | median)
 		a3=$(awk '{ print $2 }' "$TMP/pair.udhcp3" | median)
-		if num "$c1" && num "$c3" && [ "$c1" != 0.0 ]; then
-			cr=$(awk -v a="$c3" -v b="$c1" 'BEGIN { printf "%.2f×", a / b }')
-		else
-			cr="n/a"
-		fi
+		cr=$(ratio "$c3" "$c1")
 		printf 'clients %-6s median CPU/DORA one %s us, three %s us: three/one %s; median achieved %s vs %s DORA/s\n' \
 			"$clients" "$c1" "$c3" "$cr" "$a1" "$a3"
 	done
